@@ -1,0 +1,3 @@
+from railway_emulator.cli import main
+
+main()
