@@ -28,7 +28,7 @@ build_cli() {
   local work; work=$(mktemp -d)
   log "building pulumi v$PULUMI_VERSION from the Go module proxy (cold: several minutes)"
   (cd "$work" && printf 'module acs.local/pulumi-build\n\ngo 1.26\n' > go.mod &&
-    go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION" "$SDK_MOD@v$PULUMI_VERSION" >&2 &&
+    go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION" "$SDK_MOD@v$PULUMI_VERSION" 2>"$work/go-get.log" || { cat "$work/go-get.log" >&2; false; } &&
     CGO_ENABLED=0 go build -trimpath -tags osusergo,grpcnotrace \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
       -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)

@@ -1,0 +1,1 @@
+"""ACS infrastructure: config models -> components -> dynamic providers -> Railway client."""

@@ -1,0 +1,146 @@
+"""What every Railway dynamic provider shares.
+
+Providers are pickled into the state by the engine, so they hold no client and no token: the client is made
+per process from the environment (or the stack config `acs:railwayToken` / `acs:railwayApiUrl`, delivered
+through `configure`). Each resource kind lives in its own module with check/diff/create/read/update/delete.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from pulumi.dynamic import (CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ReadResult,
+                            ResourceProvider, UpdateResult)
+
+from infra.railway import NotFoundError, RailwayClient, client_from_env
+from infra.railway.errors import AmbiguousWriteError
+
+_CLIENT: RailwayClient | None = None
+_CLIENT_LOCK = threading.Lock()
+_CONFIG_OVERRIDES: dict[str, str] = {}
+
+
+def client() -> RailwayClient:
+    """One client per provider process (the engine runs one process for all dynamic resources)."""
+    global _CLIENT
+    with _CLIENT_LOCK:
+        if _CLIENT is None:
+            env = {**os.environ, **_CONFIG_OVERRIDES}
+            _CLIENT = client_from_env(env)
+        return _CLIENT
+
+
+def reset_client() -> None:
+    """Tests that switch emulators between calls in one process drop the cached client."""
+    global _CLIENT
+    with _CLIENT_LOCK:
+        if _CLIENT is not None:
+            _CLIENT.close()
+        _CLIENT = None
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input property: its name, whether changing it forces a replacement, and its default."""
+
+    name: str
+    replaces: bool = False
+    default: Any = None
+
+
+class RailwayProvider(ResourceProvider):
+    """Base class: field-driven check and diff; subclasses implement the API calls."""
+
+    kind: str = "resource"
+    fields: tuple[Field, ...] = ()
+    required: tuple[str, ...] = ()
+
+    def configure(self, req: ConfigureRequest) -> None:
+        token = req.config.get("railwayToken")
+        url = req.config.get("railwayApiUrl")
+        if token and not os.environ.get("RAILWAY_API_TOKEN") and not os.environ.get("RAILWAY_TOKEN"):
+            _CONFIG_OVERRIDES["RAILWAY_API_TOKEN"] = token
+        if url and not os.environ.get("RAILWAY_API_URL"):
+            _CONFIG_OVERRIDES["RAILWAY_API_URL"] = url
+
+    # ---- check ---------------------------------------------------------------------------------------
+    def validate(self, news: dict[str, Any]) -> Iterable[CheckFailure]:
+        """Kind-specific checks; the base checks required fields."""
+        return ()
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        inputs = dict(news)
+        for f in self.fields:
+            if inputs.get(f.name) is None and f.default is not None:
+                inputs[f.name] = f.default
+        failures = [CheckFailure(name, f"{self.kind}: '{name}' is required")
+                    for name in self.required if inputs.get(name) in (None, "")]
+        failures.extend(self.validate(inputs))
+        return CheckResult(inputs, failures)
+
+    # ---- diff ----------------------------------------------------------------------------------------
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [f for f in self.fields if _norm(olds.get(f.name)) != _norm(news.get(f.name))]
+        replaces = [f.name for f in changed if f.replaces]
+        return DiffResult(changes=bool(changed), replaces=replaces, stables=[f.name for f in self.fields
+                                                                             if f.replaces and f not in changed],
+                          delete_before_replace=bool(replaces) and self.delete_before_replace)
+
+    delete_before_replace: bool = False
+
+    # ---- helpers for subclasses ----------------------------------------------------------------------
+    def inputs_of(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {f.name: props.get(f.name) for f in self.fields}
+
+    def read_or_gone(self, id_: str, props: dict[str, Any], fetch: Callable[[], dict[str, Any] | None]) -> ReadResult:
+        """A read that drops the resource from the state when Railway no longer has it."""
+        try:
+            live = fetch()
+        except NotFoundError:
+            live = None
+        if live is None:
+            return ReadResult(None, {})
+        outs = {**props, **live}
+        outs.pop("__provider", None)
+        return ReadResult(id_, outs, {k: outs.get(k) for k in (f.name for f in self.fields)})
+
+
+def _norm(value: Any) -> Any:
+    """Compares values the way Railway stores them: missing and None are the same."""
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def ignore_missing(fn: Callable[[], Any]) -> None:
+    """Deleting what is already gone succeeds."""
+    try:
+        fn()
+    except NotFoundError:
+        pass
+
+
+def create_once(create: Callable[[], dict[str, Any]], find: Callable[[], dict[str, Any] | None],
+                attempts: int = 3) -> dict[str, Any]:
+    """Creates an object without ever creating it twice: when a create's answer is lost (timeout, 5xx after
+    commit, dropped connection), look for the object first and only create again if it is not there."""
+    for attempt in range(attempts):
+        try:
+            return create()
+        except AmbiguousWriteError:
+            found = find()
+            if found is not None:
+                return found
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+__all__ = ["RailwayProvider", "Field", "client", "reset_client", "ignore_missing", "create_once", "CheckFailure",
+           "CreateResult", "DiffResult", "ReadResult", "UpdateResult"]

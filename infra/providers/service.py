@@ -1,0 +1,114 @@
+"""Railway service, scoped to one environment, with its variables managed as one collection.
+
+Created with its source and variables in a single `serviceCreate` (variables set before the first build,
+avoiding the build/variables race users hit with separate variable resources). Variables are replaced as a
+whole on update (`replace: true`), so one removed from the program is removed from Railway.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from pulumi import Input, Output, ResourceOptions
+from pulumi.dynamic import Resource
+
+from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
+                                  client, create_once, ignore_missing)
+
+VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def validate_variables(kind: str, variables: dict[str, Any] | None) -> Iterator[CheckFailure]:
+    for name, value in (variables or {}).items():
+        if not VAR_NAME.match(name):
+            yield CheckFailure("variables", f"{kind}: variable name {name!r} must match {VAR_NAME.pattern}")
+        elif value is None or value == "":
+            yield CheckFailure("variables", f"{kind}: variable {name} has an empty value")
+
+
+def source_input(props: dict[str, Any]) -> dict[str, Any]:
+    return {"image": props["image"]} if props.get("image") else {"repo": props["repo"]}
+
+
+class ServiceProvider(RailwayProvider):
+    kind = "railway service"
+    fields = (Field("project_id", replaces=True), Field("environment_id", replaces=True), Field("name"),
+              Field("image"), Field("repo"), Field("branch", replaces=True), Field("variables", default={}),
+              Field("adopt_id", replaces=True))
+    required = ("project_id", "environment_id", "name")
+
+    def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
+        if bool(news.get("image")) == bool(news.get("repo")):
+            yield CheckFailure("image", "railway service: give exactly one source, 'image' or 'repo'")
+        if news.get("repo") and len(str(news["repo"]).split("/")) != 2:
+            yield CheckFailure("repo", f"railway service: repo {news['repo']!r} must look like 'owner/name'")
+        yield from validate_variables(self.kind, news.get("variables"))
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = self.inputs_of(props)
+        if props.get("adopt_id"):
+            state = self._state(props["adopt_id"], props)
+            self._put_variables(props["adopt_id"], props)
+            return CreateResult(props["adopt_id"], {**inputs, "name": state["name"]})
+        payload: dict[str, Any] = {"projectId": props["project_id"], "environmentId": props["environment_id"],
+                                   "name": props["name"], "source": source_input(props),
+                                   "variables": props.get("variables") or {}}
+        if props.get("branch"):
+            payload["branch"] = props["branch"]
+        s = create_once(lambda: client().mutate("ServiceCreate", idempotent=False, input=payload)["serviceCreate"],
+                        lambda: self._find(props))
+        return CreateResult(s["id"], inputs)
+
+    @staticmethod
+    def _find(props: dict[str, Any]) -> dict[str, Any] | None:
+        env = client().query("ServiceFindInEnvironment", environmentId=props["environment_id"])["environment"]
+        node = next((e["node"] for e in env["serviceInstances"]["edges"] if e["node"]["serviceName"] == props["name"]),
+                    None)
+        return node and {"id": node["serviceId"], "name": node["serviceName"]}
+
+    @staticmethod
+    def _state(id_: str, props: dict[str, Any]) -> dict[str, Any]:
+        data = client().query("ServiceState", id=id_, projectId=props["project_id"],
+                              environmentId=props["environment_id"])
+        source = data["serviceInstance"]["source"] or {}
+        return {"name": data["service"]["name"], "image": source.get("image"), "repo": source.get("repo"),
+                "variables": data["variables"]}
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return self.read_or_gone(id_, props, lambda: self._state(id_, props))
+
+    @staticmethod
+    def _put_variables(id_: str, props: dict[str, Any]) -> None:
+        client().mutate("VariableCollectionUpsert", input={
+            "projectId": props["project_id"], "environmentId": props["environment_id"], "serviceId": id_,
+            "variables": props.get("variables") or {}, "replace": True})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if olds.get("name") != news["name"]:
+            client().mutate("ServiceUpdate", id=id_, input={"name": news["name"]})
+        if (olds.get("image"), olds.get("repo")) != (news.get("image"), news.get("repo")):
+            client().mutate("ServiceInstanceUpdate", serviceId=id_, environmentId=news["environment_id"],
+                            input={"source": source_input(news)})
+        if (olds.get("variables") or {}) != (news.get("variables") or {}):
+            self._put_variables(id_, news)
+        return UpdateResult(self.inputs_of(news))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        ignore_missing(lambda: client().mutate("ServiceDelete", id=id_))
+
+
+class Service(Resource):
+    """A service with an image or repo source and its variables, living in one environment."""
+
+    name: Output[str]
+    variables: Output[dict[str, str]]
+
+    def __init__(self, resource_name: str, *, project_id: Input[str], environment_id: Input[str], name: Input[str],
+                 image: Input[str] | None = None, repo: Input[str] | None = None, branch: Input[str] | None = None,
+                 variables: Input[dict[str, Input[str]]] | None = None, adopt_id: Input[str] | None = None,
+                 opts: ResourceOptions | None = None) -> None:
+        # Variable values may hold secrets and are read back from Railway: keep them secret in the state.
+        opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["variables"]))
+        super().__init__(ServiceProvider(), resource_name, {
+            "project_id": project_id, "environment_id": environment_id, "name": name, "image": image,
+            "repo": repo, "branch": branch, "variables": variables or {}, "adopt_id": adopt_id}, opts)

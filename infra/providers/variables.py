@@ -1,0 +1,58 @@
+"""A variable collection managed as one: a service's variables, or the environment's shared set."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from pulumi import Input, Output, ResourceOptions
+from pulumi.dynamic import Resource
+
+from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
+                                  client, ignore_missing)
+from infra.providers.service import validate_variables
+
+
+class VariablesProvider(RailwayProvider):
+    kind = "railway variables"
+    fields = (Field("project_id", replaces=True), Field("environment_id", replaces=True),
+              Field("service_id", replaces=True), Field("variables", default={}), Field("skip_deploys", default=False))
+    required = ("project_id", "environment_id")
+
+    def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
+        return validate_variables(self.kind, news.get("variables"))
+
+    def _put(self, props: dict[str, Any], variables: dict[str, Any]) -> None:
+        client().mutate("VariableCollectionUpsert", input={
+            "projectId": props["project_id"], "environmentId": props["environment_id"],
+            "serviceId": props.get("service_id"), "variables": variables, "replace": True,
+            "skipDeploys": bool(props.get("skip_deploys"))})
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        self._put(props, props.get("variables") or {})
+        scope = props.get("service_id") or "shared"
+        return CreateResult(f"{props['environment_id']}:{scope}:variables", self.inputs_of(props))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return self.read_or_gone(id_, props, lambda: {"variables": client().query(
+            "VariablesRead", projectId=props["project_id"], environmentId=props["environment_id"],
+            serviceId=props.get("service_id"))["variables"]})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self._put(news, news.get("variables") or {})
+        return UpdateResult(self.inputs_of(news))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        ignore_missing(lambda: self._put(props, {}))
+
+
+class Variables(Resource):
+    """`service_id=None` manages the environment's shared variables."""
+
+    variables: Output[dict[str, str]]
+
+    def __init__(self, resource_name: str, *, project_id: Input[str], environment_id: Input[str],
+                 variables: Input[dict[str, Input[str]]], service_id: Input[str] | None = None,
+                 skip_deploys: bool = False, opts: ResourceOptions | None = None) -> None:
+        opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["variables"]))
+        super().__init__(VariablesProvider(), resource_name, {
+            "project_id": project_id, "environment_id": environment_id, "service_id": service_id,
+            "variables": variables, "skip_deploys": skip_deploys}, opts)
