@@ -125,6 +125,7 @@ class VolumeInstance:
     region: str = "us-west2"
     state: str = "READY"
     backupKinds: list[str] = field(default_factory=list)
+    sized: bool = False  # the first explicit size of a new volume is free; after that it only grows
     createdAt: str = field(default_factory=now_iso)
 
 
@@ -731,9 +732,11 @@ class Backend:
         return True
 
     def volume_resize(self, vi: VolumeInstance, size_mb: int) -> None:
-        if size_mb < vi.sizeMB:
+        if size_mb <= 0:
+            raise BadRequest("Volume size must be positive")
+        if vi.sized and size_mb < vi.sizeMB:
             raise BadRequest("Volumes cannot be downsized")
-        vi.sizeMB = size_mb
+        vi.sizeMB, vi.sized = size_mb, True
 
     def backup_create(self, tok: Token, vi_id: str, name: str | None, schedule_id: str | None = None) -> str:
         vi = self.volume_instance(tok, vi_id)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 from pulumi.dynamic import (CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ReadResult,
                             ResourceProvider, UpdateResult)
@@ -126,6 +127,19 @@ def ignore_missing(fn: Callable[[], Any]) -> None:
         pass
 
 
+@contextmanager
+def undo_on_failure(undo: Callable[[], Any]) -> Iterator[None]:
+    """A multi-call create that fails halfway removes what it already made, then re-raises."""
+    try:
+        yield
+    except BaseException:
+        try:
+            undo()
+        except Exception:  # the original error matters more; a re-run finds and adopts the leftover
+            pass
+        raise
+
+
 def create_once(create: Callable[[], dict[str, Any]], find: Callable[[], dict[str, Any] | None],
                 attempts: int = 3) -> dict[str, Any]:
     """Creates an object without ever creating it twice: when a create's answer is lost (timeout, 5xx after
@@ -142,5 +156,5 @@ def create_once(create: Callable[[], dict[str, Any]], find: Callable[[], dict[st
     raise AssertionError("unreachable")
 
 
-__all__ = ["RailwayProvider", "Field", "client", "reset_client", "ignore_missing", "create_once", "CheckFailure",
+__all__ = ["RailwayProvider", "Field", "client", "reset_client", "ignore_missing", "create_once", "undo_on_failure", "CheckFailure",
            "CreateResult", "DiffResult", "ReadResult", "UpdateResult"]

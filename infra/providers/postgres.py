@@ -11,7 +11,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
-                                  UpdateResult, client, create_once, ignore_missing)
+                                  UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 from infra.providers.volume import create_volume, resize, volume_failures
 
 MOUNT_PATH = "/var/lib/postgresql/data"
@@ -61,8 +61,9 @@ class PostgresProvider(RailwayProvider):
                           find)
         if svc.get("id") and "name" not in svc:  # adopted after a lost answer: its password is Railway's
             password = self._state(svc["id"], props)["password"]
-        ids = create_volume(props["project_id"], props["environment_id"], svc["id"], MOUNT_PATH,
-                            props.get("volume_size_mb"))
+        with undo_on_failure(lambda: client().mutate("ServiceDelete", id=svc["id"])):
+            ids = create_volume(props["project_id"], props["environment_id"], svc["id"], MOUNT_PATH,
+                                props.get("volume_size_mb"))
         return CreateResult(svc["id"], {**self.inputs_of(props), "service_id": svc["id"], **ids, "password": password,
                                         "database_url": database_url(props["name"], password)})
 

@@ -8,7 +8,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
-                                  UpdateResult, client, create_once, ignore_missing)
+                                  UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 
 RAILWAY_DEFAULT_MB = 5000
 
@@ -44,7 +44,8 @@ def create_volume(project_id: str, environment_id: str, service_id: str, mount_p
     vol = create_once(lambda: client().mutate("VolumeCreate", idempotent=False, input=payload)["volumeCreate"], find)
     instance = vol["volumeInstances"]["edges"][0]["node"]
     if size_mb and int(size_mb) != instance["sizeMB"]:
-        resize(environment_id, vol["id"], int(size_mb))
+        with undo_on_failure(lambda: client().mutate("VolumeDelete", volumeId=vol["id"])):
+            resize(environment_id, vol["id"], int(size_mb))
     return {"volume_id": vol["id"], "volume_instance_id": instance["id"]}
 
 

@@ -1,0 +1,3 @@
+from infra.components.acs_environment import AcsEnvironment
+
+__all__ = ["AcsEnvironment"]

@@ -1,0 +1,100 @@
+"""One ACS environment on Railway, built from a validated `EnvironmentConfig`."""
+from __future__ import annotations
+
+import pulumi
+from pulumi import ComponentResource, Output, ResourceOptions, StackReference
+
+from infra.config import EnvironmentConfig, PostgresDatabase as PostgresConfig, ServiceConfig, SqliteDatabase
+from infra.providers import (BackupSchedule, CustomDomain, Environment, PostgresDatabase, Project, RailwayDomain,
+                             Service, ServiceLimits, ServiceSettings)
+
+POSTGRES_SERVICE = "Postgres"
+
+
+def database_variables(cfg: EnvironmentConfig) -> dict[str, str]:
+    """How the app reaches its database: a Railway reference to Postgres, or a local SQLite file with seed data."""
+    if isinstance(cfg.database, SqliteDatabase):
+        return {"DATABASE_KIND": "sqlite", "DATABASE_URL": f"file:{cfg.database.path}",
+                "DATABASE_SEED": "true" if cfg.database.seed else "false"}
+    return {"DATABASE_KIND": "postgres", "DATABASE_URL": "${{" + POSTGRES_SERVICE + ".DATABASE_URL}}"}
+
+
+def settings_of(svc: ServiceConfig) -> dict[str, object]:
+    return {
+        "start_command": svc.start_command,
+        "pre_deploy_command": [svc.pre_deploy_command] if svc.pre_deploy_command else None,
+        "healthcheck_path": svc.healthcheck.path if svc.healthcheck else None,
+        "healthcheck_timeout": svc.healthcheck.timeout_seconds if svc.healthcheck else None,
+        "num_replicas": svc.replicas, "restart_policy_type": svc.restart_policy, "region": svc.region,
+    }
+
+
+class AcsEnvironment(ComponentResource):
+    """Project (or an existing one), environment, database, services with settings, limits, variables and
+    secrets, and the public domain."""
+
+    def __init__(self, name: str, cfg: EnvironmentConfig, secrets: dict[str, Output[str]],
+                 opts: ResourceOptions | None = None) -> None:
+        super().__init__("acs:railway:Environment", name, None, opts)
+        self.cfg = cfg
+        child = ResourceOptions(parent=self)
+        data = ResourceOptions(parent=self, protect=cfg.protect)
+        self.project_id, self.environment_id, scope = self._place(name, child, data)
+        in_env = ResourceOptions(parent=self, deleted_with=scope)  # gone with the environment: no delete call
+
+        self.database_url: Output[str] | None = None
+        if isinstance(cfg.database, PostgresConfig):
+            pg = PostgresDatabase(f"{name}-postgres", project_id=self.project_id, environment_id=self.environment_id,
+                                  name=POSTGRES_SERVICE, image=cfg.database.image,
+                                  volume_size_mb=cfg.database.volume_size, opts=data)
+            self.database_url = pg.database_url
+            if cfg.database.backups:
+                BackupSchedule(f"{name}-backups", volume_instance_id=pg.volume_instance_id,
+                               kinds=list(cfg.database.backups), opts=ResourceOptions(parent=self, protect=cfg.protect,
+                                                                                      deleted_with=pg))
+        self.service_ids: dict[str, Output[str]] = {}
+        self.url: Output[str] = Output.from_input(cfg.url)
+        for svc in cfg.services:
+            self._service(name, svc, secrets, child, in_env)
+        self.register_outputs({"url": self.url, "environment_id": self.environment_id,
+                               "project_id": self.project_id, "service_ids": self.service_ids})
+
+    def _place(self, name: str, child: ResourceOptions,
+               data: ResourceOptions) -> tuple[Output[str], Output[str], pulumi.Resource]:
+        """The project and environment: a new project whose default environment is ours, or a new
+        environment in an existing project (adopted by id, or another stack's)."""
+        ref = self.cfg.project
+        if ref.name:
+            project = Project(f"{name}-project", name=ref.name, default_environment_name=self.cfg.name, opts=data)
+            return project.id, project.default_environment_id.apply(lambda v: v or ""), project
+        project_id = Output.from_input(ref.id) if ref.id else \
+            StackReference(f"{name}-project-of-{ref.stack}", f"organization/{pulumi.get_project()}/{ref.stack}",
+                           opts=child).require_output("projectId")
+        env = Environment(f"{name}-environment", project_id=project_id, name=self.cfg.name,
+                          ephemeral=self.cfg.ephemeral, opts=data)
+        return project_id, env.id, env
+
+    def _service(self, name: str, svc: ServiceConfig, secrets: dict[str, Output[str]], child: ResourceOptions,
+                 in_env: ResourceOptions) -> None:
+        plain = {**self.cfg.variables, **svc.variables, **database_variables(self.cfg), "PORT": str(svc.port)}
+        variables = Output.all(plain, Output.all(**secrets) if secrets else {}).apply(lambda p: {**p[0], **p[1]})
+        if secrets:
+            variables = Output.secret(variables)
+        service = Service(f"{name}-{svc.name}", project_id=self.project_id, environment_id=self.environment_id,
+                          name=svc.name, image=svc.source.image, repo=svc.source.repo, branch=svc.source.branch,
+                          variables=variables, opts=child)
+        self.service_ids[svc.name] = service.id
+        sid = ResourceOptions.merge(in_env, ResourceOptions(depends_on=[service]))
+        ServiceSettings(f"{name}-{svc.name}-settings", service_id=service.id, environment_id=self.environment_id,
+                        opts=sid, **settings_of(svc))
+        ServiceLimits(f"{name}-{svc.name}-limits", service_id=service.id, environment_id=self.environment_id,
+                      memory_gb=svc.memory / 1024, vcpus=svc.vcpu, opts=sid)
+        if svc.public:
+            domain = RailwayDomain(f"{name}-{svc.name}-domain", project_id=self.project_id,
+                                   environment_id=self.environment_id, service_id=service.id,
+                                   subdomain=self.cfg.domain.subdomain, target_port=svc.port, opts=sid)
+            self.url = domain.url
+            for i, host in enumerate(self.cfg.domain.custom_domains):
+                CustomDomain(f"{name}-{svc.name}-custom-{i}", project_id=self.project_id,
+                             environment_id=self.environment_id, service_id=service.id, domain=host,
+                             target_port=svc.port, opts=sid)

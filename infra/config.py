@@ -1,0 +1,302 @@
+"""The configuration of one ACS environment, read from stack config and validated before anything is declared.
+
+Stack config (`Pulumi.<stack>.yaml`) holds a structured `acs:environment` object and one secret per name listed
+in `secrets` (`pulumi config set --secret acs:JWT_SECRET ...`). A PR stack `pr-<N>` has no file of its own:
+its configuration is the dev stack's with the PR overrides of `pr_config`.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+STAGES = ("pr", "dev", "prod")
+PR_STACK = re.compile(r"^pr-(\d{1,7})$")
+SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB)\s*$", re.IGNORECASE)
+HOBBY_MAX_MEMORY_MB = 8 * 1024
+MAX_VOLUME_MB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A stack configuration that cannot be deployed; the message names each bad key and what is allowed."""
+
+
+def parse_size_mb(value: Any) -> int:
+    """'512MB' -> 512, '1GB' -> 1024, '0.5GB' -> 512. Units are required: a bare number is ambiguous."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a size; write it with a unit, e.g. \"512MB\" or \"1GB\"")
+    match = SIZE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a size; write it with a unit, e.g. \"512MB\" or \"1GB\"")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    mb = number * (1024 if unit == "GB" else 1)
+    if mb <= 0 or not mb.is_integer():
+        raise ValueError(f"{value!r} must be a positive whole number of MB (e.g. \"256MB\", \"1GB\")")
+    return int(mb)
+
+
+SizeMB = Annotated[int, BeforeValidator(parse_size_mb)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Source(Strict):
+    image: str | None = None
+    repo: str | None = None
+    branch: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Source":
+        if bool(self.image) == bool(self.repo):
+            raise ValueError("give exactly one of image or repo")
+        if self.repo and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.repo):
+            raise ValueError(f"repo {self.repo!r} must look like \"owner/name\"")
+        if self.branch and not self.repo:
+            raise ValueError("branch only applies to a repo source")
+        return self
+
+
+class Healthcheck(Strict):
+    path: str = "/health"
+    timeout_seconds: int = Field(60, alias="timeoutSeconds", gt=0, le=3600)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"{v!r} must start with '/'")
+        return v
+
+
+class ServiceConfig(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    source: Source
+    memory: SizeMB
+    vcpu: float = Field(1.0, gt=0, le=8)
+    replicas: int = Field(1, ge=1, le=50)
+    start_command: str | None = Field(None, alias="startCommand")
+    pre_deploy_command: str | None = Field(None, alias="preDeployCommand")
+    healthcheck: Healthcheck | None = None
+    restart_policy: Literal["ON_FAILURE", "ALWAYS", "NEVER"] = Field("ON_FAILURE", alias="restartPolicy")
+    region: Literal["us-west2", "us-east4-eqdc4a", "europe-west4-drams3a", "asia-southeast1-eqsg3a"] | None = None
+    port: int = Field(3000, ge=1, le=65535)
+    public: bool = True
+    variables: dict[str, str] = {}
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: int) -> int:
+        if not 128 <= v <= HOBBY_MAX_MEMORY_MB:
+            raise ValueError(f"{v}MB is outside 128MB..8GB (Hobby plan ceiling per replica)")
+        return v
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_variables(v)
+
+
+class SqliteDatabase(Strict):
+    kind: Literal["sqlite"]
+    path: str = "/tmp/acs.sqlite"
+    seed: bool = True
+
+
+class PostgresDatabase(Strict):
+    kind: Literal["postgres"]
+    volume_size: SizeMB = Field(alias="volumeSize")
+    backups: list[Literal["DAILY", "WEEKLY", "MONTHLY"]] = []
+    image: str = "postgres:16"
+
+    @field_validator("volume_size")
+    @classmethod
+    def _size(cls, v: int) -> int:
+        if v > MAX_VOLUME_MB:
+            raise ValueError(f"{v}MB is larger than 1TB, Railway's largest volume")
+        return v
+
+
+class Domain(Strict):
+    subdomain: str
+    custom_domains: list[str] = Field([], alias="customDomains")
+
+    @field_validator("subdomain")
+    @classmethod
+    def _subdomain(cls, v: str) -> str:
+        if not SUBDOMAIN.match(v):
+            raise ValueError(f"{v!r} is not a valid subdomain: 1-63 lowercase letters, digits or '-', "
+                             "not starting or ending with '-'")
+        return v
+
+
+class ProjectRef(Strict):
+    """Which Railway project holds the environment: create one by name, adopt one by id, or use another
+    stack's project (a StackReference to its `projectId` output)."""
+
+    name: str | None = None
+    id: str | None = None
+    stack: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "ProjectRef":
+        given = [k for k in ("name", "id", "stack") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of name (create), id (adopt) or stack (use that stack's project)")
+        if self.id and not re.fullmatch(r"[0-9a-f-]{36}", self.id):
+            raise ValueError(f"id {self.id!r} must be a Railway project id (a UUID)")
+        return self
+
+
+class EnvironmentConfig(Strict):
+    name: str
+    stage: Literal["pr", "dev", "prod"]
+    project: ProjectRef
+    ephemeral: bool = False
+    services: list[ServiceConfig] = Field(min_length=1)
+    database: SqliteDatabase | PostgresDatabase = Field(discriminator="kind")
+    domain: Domain
+    variables: dict[str, str] = {}
+    secrets: list[str] = []
+    protect: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not ENV_NAME.match(v):
+            raise ValueError(f"{v!r} must be lowercase letters, digits and '-'")
+        return v
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_variables(v)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if not SECRET_NAME.match(s)]
+        if bad:
+            raise ValueError(f"secret names {bad} must be UPPER_SNAKE_CASE")
+        return v
+
+    @model_validator(mode="after")
+    def _rules(self) -> "EnvironmentConfig":
+        names = [s.name for s in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError(f"service names must be unique, got {names}")
+        if sum(s.public for s in self.services) != 1:
+            raise ValueError("exactly one service must be public (it gets the domain)")
+        if self.stage == "pr":
+            if not self.ephemeral or not isinstance(self.database, SqliteDatabase):
+                raise ValueError("a PR environment is ephemeral and uses the sqlite database")
+            if self.protect:
+                raise ValueError("a PR environment cannot be protected")
+        if self.stage == "prod" and (self.ephemeral or not isinstance(self.database, PostgresDatabase)):
+            raise ValueError("prod is persistent and uses postgres")
+        clash = set(self.secrets) & (set(self.variables) | {k for s in self.services for k in s.variables})
+        if clash:
+            raise ValueError(f"{sorted(clash)} are secrets and must not also be plain variables")
+        return self
+
+    @property
+    def public_service(self) -> ServiceConfig:
+        return next(s for s in self.services if s.public)
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.domain.subdomain}.up.railway.app"
+
+
+def _check_variables(v: dict[str, str]) -> dict[str, str]:
+    bad = [k for k in v if not VAR_NAME.match(k)]
+    if bad:
+        raise ValueError(f"variable names {bad} must match {VAR_NAME.pattern}")
+    empty = [k for k, val in v.items() if val in (None, "")]
+    if empty:
+        raise ValueError(f"variables {empty} have empty values")
+    return {k: str(val) for k, val in v.items()}
+
+
+def _format(error: ValidationError, root: str) -> str:
+    lines = []
+    for err in error.errors():
+        path = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]
+                              if p not in ("sqlite", "postgres"))
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif err["type"] == "literal_error":
+            message = f"must be {err['ctx']['expected']}"
+        elif err["type"] == "union_tag_invalid":
+            message = f"database kind must be 'sqlite' or 'postgres'"
+        lines.append(f"  {path}: {message}{shown}")
+    return "invalid stack configuration:\n" + "\n".join(lines)
+
+
+def parse_environment(raw: Any, key: str = "acs:environment") -> EnvironmentConfig:
+    """Validates the raw config object; raises ConfigError naming each bad key, its value and what is allowed."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid stack configuration:\n  {key}: missing (set it in Pulumi.<stack>.yaml)")
+    try:
+        return EnvironmentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, key)) from None
+
+
+def load_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
+    root = root or Path.cwd()  # the Pulumi project directory the program runs in
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise ConfigError(f"no stack file {path.name}")
+    return (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+
+
+def pr_config(stack: str, root: Path | None = None) -> EnvironmentConfig:
+    """A PR preview's configuration: the dev stack's, with the PR overrides (256MB, sqlite with seed data,
+    acs-pr-<N>, ephemeral, in the dev stack's project). Never derived from prod."""
+    match = PR_STACK.match(stack)
+    if not match:
+        raise ConfigError(f"{stack!r} is not a PR stack name (pr-<number>)")
+    number = match.group(1)
+    raw = dict(load_stack_file("dev", root).get("acs:environment") or {})
+    raw.update({
+        "name": stack, "stage": "pr", "ephemeral": True, "protect": False, "project": {"stack": "dev"},
+        "database": {"kind": "sqlite", "seed": True},
+        "domain": {"subdomain": f"acs-pr-{number}"},
+        "variables": {**(raw.get("variables") or {}), "NODE_ENV": "development", "LOG_LEVEL": "debug",
+                      "PR_NUMBER": number},
+        "services": [{**s, "memory": "256MB", "replicas": 1,
+                      "source": {"image": f"{_image_repo(s)}:pr-{number}"} if (s.get("source") or {}).get("image")
+                      else s.get("source"),
+                      "preDeployCommand": "npm run migrate && npm run db:seed"}
+                     for s in raw.get("services") or []],
+    })
+    return parse_environment(raw)
+
+
+def _image_repo(service: dict[str, Any]) -> str:
+    image = service["source"]["image"]
+    return image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+
+
+def guard_stack(stack: str, cfg: EnvironmentConfig) -> None:
+    """A stack named pr-* never targets prod (or another stack's environment)."""
+    if PR_STACK.match(stack):
+        if cfg.stage != "pr" or cfg.name != stack:
+            raise ConfigError(f"stack {stack!r} is a PR stack and may only manage the ephemeral environment {stack!r}"
+                              f" (its config targets {cfg.name!r}, stage {cfg.stage!r})")
+        if cfg.project.stack == "prod" or cfg.project.stack and cfg.project.stack.startswith("prod"):
+            raise ConfigError(f"stack {stack!r} is a PR stack and may never use the prod stack's project")
+    elif cfg.stage == "pr":
+        raise ConfigError(f"stage 'pr' is only for stacks named pr-<number>, not {stack!r}")

@@ -1,0 +1,56 @@
+"""Stack config -> validated model -> component. Everything here runs before any resource is declared, so a
+bad configuration fails without a single API call."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pulumi
+
+from infra.components import AcsEnvironment
+from infra.config import PR_STACK, ConfigError, EnvironmentConfig, guard_stack, parse_environment, pr_config
+
+KNOWN_KEYS = {"environment", "railwayToken", "railwayApiUrl"}
+
+
+def load_config(stack: str, config: pulumi.Config) -> EnvironmentConfig:
+    if PR_STACK.match(stack):
+        cfg = pr_config(stack)
+    else:
+        cfg = parse_environment(config.get_object("environment"))
+    guard_stack(stack, cfg)
+    return cfg
+
+
+def check_keys(cfg: EnvironmentConfig, present: set[str]) -> None:
+    """Unknown `acs:` keys are typos; missing secrets are listed together."""
+    unknown = sorted(present - KNOWN_KEYS - set(cfg.secrets))
+    if unknown:
+        raise ConfigError("invalid stack configuration:\n" + "\n".join(
+            f"  acs:{k}: unknown key (allowed: {', '.join(sorted(KNOWN_KEYS))} and the secrets listed in "
+            f"acs:environment.secrets)" for k in unknown))
+    missing = [s for s in cfg.secrets if s not in present]
+    if missing:
+        raise ConfigError("invalid stack configuration:\n" + "\n".join(
+            f"  acs:{s}: missing secret (set it with: pulumi config set --secret acs:{s} <value>)" for s in missing))
+
+
+def config_keys() -> set[str]:
+    raw: dict[str, Any] = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
+    return {k.split(":", 1)[1] for k in raw if k.startswith("acs:")}
+
+
+def run(stack: str, config: pulumi.Config) -> dict[str, Any]:
+    cfg = load_config(stack, config)
+    check_keys(cfg, config_keys())
+    secrets = {name: config.require_secret(name) for name in cfg.secrets}
+    env = AcsEnvironment(stack, cfg, secrets)
+    outputs: dict[str, Any] = {
+        "url": env.url, "environmentName": cfg.name, "environmentId": env.environment_id,
+        "projectId": env.project_id, "serviceIds": env.service_ids, "databaseKind": cfg.database.kind,
+        "stage": cfg.stage,
+    }
+    if env.database_url is not None:
+        outputs["databaseUrl"] = pulumi.Output.secret(env.database_url)
+    return outputs

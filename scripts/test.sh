@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (unit, integration against the emulator, end-to-end with the real engine).
+# Does its own set-up; extra arguments go to pytest.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bash "$ROOT/scripts/setup.sh"
+# shellcheck source=/dev/null
+source "$ROOT/scripts/env.sh"
+cd "$ROOT"
+exec python -m pytest "$@"
