@@ -1,0 +1,143 @@
+"""Shared fixtures: an emulator over real HTTP, a GraphQL helper, and a Pulumi project on a local backend."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from infra.providers.base import reset_client
+from railway_emulator.server import DEFAULT_TOKEN, EmulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_REF = ROOT.parent / "shared" / "ref"
+PASSPHRASE = "acs-local-demo"
+
+
+class Emulator:
+    """A running emulator plus helpers to inspect it through its own GraphQL and admin endpoints."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.server = server
+        self.url = server.url
+        self.base = server.base_url
+        self.http = httpx.Client(timeout=30)
+
+    def gql(self, query: str, token: str = DEFAULT_TOKEN, project_token: str | None = None,
+            **variables: Any) -> dict[str, Any]:
+        headers = {"Project-Access-Token": project_token} if project_token else {"Authorization": f"Bearer {token}"}
+        resp = self.http.post(self.url, json={"query": query, "variables": variables}, headers=headers)
+        return resp.json()
+
+    def data(self, query: str, **variables: Any) -> dict[str, Any]:
+        body = self.gql(query, **variables)
+        assert not body.get("errors"), body
+        return body["data"]
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        if body is None:
+            return self.http.get(f"{self.base}/_emulator{path}").json()
+        return self.http.post(f"{self.base}/_emulator{path}", json=body).json()
+
+    def stats(self) -> dict[str, Any]:
+        return self.admin("/stats")
+
+    def reset_stats(self) -> None:
+        self.admin("/stats/reset", {})
+
+    def inventory(self) -> dict[str, Any]:
+        return self.admin("/inventory")
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    server = EmulatorServer(deploy_seconds=0.2).start()
+    emu = Emulator(server)
+    yield emu
+    emu.http.close()
+    server.stop()
+
+
+@pytest.fixture
+def railway_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """Points the providers' client (in this process) at the emulator."""
+    monkeypatch.setenv("RAILWAY_API_URL", emulator.url)
+    monkeypatch.setenv("RAILWAY_API_TOKEN", DEFAULT_TOKEN)
+    monkeypatch.setenv("ACS_RAILWAY_RPS", "200")
+    monkeypatch.delenv("RAILWAY_TOKEN", raising=False)
+    reset_client()
+    yield emulator
+    reset_client()
+
+
+def pulumi_bin() -> str | None:
+    return shutil.which("pulumi")
+
+
+@dataclass
+class PulumiProject:
+    """A copy of the project in a temp dir with its own file backend, run with the real `pulumi` CLI."""
+
+    dir: Path
+    env: dict[str, str]
+    log: list[str] = field(default_factory=list)
+
+    def run(self, *args: str, stack: str | None = None, check: bool = True, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = ["pulumi", *args, "--non-interactive"]
+        if stack:
+            cmd += ["--stack", stack]
+        proc = subprocess.run(cmd, cwd=self.dir, env={**self.env, **(env or {})}, capture_output=True, text=True,
+                              timeout=timeout)
+        self.log.append(f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def up(self, stack: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        self.run("stack", "select", "--create", stack)
+        return self.run("up", "--yes", "--skip-preview", *extra, stack=stack)
+
+    def outputs(self, stack: str, secrets: bool = False) -> dict[str, Any]:
+        args = ["stack", "output", "--json"] + (["--show-secrets"] if secrets else [])
+        return json.loads(self.run(*args, stack=stack).stdout)
+
+    def export(self, stack: str) -> str:
+        return self.run("stack", "export", stack=stack).stdout
+
+    def state_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in (self.dir / "state").rglob("*") if p.is_file())
+
+
+def copy_project(dest: Path) -> Path:
+    for name in ("__main__.py", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(ROOT / name, dest / name)
+    text = (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
+    (dest / "Pulumi.yaml").write_text(text)
+    return dest
+
+
+def engine_env(state: Path, emulator: Emulator | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAILWAY_", "PULUMI_BACKEND", "PULUMI_CONFIG"))}
+    env.update({"PULUMI_BACKEND_URL": f"file://{state}", "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+                "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+                "ACS_RAILWAY_RPS": "100"})
+    if emulator is not None:
+        env.update({"RAILWAY_API_URL": emulator.url, "RAILWAY_API_TOKEN": DEFAULT_TOKEN})
+    return env
+
+
+@pytest.fixture
+def project(tmp_path: Path, emulator: Emulator) -> PulumiProject:
+    if pulumi_bin() is None:
+        pytest.fail("pulumi is not on PATH: run the tests through scripts/test.sh, which sets it up")
+    work = copy_project(tmp_path / "project") if (tmp_path / "project").mkdir() is None else None
+    state = tmp_path / "state"
+    state.mkdir()
+    return PulumiProject(work, engine_env(state, emulator))
