@@ -883,7 +883,7 @@ class Backend:
         ]
         return {"dnsRecords": records, "verificationDnsHost": f"_railway-verify.{host}", "verificationToken": token,
                 "verified": False, "certificateStatus": "CERTIFICATE_STATUS_TYPE_VALIDATING_OWNERSHIP",
-                "certificateErrorMessage": None}
+                "certificateErrorMessage": None, "cdnProvider": "DETECTED_CDN_PROVIDER_UNSPECIFIED"}
 
     def domains_of(self, env_id: str, service_id: str) -> dict[str, list[Any]]:
         return {"serviceDomains": [d for d in self.tables["service_domains"].values()

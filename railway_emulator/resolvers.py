@@ -135,6 +135,7 @@ MUTATION: dict[str, Resolver] = {
     "customDomainCreate": lambda _, info, input: _ctx(info)[0].custom_domain_create(_ctx(info)[1], input),
     "customDomainUpdate": lambda _, info, id, environmentId, targetPort=None: _ctx(info)[0].custom_domain_update(
         _ctx(info)[1], id, targetPort),
+    "customDomainIssueCertificate": lambda _, info, id: bool(_ctx(info)[0].custom_domain(_ctx(info)[1], id)),
     "customDomainDelete": lambda _, info, id: _ctx(info)[0].custom_domain_delete(_ctx(info)[1], id),
     "serviceInstanceDeployV2": lambda _, info, serviceId, environmentId, commitSha=None: _ctx(info)[0].deploy(
         _ctx(info)[1], serviceId, environmentId).id,
@@ -174,6 +175,11 @@ def _env_meta(env: m.Environment, info: GraphQLResolveInfo) -> dict[str, Any] | 
             "baseBranch": None}
 
 
+def _instance_status(status: str) -> str:
+    return {"SUCCESS": "RUNNING", "FAILED": "CRASHED", "CRASHED": "CRASHED", "REMOVED": "REMOVED",
+            "BUILDING": "INITIALIZING", "DEPLOYING": "INITIALIZING"}.get(status, "UNKNOWN")
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -189,11 +195,13 @@ TYPES: dict[str, dict[str, Resolver]] = {
             _ctx(info)[0].environments(_ctx(info)[1], p.id, isEphemeral), **_page(kw)),
         "services": lambda p, info, **kw: connection(_ctx(info)[0].services_of(p.id), **_page(kw)),
         "volumes": lambda p, info, **kw: connection(_ctx(info)[0].volumes_of(p.id), **_page(kw)),
+        "workspace": lambda p, info: {"id": p.workspaceId, "name": "ACS"},
     },
     "Environment": {
         "sourceEnvironment": lambda e, info: _ctx(info)[0].tables["environments"].get(e.sourceEnvironmentId or ""),
         "meta": _env_meta,
         "canAccess": lambda e, info: True,
+        "unmergedChangesCount": lambda e, info: 0,
         "config": lambda e, info, decryptVariables=None: _ctx(info)[0].environment_config(e, bool(decryptVariables)),
         "configEtag": lambda e, info: _ctx(info)[0].config_etag(e),
         "serviceInstances": lambda e, info, **kw: connection(_ctx(info)[0].instances_of_env(e.id), **_page(kw)),
@@ -257,6 +265,8 @@ TYPES: dict[str, dict[str, Resolver]] = {
         "canRollback": lambda d, info: _ctx(info)[0].can_rollback(d),
         "snapshotId": lambda d, info: None,
         "deploymentStopped": lambda d, info: d.stopped,
+        "instances": lambda d, info: [{"id": f"{d.id[:8]}-{i}", "status": _instance_status(_ctx(info)[0].status(d))}
+                                      for i in range(int(d.snapshot["settings"].get("numReplicas") or 1))],
     },
 }
 

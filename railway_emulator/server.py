@@ -76,6 +76,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.limiter = RateLimiter(*PLANS[plan])
         self.faults = FaultInjector(faults)
         self.stats = Stats()
+        self._documents: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
         self._thread: threading.Thread | None = None
 
     @property
@@ -119,15 +120,24 @@ class EmulatorServer(ThreadingHTTPServer):
             return value
 
     # ---- GraphQL ---------------------------------------------------------------------------------
+    def _document(self, query: str) -> tuple[Any, list[dict[str, Any]]]:
+        """Parsed and validated documents, cached: clients send the same few operations over and over."""
+        cached = self._documents.get(query)
+        if cached is None:
+            try:
+                document = parse(query)
+                cached = (document, [e.formatted for e in validate(self.schema, document)])
+            except GraphQLError as exc:
+                cached = (None, [{"message": exc.message}])
+            if len(self._documents) < 2048:
+                self._documents[query] = cached
+        return cached
+
     def run_graphql(self, body: dict[str, Any], token: m.Token) -> tuple[dict[str, Any], bool]:
         """Executes one request; returns (response body, whether it was a mutation)."""
-        try:
-            document = parse(body.get("query") or "")
-        except GraphQLError as exc:
-            return {"errors": [{"message": exc.message}], "data": None}, False
-        errors = validate(self.schema, document)
+        document, errors = self._document(body.get("query") or "")
         if errors:
-            return {"errors": [e.formatted for e in errors], "data": None}, False
+            return {"errors": errors, "data": None}, False
         mutation = _is_mutation(document, body.get("operationName"))
         with self.backend.lock:
             result = execute(self.schema, document, variable_values=body.get("variables") or {},
@@ -172,6 +182,7 @@ def operation_label(body: dict[str, Any]) -> str:
 class Handler(BaseHTTPRequestHandler):
     server: EmulatorServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # header and body go out in two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the request log is on the admin endpoint
         pass

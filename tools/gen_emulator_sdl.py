@@ -25,13 +25,14 @@ volumeInstanceUpdate volumeDelete volumeInstanceBackupCreate volumeInstanceBacku
 volumeInstanceBackupLock volumeInstanceBackupScheduleUpdate serviceDomainCreate serviceDomainUpdate
 serviceDomainDelete customDomainCreate customDomainUpdate customDomainDelete serviceInstanceDeployV2
 serviceInstanceDeploy serviceInstanceRedeploy deploymentRedeploy deploymentRollback deploymentRestart
-deploymentStop deploymentCancel deploymentRemove templateDeployV2 environmentPatchCommit""".split()
+deploymentStop deploymentCancel deploymentRemove templateDeployV2 environmentPatchCommit
+customDomainIssueCertificate""".split()
 
 OBJECTS: dict[str, str] = {
     "Project": "id name description isPublic prDeploys baseEnvironmentId focusedPrEnvironments botPrEnvironments "
-               "workspaceId primaryEnvironmentId createdAt updatedAt deletedAt environments services volumes",
+               "workspaceId primaryEnvironmentId createdAt updatedAt deletedAt environments services volumes workspace",
     "Environment": "id name projectId isEphemeral createdAt updatedAt deletedAt sourceEnvironment meta canAccess "
-                   "config configEtag serviceInstances volumeInstances",
+                   "config configEtag serviceInstances volumeInstances unmergedChangesCount",
     "EnvironmentMeta": "prNumber prTitle prRepo branch baseBranch",
     "Service": "id name icon projectId templateId createdAt updatedAt deletedAt serviceInstances project",
     "ServiceInstance": "id serviceId serviceName environmentId startCommand buildCommand preDeployCommand rootDirectory "
@@ -51,11 +52,12 @@ OBJECTS: dict[str, str] = {
     "CustomDomain": "id domain targetPort syncStatus environmentId serviceId projectId status createdAt updatedAt "
                     "deletedAt isRailwayDomain",
     "CustomDomainStatus": "dnsRecords verificationDnsHost verificationToken verified certificateStatus "
-                          "certificateErrorMessage",
+                          "certificateErrorMessage cdnProvider",
     "DNSRecords": "hostlabel fqdn recordType requiredValue currentValue status zone purpose",
     "AllDomains": "serviceDomains customDomains",
     "Deployment": "id status statusUpdatedAt createdAt updatedAt url staticUrl meta canRedeploy canRollback "
-                  "serviceId environmentId projectId snapshotId deploymentStopped",
+                  "serviceId environmentId projectId snapshotId deploymentStopped instances",
+    "DeploymentDeploymentInstance": "id status",
     "ProjectToken": "id name projectId environmentId createdAt displayToken",
     "WorkflowResult": "status error",
     "WorkflowId": "workflowId",
