@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -271,6 +272,7 @@ TYPES: dict[str, dict[str, Resolver]] = {
 }
 
 
+@lru_cache(maxsize=1)
 def build() -> GraphQLSchema:
     """The executable schema: our SDL with the resolvers above attached."""
     schema = build_schema(SCHEMA_PATH.read_text())

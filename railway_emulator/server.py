@@ -90,7 +90,8 @@ class EmulatorServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
     def start(self) -> "EmulatorServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="railway-emulator", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="railway-emulator", daemon=True)
         self._thread.start()
         return self
 
