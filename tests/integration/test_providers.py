@@ -1,0 +1,243 @@
+"""Each dynamic provider against the emulator over HTTP: create, read, update in place, replace, refresh after an
+out-of-band change and after an out-of-band delete, adopt (import), delete, delete-when-gone."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.providers.backup_schedule import BackupScheduleProvider
+from infra.providers.custom_domain import CustomDomainProvider
+from infra.providers.domain import RailwayDomainProvider
+from infra.providers.environment import EnvironmentProvider
+from infra.providers.limits import ServiceLimitsProvider
+from infra.providers.postgres import PostgresProvider
+from infra.providers.project import ProjectProvider
+from infra.providers.service import ServiceProvider
+from infra.providers.service_instance import ServiceSettingsProvider
+from infra.providers.variables import VariablesProvider
+from infra.providers.volume import VolumeProvider
+from tests.conftest import Emulator
+
+
+def checked(provider: Any, props: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
+    result = provider.check(olds or {}, props)
+    assert not result.failures, [f.reason for f in result.failures]
+    return result.inputs
+
+
+def create(provider: Any, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    result = provider.create(checked(provider, props))
+    return result.id, result.outs
+
+
+@pytest.fixture
+def base(railway_env: Emulator) -> dict[str, str]:
+    _, outs = create(ProjectProvider(), {"name": "itest", "default_environment_name": "dev"})
+    pid = railway_env.inventory()["projects"][0]["id"]
+    env = outs["default_environment_id"]
+    sid, _ = create(ServiceProvider(), {"project_id": pid, "environment_id": env, "name": "web", "image": "node:20",
+                                        "variables": {"A": "1"}})
+    return {"project_id": pid, "environment_id": env, "service_id": sid}
+
+
+def lifecycle(emu: Emulator, provider: Any, props: dict[str, Any], update: dict[str, Any],
+              out_of_band: str, oob_vars: dict[str, Any], changed: str, gone: str, gone_vars: dict[str, Any]) -> None:
+    """The common lifecycle: create -> read -> in-place update -> out-of-band change seen by refresh ->
+    out-of-band delete drops it from state -> delete is idempotent."""
+    id_, outs = create(provider, props)
+    assert provider.read(id_, outs).id == id_
+    news = checked(provider, {**props, **update}, outs)
+    diff = provider.diff(id_, outs, news)
+    assert diff.changes and not diff.replaces, "Railway updates this in place"
+    outs = {**outs, **provider.update(id_, outs, news).outs}
+    fresh = provider.read(id_, outs)
+    for key, value in update.items():
+        assert fresh.outs[key] == value, key
+    assert not provider.diff(id_, fresh.outs, news).changes
+    emu.data(out_of_band, **{k: (v(id_, outs) if callable(v) else v) for k, v in oob_vars.items()})
+    drifted = provider.read(id_, outs)
+    assert drifted.outs[changed] != fresh.outs[changed], f"refresh shows the drift of {changed}"
+    assert provider.diff(id_, drifted.outs, news).changes
+    emu.data(gone, **{k: (v(id_, outs) if callable(v) else v) for k, v in gone_vars.items()})
+    assert provider.read(id_, outs).id is None, "deleted out of band: dropped from state"
+    provider.delete(id_, outs)  # already gone: succeeds
+
+
+def test_project(railway_env: Emulator) -> None:
+    p = ProjectProvider()
+    id_, outs = create(p, {"name": "proj", "description": "d"})
+    assert outs["default_environment_id"]
+    assert p.diff(id_, outs, checked(p, {"name": "proj2", "description": "d"})).replaces == []
+    outs = {**outs, **p.update(id_, outs, checked(p, {"name": "proj2", "description": "d"})).outs}
+    railway_env.data("mutation($id:String!){ projectUpdate(id:$id, input:{name:\"renamed\"}){ id } }", id=id_)
+    assert p.read(id_, outs).outs["name"] == "renamed"
+    adopted_id, adopted = create(p, {"adopt_id": id_})
+    assert adopted_id == id_ and adopted["name"] == "renamed"
+    p.delete(adopted_id, adopted)  # adopted: left alone
+    assert p.read(id_, outs).id == id_
+    p.delete(id_, outs)
+    assert p.read(id_, outs).id is None
+    p.delete(id_, outs)
+    assert p.check({}, {"name": " "}).failures
+
+
+def test_environment(railway_env: Emulator, base: dict[str, str]) -> None:
+    lifecycle(railway_env, EnvironmentProvider(), {"project_id": base["project_id"], "name": "pr-7", "ephemeral": True},
+              {"name": "pr-8"},
+              "mutation($id:String!){ environmentRename(id:$id, input:{name:\"hand-made\"}){ id } }",
+              {"id": lambda i, o: i}, "name",
+              "mutation($id:String!){ environmentDelete(id:$id) }", {"id": lambda i, o: i})
+    p = EnvironmentProvider()
+    olds = checked(p, {"project_id": base["project_id"], "name": "x"})
+    assert p.diff("id", olds, checked(p, {"project_id": base["project_id"], "name": "x", "ephemeral": True})).replaces \
+        == ["ephemeral"]
+    assert p.check({}, {"project_id": "p", "name": "Bad Name"}).failures
+
+
+def test_service(railway_env: Emulator, base: dict[str, str]) -> None:
+    props = {"project_id": base["project_id"], "environment_id": base["environment_id"], "name": "api",
+             "image": "node:20", "variables": {"SECRET": "s3cr3t", "MODE": "a"}}
+    lifecycle(railway_env, ServiceProvider(), props, {"variables": {"MODE": "b"}, "image": "node:22"},
+              "mutation($i:VariableUpsertInput!){ variableUpsert(input:$i) }",
+              {"i": lambda i, o: {"projectId": o["project_id"], "environmentId": o["environment_id"], "serviceId": i,
+                                  "name": "ADDED", "value": "by-hand"}}, "variables",
+              "mutation($id:String!){ serviceDelete(id:$id) }", {"id": lambda i, o: i})
+    p = ServiceProvider()
+    assert p.check({}, {**props, "repo": "a/b"}).failures  # image and repo together
+    assert p.diff("x", checked(p, props), checked(p, {**props, "environment_id": "other"})).replaces == \
+        ["environment_id"]
+    adopted, outs = create(p, {**props, "name": "web", "adopt_id": base["service_id"], "variables": {"Z": "1"}})
+    assert adopted == base["service_id"] and p.read(adopted, outs).outs["variables"] == {"Z": "1"}
+
+
+def test_service_settings(railway_env: Emulator, base: dict[str, str]) -> None:
+    props = {**base, "healthcheck_path": "/health", "num_replicas": 1, "start_command": "npm start"}
+    props.pop("project_id")
+    lifecycle(railway_env, ServiceSettingsProvider(), props, {"healthcheck_path": "/ready", "num_replicas": 2},
+              "mutation($s:String!,$e:String!){ serviceInstanceUpdate(serviceId:$s, environmentId:$e, "
+              "input:{numReplicas:5}) }", {"s": base["service_id"], "e": base["environment_id"]}, "num_replicas",
+              "mutation($id:String!){ serviceDelete(id:$id) }", {"id": base["service_id"]})
+
+
+def test_service_settings_removed_from_program_are_unset(railway_env: Emulator, base: dict[str, str]) -> None:
+    p = ServiceSettingsProvider()
+    props = {"service_id": base["service_id"], "environment_id": base["environment_id"], "healthcheck_path": "/h"}
+    id_, outs = create(p, props)
+    news = checked(p, {"service_id": base["service_id"], "environment_id": base["environment_id"]})
+    p.update(id_, outs, news)
+    live = railway_env.data("query($s:String!,$e:String!){ serviceInstance(serviceId:$s, environmentId:$e)"
+                            "{ healthcheckPath } }", s=base["service_id"], e=base["environment_id"])
+    assert live["serviceInstance"]["healthcheckPath"] is None
+    assert [f.property for f in p.check({}, {**props, "restart_policy_type": "SOMETIMES"}).failures] == \
+        ["restart_policy_type"]
+
+
+def test_limits(railway_env: Emulator, base: dict[str, str]) -> None:
+    props = {"service_id": base["service_id"], "environment_id": base["environment_id"], "memory_gb": 0.5, "vcpus": 1}
+    lifecycle(railway_env, ServiceLimitsProvider(), props, {"memory_gb": 1.0},
+              "mutation($i:ServiceInstanceLimitsUpdateInput!){ serviceInstanceLimitsUpdate(input:$i) }",
+              {"i": {**{"serviceId": base["service_id"], "environmentId": base["environment_id"]}, "memoryGB": 2}},
+              "memory_gb", "mutation($id:String!){ serviceDelete(id:$id) }", {"id": base["service_id"]})
+    assert ServiceLimitsProvider().check({}, {**props, "memory_gb": 64}).failures
+
+
+def test_variables_shared(railway_env: Emulator, base: dict[str, str]) -> None:
+    props = {"project_id": base["project_id"], "environment_id": base["environment_id"], "variables": {"S": "1"}}
+    lifecycle(railway_env, VariablesProvider(), props, {"variables": {"S": "2", "T": "3"}},
+              "mutation($i:VariableDeleteInput!){ variableDelete(input:$i) }",
+              {"i": {"projectId": base["project_id"], "environmentId": base["environment_id"], "name": "T"}},
+              "variables", "mutation($id:String!){ environmentDelete(id:$id) }",
+              {"id": lambda i, o: _second_env_delete(railway_env, o)})
+
+
+def _second_env_delete(emu: Emulator, outs: dict[str, Any]) -> str:
+    """The project's only environment cannot be deleted; add one so the shared set's home can go."""
+    emu.data("mutation($p:String!){ environmentCreate(input:{projectId:$p, name:\"spare\"}){ id } }",
+             p=outs["project_id"])
+    return outs["environment_id"]
+
+
+def test_volume(railway_env: Emulator, base: dict[str, str]) -> None:
+    props = {**base, "mount_path": "/data", "size_mb": 1024}
+    p = VolumeProvider()
+    id_, outs = create(p, props)
+    assert p.read(id_, outs).outs["size_mb"] == 1024
+    news = checked(p, {**props, "size_mb": 2048, "mount_path": "/srv"}, outs)
+    assert not p.diff(id_, outs, news).replaces
+    outs = {**outs, **p.update(id_, outs, news).outs}
+    assert p.read(id_, outs).outs["mount_path"] == "/srv"
+    railway_env.data("mutation($e:String!,$patch:EnvironmentConfig){ environmentPatchCommit(environmentId:$e, "
+                     "patch:$patch) }", e=base["environment_id"], patch={"volumes": {id_: {"sizeMB": 4096}}})
+    assert p.read(id_, outs).outs["size_mb"] == 4096
+    shrink = p.check(outs, {**props, "size_mb": 512})
+    assert [f.property for f in shrink.failures] == ["size_mb"] and "cannot shrink" in shrink.failures[0].reason
+    railway_env.data("mutation($v:String!){ volumeDelete(volumeId:$v) }", v=id_)
+    assert p.read(id_, outs).id is None
+    p.delete(id_, outs)
+
+
+def test_postgres(railway_env: Emulator, base: dict[str, str]) -> None:
+    p = PostgresProvider()
+    props = {"project_id": base["project_id"], "environment_id": base["environment_id"], "volume_size_mb": 1024}
+    id_, outs = create(p, props)
+    assert outs["database_url"] == f"postgresql://postgres:{outs['password']}@postgres.railway.internal:5432/railway"
+    live = railway_env.data("query($p:String!,$e:String!,$s:String!){ variables(projectId:$p, environmentId:$e, "
+                            "serviceId:$s) }", p=base["project_id"], e=base["environment_id"], s=id_)["variables"]
+    assert live["DATABASE_URL"] == outs["database_url"]
+    fresh = p.read(id_, outs)
+    assert fresh.outs["volume_size_mb"] == 1024 and fresh.outs["password"] == outs["password"]
+    news = checked(p, {**props, "volume_size_mb": 2048}, outs)
+    assert p.diff(id_, outs, news).changes and not p.diff(id_, outs, news).replaces
+    outs = {**outs, **p.update(id_, outs, news).outs}
+    assert p.read(id_, outs).outs["volume_size_mb"] == 2048
+    p.delete(id_, outs)
+    inv = railway_env.inventory()
+    assert not [s for s in inv["services"] if s["name"] == "Postgres"] and not inv["volumes"]
+    assert p.read(id_, outs).id is None
+    p.delete(id_, outs)
+
+
+def test_railway_domain(railway_env: Emulator, base: dict[str, str]) -> None:
+    props = {**base, "subdomain": "acs-it", "target_port": 3000}
+    lifecycle(railway_env, RailwayDomainProvider(), props, {"subdomain": "acs-it2"},
+              "mutation($i:ServiceDomainUpdateInput!){ serviceDomainUpdate(input:$i) }",
+              {"i": lambda i, o: {"serviceDomainId": i, "environmentId": o["environment_id"],
+                                  "serviceId": o["service_id"], "domain": "renamed.up.railway.app"}}, "subdomain",
+              "mutation($id:String!){ serviceDomainDelete(id:$id) }", {"id": lambda i, o: i})
+    assert RailwayDomainProvider().check({}, {**props, "subdomain": "Bad_"}).failures
+
+
+def test_railway_domain_taken_leaves_nothing_behind(railway_env: Emulator, base: dict[str, str]) -> None:
+    p = RailwayDomainProvider()
+    other = ServiceProvider().create(checked(ServiceProvider(), {
+        "project_id": base["project_id"], "environment_id": base["environment_id"], "name": "other",
+        "image": "nginx"})).id
+    create(p, {**base, "subdomain": "taken"})
+    with pytest.raises(Exception, match="not available"):
+        create(p, {**base, "service_id": other, "subdomain": "taken"})
+    domains = railway_env.inventory()["service_domains"]
+    assert [d["domain"] for d in domains] == ["taken.up.railway.app"], "the generated domain was cleaned up"
+
+
+def test_custom_domain(railway_env: Emulator, base: dict[str, str]) -> None:
+    p = CustomDomainProvider()
+    id_, outs = create(p, {**base, "domain": "app.example.com", "target_port": 3000})
+    assert {r["type"] for r in outs["dns_records"]} == {"CNAME", "TXT"} and outs["verified"] is False
+    news = checked(p, {**base, "domain": "app.example.com", "target_port": 8080}, outs)
+    assert not p.diff(id_, outs, news).replaces
+    outs = {**outs, **p.update(id_, outs, news).outs}
+    assert p.read(id_, outs).outs["target_port"] == 8080
+    assert p.diff(id_, outs, checked(p, {**base, "domain": "www.example.com"})).replaces == ["domain"]
+    railway_env.data("mutation($id:String!){ customDomainDelete(id:$id) }", id=id_)
+    assert p.read(id_, outs).id is None
+    p.delete(id_, outs)
+
+
+def test_backup_schedule(railway_env: Emulator, base: dict[str, str]) -> None:
+    _, vol = create(VolumeProvider(), {**base, "mount_path": "/data"})
+    vi = vol["volume_instance_id"]
+    lifecycle(railway_env, BackupScheduleProvider(), {"volume_instance_id": vi, "kinds": ["DAILY"]},
+              {"kinds": ["DAILY", "WEEKLY"]},
+              "mutation($v:String!){ volumeInstanceBackupScheduleUpdate(volumeInstanceId:$v, kinds:[MONTHLY]) }",
+              {"v": vi}, "kinds", "mutation($v:String!){ volumeDelete(volumeId:$v) }", {"v": vol["volume_id"]})
