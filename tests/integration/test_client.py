@@ -1,0 +1,106 @@
+"""The Railway client against the emulator's faults: retries, Retry-After, ambiguous writes, error mapping."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from infra.railway import (AmbiguousWriteError, ApiUnavailableError, NotAuthorizedError, NotFoundError,
+                           RailwayClient, RateLimitedError, ValidationError, client_from_env)
+from infra.railway.client import operations
+from railway_emulator.server import DEFAULT_TOKEN
+from tests.conftest import SHARED_REF, Emulator
+
+
+def make(emu: Emulator, **kw: object) -> RailwayClient:
+    return RailwayClient(url=emu.url, token=DEFAULT_TOKEN, requests_per_second=0, backoff_base=0.01, **kw)
+
+
+def test_errors_map_to_exceptions(emulator: Emulator) -> None:
+    c = make(emulator)
+    with pytest.raises(NotFoundError, match="Project not found"):
+        c.query("ProjectRead", id="missing")
+    with pytest.raises(ValidationError, match="must not be empty|cannot be empty"):
+        pid = c.mutate("ProjectCreate", idempotent=False, input={"name": "x"})["projectCreate"]["id"]
+        c.mutate("EnvironmentCreate", idempotent=False, input={"projectId": pid, "name": " "})
+    with pytest.raises(NotAuthorizedError):
+        RailwayClient(url=emulator.url, token="revoked", requests_per_second=0).query("ProjectFindByName")
+
+
+def test_retries_5xx_and_drops_for_reads(emulator: Emulator) -> None:
+    emulator.admin("/faults", {"fail_next": {"ProjectFindByName": 2}})
+    assert make(emulator).query("ProjectFindByName")["projects"]["edges"] == []
+    emulator.admin("/faults", {"drop_rate": 0.5, "seed": 7})
+    c = make(emulator, max_attempts=10)
+    for _ in range(5):
+        c.query("ProjectFindByName")
+    assert emulator.stats()["faults"]["drop"] >= 1
+
+
+def test_429_waits_for_retry_after(emulator: Emulator) -> None:
+    emulator.admin("/limits", {"per_second": 1, "per_hour": 1000})
+    c = make(emulator)
+    started = time.monotonic()
+    for _ in range(3):
+        c.query("ProjectFindByName")
+    assert time.monotonic() - started >= 1.0, "waited as Retry-After asked"
+    assert emulator.stats()["rate_limited"] >= 1
+
+
+def test_429_with_long_retry_after_fails_fast(emulator: Emulator) -> None:
+    emulator.admin("/limits", {"per_second": 1000, "per_hour": 1})
+    c = make(emulator, max_retry_after=30)
+    c.query("ProjectFindByName")
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError) as err:
+        c.query("ProjectFindByName")
+    assert err.value.retry_after > 30 and time.monotonic() - started < 5
+
+
+def test_unanswered_create_is_not_retried_blindly(emulator: Emulator) -> None:
+    emulator.admin("/faults", {"fail_next": {"ProjectCreate": 1}, "error_after_commit": True})
+    with pytest.raises(AmbiguousWriteError):
+        make(emulator).mutate("ProjectCreate", idempotent=False, input={"name": "once"})
+    assert [p["name"] for p in emulator.inventory()["projects"]] == ["once"], "no duplicate"
+
+
+def test_gives_up_after_persistent_5xx(emulator: Emulator) -> None:
+    emulator.admin("/faults", {"error_rate": 1.0})
+    with pytest.raises(ApiUnavailableError):
+        make(emulator, max_attempts=3).query("ProjectFindByName")
+
+
+def test_client_timeout_then_success(emulator: Emulator) -> None:
+    emulator.admin("/faults", {"timeout_rate": 1.0, "timeout_seconds": 1.0})
+    c = make(emulator, timeout=0.3, max_attempts=2)
+    with pytest.raises(ApiUnavailableError):
+        c.query("ProjectFindByName")
+    emulator.admin("/faults", {"timeout_rate": 0.0})
+    assert c.query("ProjectFindByName")
+
+
+def test_shared_rate_cap_spaces_requests(emulator: Emulator) -> None:
+    a = RailwayClient(url=emulator.url, token=DEFAULT_TOKEN, requests_per_second=20)
+    b = RailwayClient(url=emulator.url, token=DEFAULT_TOKEN, requests_per_second=20)
+    started = time.monotonic()
+    for _ in range(10):
+        a.query("ProjectFindByName")
+        b.query("ProjectFindByName")
+    assert time.monotonic() - started >= 19 / 20 * 0.9, "two clients share one budget of 20 req/s"
+
+
+def test_token_from_environment() -> None:
+    c = client_from_env({"RAILWAY_TOKEN": "pt", "RAILWAY_API_URL": "http://x/graphql/v2"})
+    assert c.project_token == "pt" and c.token is None and c.url == "http://x/graphql/v2"
+    assert client_from_env({"RAILWAY_API_TOKEN": "at", "RAILWAY_TOKEN": "pt"}).token == "at"
+    with pytest.raises(Exception, match="no Railway token"):
+        client_from_env({})
+
+
+@pytest.mark.skipif(not SHARED_REF.exists(), reason="../shared/ref is not present")
+def test_every_operation_is_valid_against_railways_schema() -> None:
+    from graphql import build_schema, parse, validate
+    real = build_schema((SHARED_REF / "railway-schema.graphql").read_text())
+    problems = {name: validate(real, parse(doc)) for name, doc in operations().items()}
+    assert not {k: v for k, v in problems.items() if v}
+    assert len(problems) >= 40
