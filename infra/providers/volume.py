@@ -18,7 +18,7 @@ def volume_failures(kind: str, olds: dict[str, Any], news: dict[str, Any]) -> It
     if size is not None and int(size) <= 0:
         yield CheckFailure("size_mb", f"{kind}: size_mb {size} must be positive")
     if size is not None and olds.get("size_mb") and int(size) < int(olds["size_mb"]):
-        yield CheckFailure("size_mb", f"{kind}: cannot shrink a volume from {olds['size_mb']} MB to {size} MB "
+        yield CheckFailure("size_mb", f"{kind}: cannot shrink a volume from {int(olds['size_mb'])} MB to {int(size)} MB "
                                       "(Railway volumes only grow)")
     mount = news.get("mount_path")
     if mount is not None and not str(mount).startswith("/"):
