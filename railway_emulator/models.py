@@ -457,13 +457,15 @@ class Backend:
     def service_create(self, tok: Token, inp: dict[str, Any]) -> Service:
         project = self.project(tok, inp["projectId"])
         name = inp.get("name") or _generated_name()
-        if any(s.name == name for s in self.services_of(project.id)):
-            raise BadRequest(f"Service with name {name} already exists")
         source = _source(inp.get("source"))
         env_id = inp.get("environmentId")
         envs = [self.environment(tok, env_id)] if env_id else self.environments(tok, project.id)
         if tok.is_project_token and not env_id:
             raise NotAuthorized()
+        # Names are unique within an environment: a service scoped to one environment may share its name
+        # with a service of another environment (that is how fork/PR environments hold their own copies).
+        if any(name in self._service_names_in(env.id) for env in envs):
+            raise BadRequest(f"Service with name {name} already exists")
         svc = Service(id=new_id(), name=name, projectId=project.id, icon=inp.get("icon"),
                       templateId=inp.get("templateId"))
         self.tables["services"][svc.id] = svc
@@ -479,7 +481,8 @@ class Backend:
     def service_update(self, tok: Token, service_id: str, inp: dict[str, Any]) -> Service:
         svc = self.service(tok, service_id)
         if "name" in inp and inp["name"]:
-            if any(s.name == inp["name"] and s.id != svc.id for s in self.services_of(svc.projectId)):
+            envs = [i.environmentId for i in self.tables["instances"].values() if i.serviceId == svc.id]
+            if any(inp["name"] in self._service_names_in(e, besides=svc.id) for e in envs):
                 raise BadRequest(f"Service with name {inp['name']} already exists")
             svc.name = inp["name"]
         if "icon" in inp:
@@ -506,6 +509,10 @@ class Backend:
             self._purge_service_in_env(svc.id, inst.environmentId)
         del self.tables["services"][svc.id]
         return True
+
+    def _service_names_in(self, env_id: str, besides: str | None = None) -> set[str]:
+        return {self.tables["services"][i.serviceId].name for i in self.instances_of_env(env_id)
+                if i.serviceId != besides}
 
     def _purge_service_in_env(self, service_id: str, env_id: str) -> None:
         for table in ("instances", "service_domains", "custom_domains", "deployments"):

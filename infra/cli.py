@@ -1,0 +1,182 @@
+"""`acs-infra`: the command line CI uses. Text for people, `--json` for machines; engine output goes to stderr.
+
+Exit codes: 0 success, 1 failure, 2 drift found (drift), 3 another run holds the stack.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra import automation as ops
+from infra.config import ConfigError
+from infra.railway import RailwayApiError, client_from_env
+
+app = typer.Typer(help="ACS infrastructure on Railway: stacks, PR previews, drift.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+pr_app = typer.Typer(help="PR preview environments (stacks pr-<N>).", no_args_is_help=True)
+app.add_typer(pr_app, name="pr")
+out = Console()
+err = Console(stderr=True)
+STATE: dict[str, Any] = {"json": False, "root": None}
+
+
+@app.callback()
+def main_options(json_output: bool = typer.Option(False, "--json", help="machine-readable output on stdout"),
+                 project_dir: Optional[Path] = typer.Option(None, "--project-dir", help="the Pulumi project")) -> None:
+    STATE["json"], STATE["root"] = json_output, project_dir
+
+
+def root() -> Path:
+    return ops.project_dir(str(STATE["root"]) if STATE["root"] else None)
+
+
+def engine_output(line: str) -> None:
+    sys.stderr.write(line if line.endswith("\n") else line + "\n")
+
+
+def emit(payload: dict[str, Any], text: str) -> None:
+    if STATE["json"]:
+        out.print_json(json.dumps(payload, default=str))
+    else:
+        out.print(text)
+
+
+def fail(message: str, code: int = 1) -> None:
+    if STATE["json"]:
+        out.print_json(json.dumps({"error": message}))
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def guarded(fn: Any) -> Any:
+    """Turns the known failures into a message and an exit code, never a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ops.LockTimeout as exc:
+            fail(str(exc), 3)
+        except (ConfigError, RailwayApiError) as exc:
+            fail(str(exc))
+        except ops.auto.CommandError as exc:
+            fail(_engine_error(exc))
+    return wrapper
+
+
+def _engine_error(exc: Exception) -> str:
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(("error:", "stderr:"))
+             or "error" in line.lower()]
+    return "pulumi failed: " + (" | ".join(lines[-4:]) if lines else text[-800:])
+
+
+# ---- stacks -----------------------------------------------------------------------------------------------
+@app.command("up")
+@guarded
+def up_cmd(stack: str, lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
+    """Create or update a stack (dev, prod or pr-<N>)."""
+    result = ops.up(stack, root(), lock_timeout=lock_timeout, on_output=engine_output)
+    emit(result.as_dict(), f"{stack}: {_describe(result.changes)} -> {result.url}")
+
+
+# ---- PR previews ------------------------------------------------------------------------------------------
+@pr_app.command("up")
+@guarded
+def pr_up(number: int, lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
+    """Create or update the preview of PR <number> and print its URL."""
+    result = ops.up(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output, expect_pr=True)
+    emit(result.as_dict(), f"pr-{number}: {_describe(result.changes)}\n{result.url}")
+
+
+@pr_app.command("down")
+@guarded
+def pr_down(number: int, lock_timeout: float = typer.Option(600)) -> None:
+    """Destroy the preview of PR <number> and remove its stack (nothing to do is fine)."""
+    result = ops.destroy_and_remove(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output)
+    message = f"pr-{number}: no preview" if result.action == "absent" else f"pr-{number}: destroyed and removed"
+    emit(result.as_dict(), message)
+
+
+@pr_app.command("list")
+@guarded
+def pr_list() -> None:
+    """Preview stacks with their age and URL."""
+    stacks = ops.pr_stacks(root())
+    rows = [{"stack": s.name, "pr": s.number, "age_hours": _round(s.age_hours()), "url": s.url,
+             "environment_id": s.environment_id} for s in stacks]
+    if STATE["json"]:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("stack", "age", "url")
+    for s in stacks:
+        age = s.age_hours()
+        table.add_row(s.name, "-" if age is None else f"{age:.1f}h", s.url or "-")
+    out.print(table)
+
+
+@pr_app.command("gc")
+@guarded
+def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-separated open PR numbers"),
+          max_age: Optional[str] = typer.Option(None, "--max-age", help="remove previews older than this (36h, 7d)"),
+          dry_run: bool = typer.Option(False, "--dry-run")) -> None:
+    """Remove previews of closed PRs or older than --max-age, and ephemeral Railway environments no stack owns."""
+    if open_prs is None and max_age is None:
+        raise ConfigError("pr gc needs --open and/or --max-age")
+    keep = {int(n) for n in open_prs.split(",") if n.strip()} if open_prs is not None else None
+    limit = ops.parse_duration(max_age) if max_age else None
+    removed, orphans = [], []
+    for s in ops.pr_stacks(root()):
+        closed = keep is not None and s.number not in keep
+        stale = limit is not None and (s.age_hours() or 0) > limit
+        if closed or stale:
+            removed.append({"stack": s.name, "reason": "closed" if closed else "too old"})
+            if not dry_run:
+                ops.destroy_and_remove(s.name, root(), on_output=engine_output)
+    orphans = _orphan_environments(dry_run)
+    emit({"removed_stacks": removed, "removed_environments": orphans, "dry_run": dry_run},
+         f"removed {len(removed)} stack(s): {', '.join(r['stack'] for r in removed) or '-'}; "
+         f"{len(orphans)} orphaned environment(s): {', '.join(o['name'] for o in orphans) or '-'}"
+         + (" (dry run)" if dry_run else ""))
+
+
+def _orphan_environments(dry_run: bool) -> list[dict[str, str]]:
+    """Ephemeral environments in the dev project that no PR stack owns (e.g. a crashed `pr up`)."""
+    project_id = ops.stack_output("dev", root(), "projectId") if ops.stack_exists("dev", root()) else None
+    if not project_id:
+        return []
+    owned = {s.environment_id for s in ops.pr_stacks(root())}
+    client = client_from_env()
+    envs = client.query("EnvironmentFind", projectId=project_id, isEphemeral=True)["environments"]["edges"]
+    orphans = [e["node"] for e in envs if e["node"]["id"] not in owned]
+    for env in orphans if not dry_run else []:
+        instances = client.query("ServiceFindInEnvironment", environmentId=env["id"])["environment"]
+        for edge in instances["serviceInstances"]["edges"]:
+            client.mutate("ServiceDelete", id=edge["node"]["serviceId"])
+        client.mutate("EnvironmentDelete", id=env["id"])
+    return [{"id": e["id"], "name": e["name"]} for e in orphans]
+
+
+def _describe(changes: dict[str, int]) -> str:
+    moved = {k: v for k, v in changes.items() if k != "same"}
+    return ", ".join(f"{v} {k}" for k, v in sorted(moved.items())) or "no changes"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

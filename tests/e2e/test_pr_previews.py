@@ -1,0 +1,132 @@
+"""PR preview stacks through `acs-infra` (Automation API) against the emulator."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator, PulumiProject
+
+pytestmark = pytest.mark.e2e
+
+
+def cli(project: PulumiProject, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "infra", "--json", "--project-dir", str(project.dir), *args],
+                          env=project.env, capture_output=True, text=True, timeout=600)
+    project.log.append(f"$ acs-infra {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
+    if check and proc.returncode != 0:
+        raise AssertionError(f"acs-infra {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def result(proc: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(proc.stdout)
+
+
+PR_LIVE = """
+query($p:String!){ environments(projectId:$p, isEphemeral:true){ edges { node { id name isEphemeral
+  serviceInstances { edges { node { serviceId serviceName } } } } } } }
+"""
+
+
+@pytest.fixture
+def dev(project: PulumiProject) -> dict[str, Any]:
+    project.up("dev")
+    return project.outputs("dev")
+
+
+def test_pr_lifecycle(project: PulumiProject, emulator: Emulator, dev: dict[str, Any]) -> None:
+    emulator.reset_stats()
+    up = result(cli(project, "pr", "up", "42"))
+    calls_up = emulator.stats()
+    assert up["url"] == "https://acs-pr-42.up.railway.app"
+    assert calls_up["total"] <= 6, calls_up
+
+    envs = emulator.data(PR_LIVE, p=dev["projectId"])["environments"]["edges"]
+    assert [e["node"]["name"] for e in envs] == ["pr-42"]
+    env = envs[0]["node"]
+    web = env["serviceInstances"]["edges"][0]["node"]["serviceId"]
+    live = emulator.data("""query($p:String!,$e:String!,$s:String!){
+      serviceInstanceLimitOverride(environmentId:$e, serviceId:$s)
+      variables(projectId:$p, environmentId:$e, serviceId:$s)
+      domains(projectId:$p, environmentId:$e, serviceId:$s){ serviceDomains { domain } } }""",
+                         p=dev["projectId"], e=env["id"], s=web)
+    assert live["serviceInstanceLimitOverride"]["containers"]["memoryBytes"] == 256 * 1024 ** 2
+    assert live["variables"]["NODE_ENV"] == "development" and live["variables"]["LOG_LEVEL"] == "debug"
+    assert live["variables"]["DATABASE_KIND"] == "sqlite" and live["variables"]["DATABASE_SEED"] == "true"
+    assert "postgres" not in live["variables"]["DATABASE_URL"]
+    assert [d["domain"] for d in live["domains"]["serviceDomains"]] == ["acs-pr-42.up.railway.app"]
+    dev_key = project.run("config", "get", "acs:API_KEY", stack="dev").stdout.strip()
+    assert live["variables"]["API_KEY"] != dev_key, "a preview never gets the dev/prod secrets"
+
+    emulator.reset_stats()
+    again = result(cli(project, "pr", "up", "42"))
+    assert emulator.stats()["write_total"] == 0 and again["changes"] == {"same": again["changes"]["same"]}
+
+    listed = result(cli(project, "pr", "list"))
+    assert [(r["stack"], r["url"]) for r in listed] == [("pr-42", "https://acs-pr-42.up.railway.app")]
+
+    emulator.reset_stats()
+    down = result(cli(project, "pr", "down", "42"))
+    assert down["action"] == "destroyed" and emulator.stats()["total"] <= 2, emulator.stats()
+    inventory = emulator.inventory()
+    assert not [e for e in inventory["environments"] if e["name"] == "pr-42"]
+    assert not [i for i in inventory["instances"] if i["environmentId"] == env["id"]]
+    assert not [s for s in inventory["services"] if s["id"] == web]
+    assert not [d for d in inventory["service_domains"] if d["environmentId"] == env["id"]]
+    assert not [k for k in inventory["variables"] if k.startswith(env["id"])]
+    assert result(cli(project, "pr", "list")) == []
+    assert not (project.dir / "Pulumi.pr-42.yaml").exists()
+    assert result(cli(project, "pr", "down", "42"))["action"] == "absent"
+    assert result(cli(project, "pr", "down", "9999"))["action"] == "absent"
+
+
+def test_gc_removes_closed_previews_and_orphans(project: PulumiProject, emulator: Emulator,
+                                                dev: dict[str, Any]) -> None:
+    cli(project, "pr", "up", "1")
+    cli(project, "pr", "up", "2")
+    orphan = emulator.data("mutation($p:String!){ environmentCreate(input:{projectId:$p, name:\"pr-77\", "
+                           "ephemeral:true}){ id } }", p=dev["projectId"])["environmentCreate"]["id"]
+    emulator.data("mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, name:\"web\", "
+                  "source:{image:\"x\"}}){ id } }", p=dev["projectId"], e=orphan)
+    dry = result(cli(project, "pr", "gc", "--open", "2", "--dry-run"))
+    assert [r["stack"] for r in dry["removed_stacks"]] == ["pr-1"] and dry["removed_environments"][0]["id"] == orphan
+    assert len(result(cli(project, "pr", "list"))) == 2
+    gc = result(cli(project, "pr", "gc", "--open", "2"))
+    assert [r["stack"] for r in gc["removed_stacks"]] == ["pr-1"]
+    assert [e["name"] for e in gc["removed_environments"]] == ["pr-77"]
+    names = sorted(e["name"] for e in emulator.inventory()["environments"])
+    assert names == ["dev", "pr-2"]
+    assert [r["stack"] for r in result(cli(project, "pr", "list"))] == ["pr-2"]
+
+
+def test_concurrent_previews(project: PulumiProject, emulator: Emulator, dev: dict[str, Any]) -> None:
+    numbers = [11, 12, 13, 14, 15]
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        procs = list(pool.map(lambda n: cli(project, "pr", "up", str(n), check=False), numbers))
+    assert [p.returncode for p in procs] == [0] * 5, [p.stderr[-500:] for p in procs if p.returncode]
+    names = sorted(e["name"] for e in emulator.inventory()["environments"] if e["name"].startswith("pr-"))
+    assert names == [f"pr-{n}" for n in numbers]
+
+
+def test_same_pr_twice_at_once_does_not_corrupt_state(project: PulumiProject, emulator: Emulator,
+                                                      dev: dict[str, Any]) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        procs = list(pool.map(lambda _: cli(project, "pr", "up", "5", check=False), range(2)))
+    assert all(p.returncode in (0, 3) for p in procs) and any(p.returncode == 0 for p in procs)
+    assert len([e for e in emulator.inventory()["environments"] if e["name"] == "pr-5"]) == 1
+    project.run("preview", "--expect-no-changes", stack="pr-5")
+
+
+def test_pr_stack_refuses_prod(project: PulumiProject) -> None:
+    text = (project.dir / "Pulumi.dev.yaml").read_text()
+    (project.dir / "Pulumi.dev.yaml").write_text(text)  # the PR config is always derived from dev...
+    from infra.config import ConfigError, guard_stack, parse_environment
+    import yaml
+    prod = parse_environment(yaml.safe_load((project.dir / "Pulumi.prod.yaml").read_text())["config"]["acs:environment"])
+    with pytest.raises(ConfigError, match="may only manage the ephemeral environment"):
+        guard_stack("pr-3", prod)  # ...and a pr-* stack given prod's config is refused before any resource
