@@ -77,12 +77,9 @@ class AcsEnvironment(ComponentResource):
     def _service(self, name: str, svc: ServiceConfig, secrets: dict[str, Output[str]], child: ResourceOptions,
                  in_env: ResourceOptions) -> None:
         plain = {**self.cfg.variables, **svc.variables, **database_variables(self.cfg), "PORT": str(svc.port)}
-        variables = Output.all(plain, Output.all(**secrets) if secrets else {}).apply(lambda p: {**p[0], **p[1]})
-        if secrets:
-            variables = Output.secret(variables)
         service = Service(f"{name}-{svc.name}", project_id=self.project_id, environment_id=self.environment_id,
                           name=svc.name, image=svc.source.image, repo=svc.source.repo, branch=svc.source.branch,
-                          variables=variables, opts=child)
+                          variables=plain, secret_variables=secrets or None, opts=child)
         self.service_ids[svc.name] = service.id
         sid = ResourceOptions.merge(in_env, ResourceOptions(depends_on=[service]))
         ServiceSettings(f"{name}-{svc.name}-settings", service_id=service.id, environment_id=self.environment_id,

@@ -6,25 +6,14 @@ whole on update (`replace: true`), so one removed from the program is removed fr
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator
 
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
-from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
-                                  client, create_once, ignore_missing)
-
-VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def validate_variables(kind: str, variables: dict[str, Any] | None) -> Iterator[CheckFailure]:
-    for name, value in (variables or {}).items():
-        if not VAR_NAME.match(name):
-            yield CheckFailure("variables", f"{kind}: variable name {name!r} must match {VAR_NAME.pattern}")
-        elif value is None or value == "":
-            yield CheckFailure("variables", f"{kind}: variable {name} has an empty value")
-
+from infra.providers import variable_sets
+from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
+                                  UpdateResult, client, create_once, ignore_missing)
 
 def source_input(props: dict[str, Any]) -> dict[str, Any]:
     return {"image": props["image"]} if props.get("image") else {"repo": props["repo"]}
@@ -34,7 +23,7 @@ class ServiceProvider(RailwayProvider):
     kind = "railway service"
     fields = (Field("project_id", replaces=True), Field("environment_id", replaces=True), Field("name"),
               Field("image"), Field("repo"), Field("branch", replaces=True), Field("variables", default={}),
-              Field("adopt_id", replaces=True))
+              Field("secret_variables", default={}), Field("secret_names", default=[]), Field("adopt_id", replaces=True))
     required = ("project_id", "environment_id", "name")
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
@@ -42,7 +31,10 @@ class ServiceProvider(RailwayProvider):
             yield CheckFailure("image", "railway service: give exactly one source, 'image' or 'repo'")
         if news.get("repo") and len(str(news["repo"]).split("/")) != 2:
             yield CheckFailure("repo", f"railway service: repo {news['repo']!r} must look like 'owner/name'")
-        yield from validate_variables(self.kind, news.get("variables"))
+        yield from variable_sets.validate(self.kind, news)
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return super().check(olds, variable_sets.with_names(news))
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = self.inputs_of(props)
@@ -52,7 +44,7 @@ class ServiceProvider(RailwayProvider):
             return CreateResult(props["adopt_id"], {**inputs, "name": state["name"]})
         payload: dict[str, Any] = {"projectId": props["project_id"], "environmentId": props["environment_id"],
                                    "name": props["name"], "source": source_input(props),
-                                   "variables": props.get("variables") or {}}
+                                   "variables": variable_sets.merged(props)}
         if props.get("branch"):
             payload["branch"] = props["branch"]
         s = create_once(lambda: client().mutate("ServiceCreate", idempotent=False, input=payload)["serviceCreate"],
@@ -72,7 +64,7 @@ class ServiceProvider(RailwayProvider):
                               environmentId=props["environment_id"])
         source = data["serviceInstance"]["source"] or {}
         return {"name": data["service"]["name"], "image": source.get("image"), "repo": source.get("repo"),
-                "variables": data["variables"]}
+                **variable_sets.split(data["variables"], props.get("secret_names") or [])}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         return self.read_or_gone(id_, props, lambda: self._state(id_, props))
@@ -81,7 +73,7 @@ class ServiceProvider(RailwayProvider):
     def _put_variables(id_: str, props: dict[str, Any]) -> None:
         client().mutate("VariableCollectionUpsert", input={
             "projectId": props["project_id"], "environmentId": props["environment_id"], "serviceId": id_,
-            "variables": props.get("variables") or {}, "replace": True})
+            "variables": variable_sets.merged(props), "replace": True})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if olds.get("name") != news["name"]:
@@ -89,7 +81,7 @@ class ServiceProvider(RailwayProvider):
         if (olds.get("image"), olds.get("repo")) != (news.get("image"), news.get("repo")):
             client().mutate("ServiceInstanceUpdate", serviceId=id_, environmentId=news["environment_id"],
                             input={"source": source_input(news)})
-        if (olds.get("variables") or {}) != (news.get("variables") or {}):
+        if variable_sets.changed(olds, news):
             self._put_variables(id_, news)
         return UpdateResult(self.inputs_of(news))
 
@@ -105,10 +97,13 @@ class Service(Resource):
 
     def __init__(self, resource_name: str, *, project_id: Input[str], environment_id: Input[str], name: Input[str],
                  image: Input[str] | None = None, repo: Input[str] | None = None, branch: Input[str] | None = None,
-                 variables: Input[dict[str, Input[str]]] | None = None, adopt_id: Input[str] | None = None,
-                 opts: ResourceOptions | None = None) -> None:
-        # Variable values may hold secrets and are read back from Railway: keep them secret in the state.
-        opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["variables"]))
+                 variables: Input[dict[str, Input[str]]] | None = None,
+                 secret_variables: Input[dict[str, Input[str]]] | None = None,
+                 adopt_id: Input[str] | None = None, opts: ResourceOptions | None = None) -> None:
+        # Secret values are read back from Railway: keep them secret in the state whatever the input was.
+        opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["secret_variables"]))
         super().__init__(ServiceProvider(), resource_name, {
             "project_id": project_id, "environment_id": environment_id, "name": name, "image": image,
-            "repo": repo, "branch": branch, "variables": variables or {}, "adopt_id": adopt_id}, opts)
+            "repo": repo, "branch": branch, "variables": variables or {},
+            "secret_variables": Output.secret(secret_variables) if secret_variables else {}, "secret_names": None,
+            "adopt_id": adopt_id}, opts)

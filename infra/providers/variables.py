@@ -6,19 +6,23 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
-from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
-                                  client, ignore_missing)
-from infra.providers.service import validate_variables
+from infra.providers import variable_sets
+from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
+                                  UpdateResult, client, ignore_missing)
 
 
 class VariablesProvider(RailwayProvider):
     kind = "railway variables"
     fields = (Field("project_id", replaces=True), Field("environment_id", replaces=True),
-              Field("service_id", replaces=True), Field("variables", default={}), Field("skip_deploys", default=False))
+              Field("service_id", replaces=True), Field("variables", default={}), Field("secret_variables", default={}),
+              Field("secret_names", default=[]), Field("skip_deploys", default=False))
     required = ("project_id", "environment_id")
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
-        return validate_variables(self.kind, news.get("variables"))
+        return variable_sets.validate(self.kind, news)
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return super().check(olds, variable_sets.with_names(news))
 
     def _put(self, props: dict[str, Any], variables: dict[str, Any]) -> None:
         client().mutate("VariableCollectionUpsert", input={
@@ -27,17 +31,17 @@ class VariablesProvider(RailwayProvider):
             "skipDeploys": bool(props.get("skip_deploys"))})
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        self._put(props, props.get("variables") or {})
+        self._put(props, variable_sets.merged(props))
         scope = props.get("service_id") or "shared"
         return CreateResult(f"{props['environment_id']}:{scope}:variables", self.inputs_of(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return self.read_or_gone(id_, props, lambda: {"variables": client().query(
+        return self.read_or_gone(id_, props, lambda: variable_sets.split(client().query(
             "VariablesRead", projectId=props["project_id"], environmentId=props["environment_id"],
-            serviceId=props.get("service_id"))["variables"]})
+            serviceId=props.get("service_id"))["variables"], props.get("secret_names") or []))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        self._put(news, news.get("variables") or {})
+        self._put(news, variable_sets.merged(news))
         return UpdateResult(self.inputs_of(news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -50,9 +54,11 @@ class Variables(Resource):
     variables: Output[dict[str, str]]
 
     def __init__(self, resource_name: str, *, project_id: Input[str], environment_id: Input[str],
-                 variables: Input[dict[str, Input[str]]], service_id: Input[str] | None = None,
+                 variables: Input[dict[str, Input[str]]] | None = None,
+                 secret_variables: Input[dict[str, Input[str]]] | None = None, service_id: Input[str] | None = None,
                  skip_deploys: bool = False, opts: ResourceOptions | None = None) -> None:
-        opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["variables"]))
+        opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["secret_variables"]))
         super().__init__(VariablesProvider(), resource_name, {
             "project_id": project_id, "environment_id": environment_id, "service_id": service_id,
-            "variables": variables, "skip_deploys": skip_deploys}, opts)
+            "variables": variables or {}, "secret_variables": Output.secret(secret_variables) if secret_variables
+            else {}, "secret_names": None, "skip_deploys": skip_deploys}, opts)

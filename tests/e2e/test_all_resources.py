@@ -33,17 +33,21 @@ def test_every_resource(program: PulumiProject, emulator: Emulator) -> None:
     assert {r["type"] for r in out["dns"]} == {"CNAME", "TXT"}
     program.run("preview", "--expect-no-changes", stack="test")
 
-    # Drift made in the "dashboard": preview --refresh names the changed fields.
+    # Drift made in the "dashboard": preview --refresh names the changed field, without writing the state.
     emulator.data("mutation($s:String!,$e:String!){ serviceInstanceUpdate(serviceId:$s, environmentId:$e, "
                   "input:{healthcheckPath:\"/changed\"}) }", s=out["webId"], e=out["environmentId"])
+    preview = program.run("preview", "--refresh", "--diff", stack="test")
+    assert '~ healthcheck_path   : "/changed" => "/health"' in preview.stdout
+    assert "sk-live-abcdef123456" not in preview.stdout + preview.stderr
+
+    # The volume grew to 4096 MB outside Pulumi: the declared 2048 would shrink it, refused before any API call.
     emulator.data("mutation($e:String!,$patch:EnvironmentConfig){ environmentPatchCommit(environmentId:$e, "
                   "patch:$patch) }", e=out["environmentId"], patch={"volumes": {out["filesId"]: {"sizeMB": 4096}}})
-    preview = program.run("preview", "--refresh", "--diff", stack="test", check=False)
-    assert '~ healthcheck_path   : "/changed" => "/health"' in preview.stdout
-    assert "~ size_mb           : 2048 => 4096" in preview.stdout
-    # The volume grew to 4096 MB: the declared 2048 would shrink it, which is refused before any API call.
-    assert preview.returncode != 0 and "cannot shrink a volume from 4096 MB to 2048 MB" in preview.stderr
-    assert "sk-live-abcdef123456" not in preview.stdout + preview.stderr
+    refused = program.run("preview", "--refresh", stack="test", check=False)
+    assert refused.returncode != 0
+    assert "cannot shrink a volume from 4096 MB to 2048 MB" in refused.stdout + refused.stderr
+    refresh = program.run("refresh", "--yes", "--skip-preview", "--diff", stack="test")
+    assert "~ size_mb" in refresh.stdout and "2048 => 4096" in refresh.stdout
 
     # Deleted out of band: refresh drops it, up puts back exactly it.
     emulator.data("mutation($e:String!){ serviceDomainDelete(id:$e) }",

@@ -11,8 +11,8 @@ env = Environment("env", project_id=project.id, name="qa", ephemeral=False)
 db = PostgresDatabase("db", project_id=project.id, environment_id=env.id, volume_size_mb=1024)
 BackupSchedule("backups", volume_instance_id=db.volume_instance_id, kinds=["DAILY", "WEEKLY"])
 web = Service("web", project_id=project.id, environment_id=env.id, name="web", image="node:20",
-              variables={"NODE_ENV": "qa", "API_KEY": cfg.require_secret("apiKey"),
-                         "DATABASE_URL": "${{Postgres.DATABASE_URL}}"})
+              variables={"NODE_ENV": "qa", "DATABASE_URL": "${{Postgres.DATABASE_URL}}"},
+              secret_variables={"API_KEY": cfg.require_secret("apiKey")})
 worker = Service("worker", project_id=project.id, environment_id=env.id, name="worker", repo="acs-team/worker",
                  branch="main")
 ServiceSettings("web-settings", service_id=web.id, environment_id=env.id, start_command="npm start",
