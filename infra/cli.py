@@ -165,6 +165,25 @@ def _orphan_environments(dry_run: bool) -> list[dict[str, str]]:
     return [{"id": e["id"], "name": e["name"]} for e in orphans]
 
 
+@app.command("drift")
+@guarded
+def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to check (default: dev and prod)"),
+              all_stacks: bool = typer.Option(False, "--all", help="every stack, PR previews included"),
+              markdown: bool = typer.Option(False, "--markdown", help="Markdown for a step summary or issue"),
+              fix: bool = typer.Option(False, "--fix", help="bring drifted stacks back to the declared state")) -> None:
+    """Find out-of-band changes, field by field. Exit 0 clean, 2 drift, 1 the check failed."""
+    from infra import drift
+    names = [s.name for s in ops.workspace(root()).list_stacks()] if all_stacks else (stacks or ["dev", "prod"])
+    results = [drift.check_stack(name, root(), fix=fix) for name in names]
+    if STATE["json"]:
+        out.print_json(json.dumps([r.as_dict() for r in results], default=str))
+    elif markdown:
+        print(drift.markdown_report(results))
+    else:
+        print(drift.text_report(results))
+    raise typer.Exit(drift.exit_code(results))
+
+
 def _describe(changes: dict[str, int]) -> str:
     moved = {k: v for k, v in changes.items() if k != "same"}
     return ", ".join(f"{v} {k}" for k, v in sorted(moved.items())) or "no changes"

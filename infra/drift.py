@@ -1,0 +1,282 @@
+"""Drift: what live Railway differs from what the program declares, field by field, without writing the state.
+
+A `preview --refresh` reads every resource (one API call each) and diffs live outputs against the declared
+inputs; the environment is then listed once to find objects nobody declared. Secret values are never shown.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi.automation as auto
+from pulumi.automation.events import EngineEvent, OpType
+
+from infra import automation as ops
+from infra.railway import NotFoundError, client_from_env
+
+MASK = "[secret]"
+CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
+HIDDEN = {"__provider", "secret_names", "adopt_id"}
+
+
+@dataclass
+class FieldDrift:
+    field: str
+    declared: Any
+    live: Any
+
+
+@dataclass
+class ResourceDrift:
+    resource: str
+    kind: str  # changed | deleted | unmanaged
+    fields: list[FieldDrift] = field(default_factory=list)
+    note: str = ""
+    removal: dict[str, Any] | None = None  # for unmanaged objects: the mutation that removes it
+
+
+@dataclass
+class StackDrift:
+    stack: str
+    resources: list[ResourceDrift] = field(default_factory=list)
+    error: str | None = None
+    fixed: dict[str, int] | None = None
+    remaining: list[ResourceDrift] = field(default_factory=list)  # what --fix would not touch (protected stack)
+    seconds: float = 0.0
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.resources)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "drifted": self.drifted}
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict) and ("ciphertext" in value or "4dabf18193072939515e22adb298388d" in value):
+        return MASK
+    return value
+
+
+def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[FieldDrift]:
+    """Per-name differences of a plain variable set."""
+    out = []
+    for name in sorted(set(declared) | set(live)):
+        if declared.get(name) != live.get(name):
+            out.append(FieldDrift(f"variables.{name}", declared.get(name), live.get(name)))
+    return out
+
+
+def field_drift(old_outputs: dict[str, Any], new_inputs: dict[str, Any]) -> list[FieldDrift]:
+    """Declared inputs against refreshed (live) outputs."""
+    diffs: list[FieldDrift] = []
+    for key, declared in new_inputs.items():
+        if key in HIDDEN:
+            continue
+        live = old_outputs.get(key)
+        if key == "variables" and isinstance(declared, dict) and isinstance(live, dict):
+            diffs += variable_drift(declared, live)
+        elif _masked(declared) == MASK or _masked(live) == MASK:
+            continue  # compared below through the names only
+        elif _norm(declared) != _norm(live):
+            diffs.append(FieldDrift(key, declared, live))
+    declared_secrets, live_secrets = new_inputs.get("secret_names") or [], old_outputs.get("secret_names") or []
+    if declared_secrets != live_secrets:
+        diffs.append(FieldDrift("secret_names", declared_secrets, live_secrets))
+    return diffs
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    return value
+
+
+def _name(urn: str) -> str:
+    return urn.split("::")[-1]
+
+
+def from_events(events: list[EngineEvent]) -> list[ResourceDrift]:
+    drifts = []
+    for event in events:
+        pre = event.resource_pre_event
+        if pre is None:
+            continue
+        meta = pre.metadata
+        if meta.type.startswith("pulumi:") or "StackReference" in meta.type:
+            continue
+        if meta.op == OpType.CREATE:
+            drifts.append(ResourceDrift(_name(meta.urn), "deleted", note="deleted outside Pulumi"))
+        elif meta.op in CHANGING:
+            old = (meta.old.outputs if meta.old else None) or {}
+            new = (meta.new.inputs if meta.new else None) or {}
+            fields = field_drift(old, new)
+            note = "" if fields else "a secret value changed (value not shown)"
+            drifts.append(ResourceDrift(_name(meta.urn), "changed", fields, note))
+    return drifts
+
+
+def unmanaged(stack: auto.Stack) -> list[ResourceDrift]:
+    """Services, volumes and domains in the stack's environment that the stack does not hold."""
+    outputs = stack.outputs()
+    env_id = outputs["environmentId"].value if "environmentId" in outputs else None
+    if not env_id:
+        return []
+    state = stack.export_stack().deployment or {}
+    ids: set[str] = set()
+    for res in state.get("resources") or []:
+        ids.add(res.get("id") or "")
+        outs = res.get("outputs") or {}
+        ids.update(str(outs.get(k)) for k in ("volume_id", "service_id") if outs.get(k))
+    client = client_from_env()
+    try:
+        env = client.query("EnvironmentInstances", environmentId=env_id)["environment"]
+    except NotFoundError:
+        return [ResourceDrift(f"environment {outputs.get('environmentName', env_id)}", "deleted",
+                              note="the whole environment was deleted outside Pulumi")]
+    found = []
+    for edge in env["serviceInstances"]["edges"]:
+        node = edge["node"]
+        if node["serviceId"] not in ids:
+            found.append(ResourceDrift(f"service {node['serviceName']}", "unmanaged", note="added outside Pulumi",
+                                       removal={"op": "ServiceDelete", "vars": {"id": node["serviceId"]}}))
+            continue
+        for dom in node["domains"]["serviceDomains"]:
+            if dom["id"] not in ids:
+                found.append(ResourceDrift(f"domain {dom['domain']}", "unmanaged",
+                                           note=f"on service {node['serviceName']}, added outside Pulumi",
+                                           removal={"op": "ServiceDomainDelete", "vars": {"id": dom["id"]}}))
+    for edge in env["volumeInstances"]["edges"]:
+        node = edge["node"]
+        if node["volumeId"] not in ids:
+            found.append(ResourceDrift(f"volume at {node['mountPath']}", "unmanaged", note="added outside Pulumi",
+                                       removal={"op": "VolumeDelete", "vars": {"volumeId": node["volumeId"]}}))
+    return found
+
+
+def remove_unmanaged(found: list[ResourceDrift]) -> int:
+    """--fix on an unprotected stack: the environment holds only what is declared."""
+    client = client_from_env()
+    for item in found:
+        if item.removal:
+            client.mutate(item.removal["op"], **item.removal["vars"])
+    return sum(1 for item in found if item.removal)
+
+
+def conflicts(events: list[EngineEvent]) -> list[ResourceDrift]:
+    """Declared values a provider refuses against the live state (e.g. a volume grown past its declared size):
+    drift that `--fix` cannot undo; the configuration has to change."""
+    out = []
+    for event in events:
+        diag = event.diagnostic_event
+        if diag and diag.severity == "error" and "has a problem:" in diag.message:
+            reason = diag.message.split("has a problem:", 1)[1].strip()
+            out.append(ResourceDrift(_name(diag.urn or "stack"), "conflict", note=reason))
+    return out
+
+
+def engine_errors(events: list[EngineEvent]) -> str:
+    messages = [e.diagnostic_event.message.strip() for e in events
+                if e.diagnostic_event and e.diagnostic_event.severity == "error"]
+    return _first_error("\n".join(messages)) if messages else ""
+
+
+def check_stack(name: str, root: Path, fix: bool = False) -> StackDrift:
+    started = time.monotonic()
+    result = StackDrift(name)
+    events: list[EngineEvent] = []
+    try:
+        with ops.stack_lock(name, 600):
+            stack = ops.select(name, root, create=False)
+            try:
+                stack.preview(refresh=True, on_event=events.append, suppress_progress=True)
+            except auto.CommandError:
+                found = conflicts(events)
+                if not found:
+                    raise
+                result.resources, result.remaining = from_events(events) + found, found
+                return result
+            result.resources = from_events(events)
+            extra = unmanaged(stack)
+            result.resources += extra
+            if fix and result.drifted:
+                up = stack.up(refresh=True, show_secrets=False, suppress_progress=True)
+                result.fixed = {k: v for k, v in (up.summary.resource_changes or {}).items() if v and k != "same"}
+                if extra and not _protected(stack):
+                    result.fixed["unmanaged_removed"] = remove_unmanaged(extra)
+                result.remaining = [r for r in extra if r.kind == "unmanaged"] if _protected(stack) else []
+    except auto.CommandError as exc:
+        result.error = engine_errors(events) or _first_error(str(exc))
+    except Exception as exc:  # auth, network: the check itself failed
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def _protected(stack: auto.Stack) -> bool:
+    state = stack.export_stack().deployment or {}
+    return any(r.get("protect") for r in state.get("resources") or [])
+
+
+def _first_error(text: str) -> str:
+    for marker in ("NotAuthorizedError", "ApiUnavailableError", "RateLimitedError", "ValidationError",
+                   "NotFoundError", "RailwayApiError"):
+        for line in text.splitlines():
+            if marker in line:
+                return line.strip().split("infra.railway.errors.")[-1]
+    lines = [line.strip() for line in text.splitlines() if "error" in line.lower()]
+    return lines[-1] if lines else text[-500:]
+
+
+# ---- reports ----------------------------------------------------------------------------------------------
+def _show(value: Any) -> str:
+    if value is None:
+        return "(absent)"
+    return str(_masked(value))
+
+
+def text_report(results: list[StackDrift]) -> str:
+    lines = []
+    for r in results:
+        if r.error:
+            lines.append(f"{r.stack}: CHECK FAILED: {r.error}")
+            continue
+        lines.append(f"{r.stack}: {'DRIFT' if r.drifted else 'no drift'} ({r.seconds:.1f}s)")
+        for res in r.resources:
+            lines.append(f"  {res.resource}: {res.kind}" + (f" - {res.note}" if res.note else ""))
+            for f in res.fields:
+                lines.append(f"    {f.field}: declared {_show(f.declared)}, live {_show(f.live)}")
+        if r.fixed is not None:
+            lines.append(f"  fixed: {r.fixed or 'nothing to change'}")
+    return "\n".join(lines)
+
+
+def markdown_report(results: list[StackDrift]) -> str:
+    lines = ["## Drift report", "", "| stack | resource | kind | field | declared | live |", "|---|---|---|---|---|---|"]
+    for r in results:
+        if r.error:
+            lines.append(f"| {r.stack} | - | **check failed** | - | - | {r.error} |")
+        elif not r.drifted:
+            lines.append(f"| {r.stack} | - | no drift | - | - | - |")
+        for res in r.resources:
+            if not res.fields:
+                lines.append(f"| {r.stack} | {res.resource} | {res.kind} | - | - | {res.note} |")
+            for f in res.fields:
+                lines.append(f"| {r.stack} | {res.resource} | {res.kind} | `{f.field}` | `{_show(f.declared)}` | "
+                             f"`{_show(f.live)}` |")
+    return "\n".join(lines)
+
+
+def exit_code(results: list[StackDrift]) -> int:
+    """1: a check failed (never mistaken for drift); 2: drift (after --fix: drift left in place); 0: clean."""
+    if any(r.error for r in results):
+        return 1
+    left = [r for r in results if (r.remaining if r.fixed is not None else r.drifted) or r.remaining]
+    return 2 if left else 0

@@ -1,0 +1,162 @@
+"""`acs-infra drift` against out-of-band changes made through the emulator's API."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import pytest
+
+from tests.conftest import Emulator, PulumiProject
+from tests.e2e.test_pr_previews import cli
+
+pytestmark = pytest.mark.e2e
+Change = Callable[[Emulator, dict[str, Any]], None]
+
+
+def _instance_update(field: str, value: Any) -> Change:
+    return lambda emu, out: emu.data(
+        "mutation($s:String!,$e:String!,$i:ServiceInstanceUpdateInput!){ serviceInstanceUpdate(serviceId:$s, "
+        "environmentId:$e, input:$i) }", s=out["serviceIds"]["web"], e=out["environmentId"], i={field: value})
+
+
+def _variable(name: str, value: str | None) -> Change:
+    def change(emu: Emulator, out: dict[str, Any]) -> None:
+        scope = {"projectId": out["projectId"], "environmentId": out["environmentId"], "serviceId": out["serviceIds"]["web"]}
+        if value is None:
+            emu.data("mutation($i:VariableDeleteInput!){ variableDelete(input:$i) }", i={**scope, "name": name})
+        else:
+            emu.data("mutation($i:VariableUpsertInput!){ variableUpsert(input:$i) }",
+                     i={**scope, "name": name, "value": value, "skipDeploys": True})
+    return change
+
+
+def _memory(emu: Emulator, out: dict[str, Any]) -> None:
+    emu.data("mutation($i:ServiceInstanceLimitsUpdateInput!){ serviceInstanceLimitsUpdate(input:$i) }",
+             i={"serviceId": out["serviceIds"]["web"], "environmentId": out["environmentId"], "memoryGB": 2})
+
+
+def _domain(emu: Emulator, out: dict[str, Any], rename: bool) -> None:
+    dom = next(d for d in emu.inventory()["service_domains"] if d["serviceId"] == out["serviceIds"]["web"])
+    if rename:
+        emu.data("mutation($i:ServiceDomainUpdateInput!){ serviceDomainUpdate(input:$i) }",
+                 i={"serviceDomainId": dom["id"], "environmentId": out["environmentId"],
+                    "serviceId": out["serviceIds"]["web"], "domain": "hijacked.up.railway.app"})
+    else:
+        emu.data("mutation($id:String!){ serviceDomainDelete(id:$id) }", id=dom["id"])
+
+
+def _volume_grown(emu: Emulator, out: dict[str, Any]) -> None:
+    vi = emu.inventory()["volume_instances"][0]
+    emu.data("mutation($e:String!,$patch:EnvironmentConfig){ environmentPatchCommit(environmentId:$e, patch:$patch) }",
+             e=out["environmentId"], patch={"volumes": {vi["volumeId"]: {"sizeMB": 2048}}})
+
+
+def _service_deleted(emu: Emulator, out: dict[str, Any]) -> None:
+    emu.data("mutation($id:String!){ serviceDelete(id:$id) }", id=out["serviceIds"]["web"])
+
+
+def _unmanaged_service(emu: Emulator, out: dict[str, Any]) -> None:
+    emu.data("mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, name:\"redis\", "
+             "source:{image:\"redis:7\"}}){ id } }", p=out["projectId"], e=out["environmentId"])
+
+
+def _secret_changed(emu: Emulator, out: dict[str, Any]) -> None:
+    _variable("JWT_SECRET", "stolen-and-replaced")(emu, out)
+
+
+CASES: dict[str, tuple[Change, str, str]] = {
+    "replicas": (_instance_update("numReplicas", 3), "dev-web-settings", "num_replicas: declared 1, live 3"),
+    "healthcheck": (_instance_update("healthcheckPath", "/other"), "dev-web-settings",
+                    "healthcheck_path: declared /health, live /other"),
+    "start command": (_instance_update("startCommand", "node debug.js"), "dev-web-settings",
+                      "start_command: declared npm start, live node debug.js"),
+    "memory": (_memory, "dev-web-limits", "memory_gb: declared 0.5, live 2"),
+    "variable changed": (_variable("LOG_LEVEL", "warn"), "dev-web", "variables.LOG_LEVEL: declared debug, live warn"),
+    "variable added": (_variable("DEBUG_TOKEN", "x"), "dev-web", "variables.DEBUG_TOKEN: declared (absent), live x"),
+    "variable removed": (_variable("NODE_ENV", None), "dev-web",
+                         "variables.NODE_ENV: declared development, live (absent)"),
+    "secret changed": (_secret_changed, "dev-web", "a secret value changed (value not shown)"),
+    "domain renamed": (lambda e, o: _domain(e, o, True), "dev-web-domain",
+                       "subdomain: declared acs-dev, live hijacked"),
+    "domain removed": (lambda e, o: _domain(e, o, False), "dev-web-domain", "deleted outside Pulumi"),
+    "service deleted": (_service_deleted, "dev-web", "deleted outside Pulumi"),
+    "unmanaged service": (_unmanaged_service, "service redis", "unmanaged - added outside Pulumi"),
+}
+
+
+TOGETHER = ["replicas", "memory", "variable changed", "variable added", "domain renamed", "unmanaged service"]
+ALONE = ["healthcheck", "start command", "variable removed", "secret changed", "domain removed", "service deleted"]
+
+
+def _found_and_fixed(project: PulumiProject, emulator: Emulator, cases: list[str]) -> None:
+    out = project.outputs("dev")
+    for case in cases:
+        CASES[case][0](emulator, out)
+    found = cli(project, "drift", "dev", check=False)
+    assert found.returncode == 2, found.stdout + found.stderr
+    report = json.loads(found.stdout)[0]
+    assert report["drifted"] and not report["error"]
+    text = project_text(project, "dev")
+    for case in cases:
+        _, resource, detail = CASES[case]
+        assert resource in text and detail in text, f"{case}: {text}"
+    assert "stolen-and-replaced" not in found.stdout + text
+    fixed = cli(project, "drift", "dev", "--fix", check=False)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert cli(project, "drift", "dev", check=False).returncode == 0
+
+
+def test_many_kinds_of_drift_at_once(project: PulumiProject, emulator: Emulator) -> None:
+    project.up("dev")
+    assert cli(project, "drift", "dev", check=False).returncode == 0
+    _found_and_fixed(project, emulator, TOGETHER)
+
+
+@pytest.mark.parametrize("case", ALONE)
+def test_drift_is_found_and_fixed(case: str, project: PulumiProject, emulator: Emulator) -> None:
+    project.up("dev")
+    _found_and_fixed(project, emulator, [case])
+
+
+def test_grown_volume_is_drift_that_fix_cannot_undo(project: PulumiProject, emulator: Emulator) -> None:
+    project.up("dev")
+    _volume_grown(emulator, project.outputs("dev"))
+    found = cli(project, "drift", "dev", check=False)
+    assert found.returncode == 2 and not json.loads(found.stdout)[0]["error"]
+    text = project_text(project, "dev")
+    assert "dev-postgres: conflict - railway postgres: cannot shrink a volume from 2048 MB to 1024 MB" in text, text
+    fixed = cli(project, "drift", "dev", "--fix", check=False)
+    assert fixed.returncode == 2, "the volume cannot shrink: the config has to follow (volumeSize: 2GB)"
+
+
+def project_text(project: PulumiProject, stack: str) -> str:
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "drift", stack],
+                          env=project.env, capture_output=True, text=True, timeout=600)
+    return proc.stdout
+
+
+def test_deleted_environment_and_markdown(project: PulumiProject, emulator: Emulator) -> None:
+    project.up("dev")
+    cli(project, "pr", "up", "7")
+    env = next(e for e in emulator.inventory()["environments"] if e["name"] == "pr-7")
+    emulator.data("mutation($id:String!){ environmentDelete(id:$id) }", id=env["id"])
+    import subprocess
+    import sys
+    md = subprocess.run([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "drift", "--all",
+                         "--markdown"], env=project.env, capture_output=True, text=True, timeout=600)
+    assert md.returncode == 2
+    assert "| pr-7 | pr-7-environment | deleted |" in md.stdout and "| dev | - | no drift |" in md.stdout
+    assert cli(project, "drift", "pr-7", "--fix", check=False).returncode == 0
+    assert cli(project, "drift", "--all", check=False).returncode == 0
+
+
+def test_check_failures_exit_1(project: PulumiProject, emulator: Emulator) -> None:
+    project.up("dev")
+    emulator.admin("/tokens/revoke", {"token": "railway-emulator-local-token"})
+    revoked = cli(project, "drift", "dev", check=False)
+    assert revoked.returncode == 1 and "Not Authorized" in json.loads(revoked.stdout)[0]["error"]
+    project.env["RAILWAY_API_URL"] = "http://127.0.0.1:9/graphql/v2"
+    unreachable = cli(project, "drift", "dev", check=False)
+    assert unreachable.returncode == 1 and "cannot connect" in json.loads(unreachable.stdout)[0]["error"]
