@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -187,3 +188,48 @@ def parse_duration(text: str) -> float:
     if not match:
         raise ConfigError(f"--max-age {text!r}: use a number with m, h or d (e.g. 36h, 7d)")
     return float(match.group(1)) * {"m": 1 / 60, "h": 1, "d": 24}[match.group(2)]
+
+
+def restore_checkpoint(stack_name: str) -> bool:
+    """A run killed while writing the checkpoint of a file backend leaves it truncated: put back the newest
+    intact copy (the backend's own `.bak`, else its backups folder). Resources made after that copy are adopted
+    by name on the next up."""
+    url = os.environ.get("PULUMI_BACKEND_URL", "")
+    if not url.startswith("file://"):
+        return False
+    base = Path(url[len("file://"):]) / ".pulumi"
+    target = base / "stacks" / PROJECT_NAME / f"{stack_name}.json"
+    candidates = [target.with_name(target.name + ".bak")]
+    candidates += sorted((base / "backups" / PROJECT_NAME / stack_name).glob(f"{stack_name}.*.json"),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+    for candidate in candidates:
+        try:
+            json.loads(candidate.read_text())
+        except (OSError, ValueError):
+            continue
+        target.write_text(candidate.read_text())
+        return True
+    return False
+
+
+def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None) -> StackResult:
+    """After a run was killed midway: release its stale lock, drop its pending creates (the providers adopt
+    whatever those creates left in Railway on the next create, by name within the stack's environment), then
+    bring the stack to the declared state."""
+    started = time.monotonic()
+    stack = select(stack_name, root, create=False)
+    try:
+        stack.export_stack()
+    except auto.CommandError as exc:
+        if "failed to load checkpoint" not in str(exc) or not restore_checkpoint(stack_name):
+            raise
+    try:
+        stack.cancel()  # the file backend keeps the dead run's lock: nothing else may be running
+    except auto.CommandError:
+        pass  # no lock to release
+    stack.refresh(clear_pending_creates=True, on_output=on_output, suppress_progress=True)
+    with stack_lock(stack_name, 600):
+        result = stack.up(on_output=on_output, show_secrets=False, suppress_progress=True)
+    outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
+    return StackResult(stack_name, "recovered", outputs.get("url"), _changes(result.summary), outputs,
+                       time.monotonic() - started)

@@ -88,6 +88,14 @@ def up_cmd(stack: str, lock_timeout: float = typer.Option(600, help="seconds to 
     emit(result.as_dict(), f"{stack}: {_describe(result.changes)} -> {result.url}")
 
 
+@app.command("recover")
+@guarded
+def recover_cmd(stack: str) -> None:
+    """After a killed run: release the stale lock, clear pending creates, converge (adopting half-made objects)."""
+    result = ops.recover(stack, root(), on_output=engine_output)
+    emit(result.as_dict(), f"{stack}: recovered ({_describe(result.changes)}) -> {result.url}")
+
+
 # ---- PR previews ------------------------------------------------------------------------------------------
 @pr_app.command("up")
 @guarded

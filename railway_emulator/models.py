@@ -686,9 +686,6 @@ class Backend:
         env_id, service_id = inp.get("environmentId"), inp.get("serviceId")
         if service_id:
             self.service(tok, service_id)
-        vol = Volume(id=new_id(), name=_generated_name(), projectId=project.id)
-        self.tables["volumes"][vol.id] = vol
-        # An absent environmentId (or null) creates no instance, as users of the real API found (TF #61).
         if env_id:
             env = self.environment(tok, env_id)
             if service_id:
@@ -697,7 +694,11 @@ class Backend:
                     raise BadRequest("Volumes cannot be attached to services with multiple replicas")
                 if any(vi.serviceId == service_id for vi in self.volume_instances_of(env_id=env.id)):
                     raise BadRequest("Service already has a volume attached")
-            self._add_volume_instance(vol.id, env.id, mount, service_id, DEFAULT_VOLUME_MB, inp.get("region"))
+        vol = Volume(id=new_id(), name=_generated_name(), projectId=project.id)
+        self.tables["volumes"][vol.id] = vol
+        # An absent environmentId (or null) creates no instance, as users of the real API found (TF #61).
+        if env_id:
+            self._add_volume_instance(vol.id, env_id, mount, service_id, DEFAULT_VOLUME_MB, inp.get("region"))
         return vol
 
     def _add_volume_instance(self, volume_id: str, env_id: str, mount: str, service_id: str | None,

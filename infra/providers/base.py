@@ -16,7 +16,9 @@ from pulumi.dynamic import (CheckFailure, CheckResult, ConfigureRequest, CreateR
                             ResourceProvider, UpdateResult)
 
 from infra.railway import NotFoundError, RailwayClient, client_from_env
-from infra.railway.errors import AmbiguousWriteError
+from infra.railway.errors import AmbiguousWriteError, ValidationError
+
+ALREADY_EXISTS = ("already exists", "already has", "not available")
 
 _CLIENT: RailwayClient | None = None
 _CLIENT_LOCK = threading.Lock()
@@ -142,8 +144,11 @@ def undo_on_failure(undo: Callable[[], Any]) -> Iterator[None]:
 
 def create_once(create: Callable[[], dict[str, Any]], find: Callable[[], dict[str, Any] | None],
                 attempts: int = 3) -> dict[str, Any]:
-    """Creates an object without ever creating it twice: when a create's answer is lost (timeout, 5xx after
-    commit, dropped connection), look for the object first and only create again if it is not there."""
+    """Creates an object without ever creating it twice.
+
+    When a create's answer is lost (timeout, 5xx after commit, dropped connection) look for the object before
+    creating again; when Railway says it already exists (a run killed after the create went through), adopt it.
+    Both lookups are by name inside the stack's own environment, which only this stack writes to."""
     for attempt in range(attempts):
         try:
             return create()
@@ -153,6 +158,13 @@ def create_once(create: Callable[[], dict[str, Any]], find: Callable[[], dict[st
                 return found
             if attempt == attempts - 1:
                 raise
+        except ValidationError as exc:
+            if not any(m in exc.message.lower() for m in ALREADY_EXISTS):
+                raise
+            found = find()
+            if found is None:
+                raise
+            return found
     raise AssertionError("unreachable")
 
 

@@ -18,9 +18,12 @@ def _outs(p: dict[str, Any], inputs: dict[str, Any], default_env: dict[str, Any]
     return out
 
 
+MARKER = "Managed by Pulumi (acs-infra)"
+
+
 class ProjectProvider(RailwayProvider):
     kind = "railway project"
-    fields = (Field("name"), Field("description"), Field("pr_deploys", default=False),
+    fields = (Field("name"), Field("description", default=MARKER), Field("pr_deploys", default=False),
               Field("default_environment_name", replaces=True), Field("adopt_id", replaces=True))
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
@@ -32,17 +35,21 @@ class ProjectProvider(RailwayProvider):
         if props.get("adopt_id"):
             p = client().query("ProjectRead", id=props["adopt_id"])["project"]
             return CreateResult(p["id"], {**_outs(p, inputs), "default_environment_id": None})
-        payload = {"name": props["name"], "description": props.get("description"),
+        payload = {"name": props["name"], "description": props.get("description") or MARKER,
                    "prDeploys": bool(props.get("pr_deploys"))}
         if props.get("default_environment_name"):
             payload["defaultEnvironmentName"] = props["default_environment_name"]
 
         def find() -> dict[str, Any] | None:
+            """Ours only: same name and our marker (a project of the same name made by hand is left alone)."""
             edges = client().query("ProjectFindByName")["projects"]["edges"]
-            return next((e["node"] for e in edges if e["node"]["name"] == props["name"]), None)
+            return next((e["node"] for e in edges if e["node"]["name"] == props["name"]
+                         and e["node"].get("description") == payload["description"]), None)
 
-        p = create_once(lambda: client().mutate("ProjectCreate", idempotent=False, input=payload)["projectCreate"],
-                        find)
+        # A run killed after Railway made the project but before the state recorded it left it behind:
+        # adopt it rather than make a second one.
+        p = find() or create_once(
+            lambda: client().mutate("ProjectCreate", idempotent=False, input=payload)["projectCreate"], find)
         envs = (p.get("environments") or {}).get("edges") or []
         return CreateResult(p["id"], _outs(p, inputs, envs[0]["node"] if envs else {"id": None}))
 
