@@ -182,7 +182,9 @@ def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to
     """Find out-of-band changes, field by field. Exit 0 clean, 2 drift, 1 the check failed."""
     from infra import drift
     names = [s.name for s in ops.workspace(root()).list_stacks()] if all_stacks else (stacks or ["dev", "prod"])
-    results = [drift.check_stack(name, root(), fix=fix) for name in names]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each check is a separate engine run
+        results = list(pool.map(lambda name: drift.check_stack(name, root(), fix=fix), names))
     if STATE["json"]:
         out.print_json(json.dumps([r.as_dict() for r in results], default=str))
     elif markdown:

@@ -79,8 +79,10 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def set_limits(self, per_second: int, per_hour: int) -> None:
+        """New limits start with fresh windows."""
         with self._lock:
             self.per_second, self.per_hour = per_second, per_hour
+            self._hits.clear()
 
     def acquire(self, token: str) -> tuple[bool, int, dict[str, str]]:
         """(allowed, retry_after_seconds, headers)."""

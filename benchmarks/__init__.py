@@ -1,0 +1,1 @@
+"""Benchmarks: API calls (counted by the emulator) and wall seconds for the stack operations."""
