@@ -17,6 +17,7 @@ from rich.table import Table
 from infra import automation as ops
 from infra.config import ConfigError
 from infra.railway import RailwayApiError, client_from_env
+from infra.release import ReleaseError
 
 app = typer.Typer(help="ACS infrastructure on Railway: stacks, PR previews, drift.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -65,7 +66,7 @@ def guarded(fn: Any) -> Any:
             return fn(*args, **kwargs)
         except ops.LockTimeout as exc:
             fail(str(exc), 3)
-        except (ConfigError, RailwayApiError) as exc:
+        except (ConfigError, RailwayApiError, ReleaseError) as exc:
             fail(str(exc))
         except ops.auto.CommandError as exc:
             fail(_engine_error(exc))
@@ -94,6 +95,86 @@ def recover_cmd(stack: str) -> None:
     """After a killed run: release the stale lock, clear pending creates, converge (adopting half-made objects)."""
     result = ops.recover(stack, root(), on_output=engine_output)
     emit(result.as_dict(), f"{stack}: recovered ({_describe(result.changes)}) -> {result.url}")
+
+
+@app.command("destroy")
+@guarded
+def destroy_cmd(stack: str) -> None:
+    """Destroy a stack's resources; refused when it holds protected data (prod)."""
+    protected = _protected_resources(stack)
+    if protected:
+        fail(f"{stack} holds protected data ({', '.join(protected)}); nothing was deleted. To delete it on purpose: "
+             f"take a backup (acs-infra backup {stack} --label final), then "
+             f"`pulumi state unprotect --all --stack {stack}` and `pulumi destroy --stack {stack}`.")
+    result = ops.destroy_and_remove(stack, root(), on_output=engine_output)
+    emit(result.as_dict(), f"{stack}: {result.action}")
+
+
+def _protected_resources(stack: str) -> list[str]:
+    if not ops.stack_exists(stack, root()):
+        return []
+    state = ops.select(stack, root(), create=False).export_stack().deployment or {}
+    return [r["urn"].split("::")[-1] for r in state.get("resources") or [] if r.get("protect")]
+
+
+@app.command("backup")
+@guarded
+def backup_cmd(stack: str, label: Optional[str] = typer.Option(None, help="backup name (default: manual-<time>)")) -> None:
+    """Take a labelled backup of the stack's database volume and wait for it."""
+    from infra import release
+    name = label or f"manual-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    made = release.backup(release.target(stack, root()), name)
+    emit({"stack": stack, "backup": made}, f"{stack}: backup {made['name']} ({made['id']}) complete")
+
+
+@app.command("deploy")
+@guarded
+def deploy_cmd(stack: str, auto_rollback: bool = typer.Option(False, "--auto-rollback",
+                                                             help="roll back when the health gate fails"),
+               health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer")) -> None:
+    """Release: pre-deployment backup (if anything changes), up, deploy, wait, health gate, optional rollback."""
+    from infra import release
+    report = release.deploy(stack, root(), auto_rollback=auto_rollback, health_timeout=health_timeout,
+                            on_output=engine_output, on_status=lambda s: err.print(f"deployment: {s}"))
+    lines = [f"{stack}: {_describe(report.changes)}"]
+    if report.backup:
+        lines.append(f"pre-deployment backup: {report.backup['name']}")
+    lines.append(f"health: {report.health}")
+    if report.rolled_back:
+        lines.append(f"rolled back {report.rolled_back['service']} to deployment {report.rolled_back['rolled_back_to']}")
+    emit(report.as_dict(), "\n".join(lines))
+    if not report.healthy:
+        err.print(f"[red]deploy failed:[/red] {report.error}")
+        raise typer.Exit(1)
+
+
+@app.command("rollback")
+@guarded
+def rollback_cmd(stack: str, service: Optional[str] = typer.Option(None, help="service (default: the first)")) -> None:
+    """Roll a service back to its previous successful deployment and wait until it is live."""
+    from infra import release
+    done = release.rollback(release.target(stack, root()), service)
+    emit({"stack": stack, **done}, f"{stack}/{done['service']}: rolled back to {done['rolled_back_to']}, live")
+
+
+@app.command("promote")
+@guarded
+def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--dry-run", help="show, change nothing")) -> None:
+    """Show what differs between two stacks' declared configurations and what promotion changes in DEST."""
+    from infra import release
+    plan = release.promote_plan(source, dest, root())
+    if STATE["json"]:
+        out.print_json(json.dumps(plan, default=str))
+    else:
+        print(f"{source} -> {dest}: {len(plan['differences'])} difference(s)")
+        for d in plan["differences"]:
+            print(f"  {d['what']}: {source}={d[source]!r} {dest}={d[dest]!r}")
+        print(f"{dest} would change:" if plan["changes"] else f"{dest} would not change")
+        for c in plan["changes"]:
+            print(f"  {c['change']}" + (f": {c['from']!r} -> {c['to']!r}" if "to" in c else ""))
+    if not dry_run and plan["changes"]:
+        path = release.apply_promotion(plan, root())
+        err.print(f"wrote {path.name}; review it, then run: acs-infra deploy {dest}")
 
 
 # ---- PR previews ------------------------------------------------------------------------------------------

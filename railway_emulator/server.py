@@ -275,7 +275,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, result, rl_headers)
 
     def _app(self) -> None:
-        """A deployed service answering on its domain: healthy once its active deployment is live."""
+        """A deployed service answering on its domain: healthy once its active deployment is live, unless the
+        code of that deployment was marked unhealthy (behaviour is captured when a deployment is made)."""
         backend = self.server.backend
         host = self._host()
         with backend.lock:
@@ -284,9 +285,7 @@ class Handler(BaseHTTPRequestHandler):
             if dom is None:
                 return self._send(404, {"status": "error", "message": "Application not found"})
             active = backend.active_deployment(dom.serviceId, dom.environmentId)
-            behaviour = backend.behaviour(dom.serviceId)
-            healthy = active is not None and (active.snapshot.get("behaviour") or {}).get("healthy", True) \
-                and behaviour.healthy
+            healthy = active is not None and (active.snapshot.get("behaviour") or {}).get("healthy", True)
             path = (active.snapshot["settings"].get("healthcheckPath") if active else None) or "/"
         if active is None:
             return self._send(502, {"status": "error", "message": "Application failed to respond"})

@@ -223,7 +223,11 @@ def test_service_domains_answer_by_host_header(emulator: Emulator) -> None:
     assert probe("chosen.up.railway.app").status_code == 502  # still building
     time.sleep(0.25)
     assert probe("chosen.up.railway.app").status_code == 200
-    emulator.admin(f"/services/{sid}/behaviour", {"healthy": False})
+    emulator.admin(f"/services/{sid}/behaviour", {"healthy": False})  # the next deployment ships broken code
+    emulator.data("mutation($s:String!,$e:String!){ serviceInstanceDeployV2(serviceId:$s, environmentId:$e) }",
+                  s=sid, e=env)
+    assert probe("chosen.up.railway.app").status_code == 200  # the old deployment serves until the new is live
+    time.sleep(0.25)
     assert probe("chosen.up.railway.app").status_code == 503
     assert probe("unknown.up.railway.app").status_code == 404
 

@@ -1,0 +1,304 @@
+"""The production release flow: backup -> deploy (migrations run as the pre-deploy command) -> wait for the
+deployment -> health check -> healthy? done : roll back to the previous successful deployment."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import httpx
+import pulumi.automation as auto
+
+from infra import automation as ops
+from infra.config import ConfigError, EnvironmentConfig, parse_environment, load_stack_file
+from infra.railway import RailwayClient, client_from_env
+
+TERMINAL = {"SUCCESS", "FAILED", "CRASHED", "REMOVED", "SKIPPED"}
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class ReleaseError(RuntimeError):
+    """The release did not reach a healthy state; the message says why."""
+
+
+@dataclass
+class Target:
+    """What a stack's outputs say about where the app runs."""
+
+    stack: str
+    project_id: str
+    environment_id: str
+    service_ids: dict[str, str]
+    url: str
+    volume_instance_id: str | None = None
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.url).hostname or ""
+
+
+def target(stack_name: str, root: Path) -> Target:
+    stack = ops.select(stack_name, root, create=False)
+    out = {k: v.value for k, v in stack.outputs().items()}
+    if "environmentId" not in out:
+        raise ConfigError(f"stack {stack_name} has no environment yet: run `acs-infra up {stack_name}` first")
+    state = stack.export_stack().deployment or {}
+    vi = next((r["outputs"].get("volume_instance_id") for r in state.get("resources") or []
+               if r.get("urn", "").endswith("-postgres") and r.get("outputs")), None)
+    return Target(stack_name, out["projectId"], out["environmentId"], out.get("serviceIds") or {}, out["url"], vi)
+
+
+# ---- backups ----------------------------------------------------------------------------------------------
+def wait_workflow(client: RailwayClient, workflow_id: str, timeout: float = 600, interval: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.query("WorkflowStatus", workflowId=workflow_id)["workflowStatus"]
+        if status["status"] == "Complete":
+            return
+        if status["status"] in ("Error", "NotFound"):
+            raise ReleaseError(f"backup workflow {workflow_id}: {status['status']} {status.get('error') or ''}")
+        if time.monotonic() > deadline:
+            raise ReleaseError(f"backup workflow {workflow_id} still running after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def backup(t: Target, label: str, client: RailwayClient | None = None) -> dict[str, Any]:
+    """A labelled backup of the stack's database volume, waited for."""
+    if not t.volume_instance_id:
+        raise ConfigError(f"stack {t.stack} has no database volume to back up")
+    client = client or client_from_env()
+    wf = client.mutate("BackupCreate", volumeInstanceId=t.volume_instance_id, name=label)["volumeInstanceBackupCreate"]
+    wait_workflow(client, wf["workflowId"])
+    backups = client.query("BackupList", volumeInstanceId=t.volume_instance_id)["volumeInstanceBackupList"]
+    made = next((b for b in backups if b["name"] == label), None)
+    if made is None:
+        raise ReleaseError(f"backup {label} finished but is not listed")
+    return made
+
+
+# ---- deployments and health -------------------------------------------------------------------------------
+def deployments(client: RailwayClient, t: Target, service_id: str, first: int = 20) -> list[dict[str, Any]]:
+    edges = client.query("DeploymentsOfService", projectId=t.project_id, environmentId=t.environment_id,
+                         serviceId=service_id, first=first)["deployments"]["edges"]
+    return [e["node"] for e in edges]
+
+
+def wait_deployment(client: RailwayClient, deployment_id: str, timeout: float,
+                    interval: float = 0.5, on_status: Callable[[str], Any] | None = None) -> str:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        status = client.query("DeploymentRead", id=deployment_id)["deployment"]["status"]
+        if status != last and on_status:
+            on_status(status)
+        last = status
+        if status in TERMINAL:
+            return status
+        if time.monotonic() > deadline:
+            raise ReleaseError(f"deployment {deployment_id} still {status} after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def probe_url(t: Target, path: str) -> tuple[str, dict[str, str]]:
+    """Railway serves the app at its domain; the emulator serves it on its own port, by Host header."""
+    api = urlparse(client_from_env().url)
+    if api.hostname in LOOPBACK:
+        return f"{api.scheme}://{api.netloc}{path}", {"Host": t.host}
+    return f"https://{t.host}{path}", {}
+
+
+def health_gate(t: Target, path: str, timeout: float, interval: float = 1.0) -> tuple[bool, str]:
+    url, headers = probe_url(t, path)
+    deadline = time.monotonic() + timeout
+    detail = "no answer"
+    while True:
+        try:
+            resp = httpx.get(url, headers=headers, timeout=10)
+            if resp.status_code == 200:
+                return True, f"{t.host}{path} answered 200"
+            detail = f"{t.host}{path} answered {resp.status_code}"
+        except httpx.HTTPError as exc:
+            detail = f"{t.host}{path}: {type(exc).__name__}"
+        if time.monotonic() > deadline:
+            return False, f"unhealthy after {timeout:.0f}s: {detail}"
+        time.sleep(interval)
+
+
+def rollback(t: Target, service: str | None, timeout: float = 300, client: RailwayClient | None = None,
+             on_status: Callable[[str], Any] | None = None, to: str | None = None) -> dict[str, Any]:
+    """Back to the previous successful deployment of the service (or to the given one), in one step, waited
+    for until live."""
+    client = client or client_from_env()
+    name = service or next(iter(t.service_ids), None)
+    if name not in t.service_ids:
+        raise ConfigError(f"stack {t.stack} has no service {name!r} (services: {', '.join(t.service_ids)})")
+    service_id = t.service_ids[name]
+    history = deployments(client, t, service_id)
+    previous = next((d for d in history if d["canRollback"] and (to is None or d["id"] == to)), None)
+    if previous is None:
+        raise ReleaseError(f"{t.stack}/{name}: no previous successful deployment to roll back to")
+    client.mutate("DeploymentRollback", id=previous["id"])
+    newest = deployments(client, t, service_id, first=1)[0]
+    status = wait_deployment(client, newest["id"], timeout, on_status=on_status)
+    if status != "SUCCESS":
+        raise ReleaseError(f"{t.stack}/{name}: rollback deployment ended {status}")
+    return {"service": name, "rolled_back_to": previous["id"], "deployment": newest["id"]}
+
+
+@dataclass
+class DeployReport:
+    stack: str
+    changes: dict[str, int] = field(default_factory=dict)
+    backup: dict[str, Any] | None = None
+    deployments: dict[str, str] = field(default_factory=dict)
+    healthy: bool | None = None
+    health: str = ""
+    rolled_back: dict[str, Any] | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_timeout: float = 120,
+           deploy_timeout: float = 900, on_output: Callable[[str], Any] | None = None,
+           on_status: Callable[[str], Any] | None = None) -> DeployReport:
+    """Preview; if anything changes, back up the database first; up; redeploy the services so the new settings
+    and migrations run; wait; probe the health path; roll back when unhealthy and asked to."""
+    report = DeployReport(stack_name)
+    cfg = _config(stack_name, root)
+    stack = ops.select(stack_name, root, create=True)
+    with ops.stack_lock(stack_name, 600):
+        changes = _preview_changes(stack)
+        exists = ops.stack_output(stack_name, root, "environmentId")
+        before = _live_deployments(target(stack_name, root)) if exists else {}
+        if changes and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
+            label = f"pre-deploy-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+            report.backup = backup(target(stack_name, root), label)
+        result = stack.up(on_output=on_output, show_secrets=False, suppress_progress=True)
+        report.changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if v and k != "same"}
+    t = target(stack_name, root)
+    client = client_from_env()
+    for name, sid in t.service_ids.items():
+        latest = deployments(client, t, sid, first=1)
+        newest = latest[0]["id"] if latest else None
+        if report.changes and (newest is None or newest == before.get(name)):
+            # Settings changes do not redeploy by themselves (variable changes do): deploy once so they apply.
+            newest = client.mutate("ServiceInstanceDeploy", serviceId=sid,
+                                   environmentId=t.environment_id)["serviceInstanceDeployV2"]
+        if newest:
+            report.deployments[name] = newest
+    failures = []
+    for name, dep in report.deployments.items():
+        status = wait_deployment(client, dep, deploy_timeout, on_status=on_status)
+        if status != "SUCCESS":
+            failures.append(f"{name}: deployment {status} (the pre-deploy/migration command or the build failed; "
+                            "the previous deployment keeps serving)")
+    svc = cfg.public_service
+    path = svc.healthcheck.path if svc.healthcheck else "/"
+    if failures:
+        report.healthy, report.health = False, "; ".join(failures)
+    else:
+        report.healthy, report.health = health_gate(t, path, health_timeout)
+    if not report.healthy:
+        report.error = report.health
+        if auto_rollback:
+            if not before.get(svc.name):
+                raise ReleaseError(f"{report.error}; and there is no previous deployment to roll back to")
+            report.rolled_back = rollback(t, svc.name, client=client, on_status=on_status, to=before[svc.name])
+    return report
+
+
+def _live_deployments(t: Target) -> dict[str, str]:
+    """The deployment serving each service now: what a failed release goes back to."""
+    client = client_from_env()
+    live = {}
+    for name, sid in t.service_ids.items():
+        ok = [d for d in deployments(client, t, sid) if d["status"] == "SUCCESS"]
+        if ok:
+            live[name] = ok[0]["id"]
+    return live
+
+
+def _config(stack_name: str, root: Path) -> EnvironmentConfig:
+    from infra.config import PR_STACK, pr_config
+    if PR_STACK.match(stack_name):
+        return pr_config(stack_name, root)
+    return parse_environment(load_stack_file(stack_name, root).get("acs:environment"))
+
+
+def _preview_changes(stack: auto.Stack) -> dict[str, int] | None:
+    preview = stack.preview(suppress_progress=True)
+    summary = {getattr(k, "value", k): v for k, v in (preview.change_summary or {}).items()}
+    return {k: v for k, v in summary.items() if v and k != "same"}
+
+
+# ---- promotion --------------------------------------------------------------------------------------------
+STAGE_SPECIFIC_VARIABLES = {"NODE_ENV", "LOG_LEVEL"}
+PROMOTED_SERVICE_FIELDS = ("source", "start_command", "pre_deploy_command", "healthcheck", "restart_policy", "port")
+KEPT_SERVICE_FIELDS = ("memory", "vcpu", "replicas", "region")
+
+
+def promote_plan(source: str, dest: str, root: Path) -> dict[str, Any]:
+    """What differs between two stacks' declared configurations, and what promotion would change in `dest`:
+    code and behaviour move (source image, commands, healthcheck, non-stage variables); capacity, data and
+    domains stay. Secret values are never compared: only their names."""
+    a, b = _config(source, root), _config(dest, root)
+    differences: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    a_services, b_services = {s.name: s for s in a.services}, {s.name: s for s in b.services}
+    for name in sorted(set(a_services) | set(b_services)):
+        if name not in b_services:
+            differences.append({"what": f"service {name}", source: "present", dest: "absent"})
+            changes.append({"change": f"add service {name}"})
+            continue
+        if name not in a_services:
+            differences.append({"what": f"service {name}", source: "absent", dest: "present"})
+            continue
+        sa, sb = a_services[name].model_dump(), b_services[name].model_dump()
+        for key in PROMOTED_SERVICE_FIELDS + KEPT_SERVICE_FIELDS:
+            if sa.get(key) != sb.get(key):
+                differences.append({"what": f"{name}.{key}", source: sa.get(key), dest: sb.get(key)})
+                if key in PROMOTED_SERVICE_FIELDS:
+                    changes.append({"change": f"{name}.{key}", "from": sb.get(key), "to": sa.get(key)})
+    for key in sorted(set(a.variables) | set(b.variables)):
+        va, vb = a.variables.get(key), b.variables.get(key)
+        if va != vb:
+            differences.append({"what": f"variable {key}", source: va, dest: vb})
+            if key not in STAGE_SPECIFIC_VARIABLES and va is not None:
+                changes.append({"change": f"variable {key}", "from": vb, "to": va})
+    for name in sorted(set(a.secrets) ^ set(b.secrets)):
+        differences.append({"what": f"secret {name}", source: "declared" if name in a.secrets else "absent",
+                            dest: "declared" if name in b.secrets else "absent"})
+        if name in a.secrets:
+            changes.append({"change": f"secret {name} must be set in {dest} (value not copied)"})
+    for key, va, vb in (("database", a.database.model_dump(), b.database.model_dump()),
+                        ("domain", a.domain.model_dump(), b.domain.model_dump())):
+        if va != vb:
+            differences.append({"what": key, source: va, dest: vb})
+    return {"from": source, "to": dest, "differences": differences, "changes": changes}
+
+
+def apply_promotion(plan: dict[str, Any], root: Path) -> Path:
+    """Writes the promoted fields into the destination's stack file (secrets are never copied)."""
+    import yaml
+    source = _config(plan["from"], root)
+    path = root / f"Pulumi.{plan['to']}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    env = doc["config"]["acs:environment"]
+    by_name = {s.name: s for s in source.services}
+    for svc in env["services"]:
+        if svc["name"] not in by_name:
+            continue
+        src = by_name[svc["name"]].model_dump(by_alias=True, exclude_none=True)
+        for key in ("source", "startCommand", "preDeployCommand", "healthcheck", "restartPolicy", "port"):
+            if key in src:
+                svc[key] = src[key]
+    for key, value in source.variables.items():
+        if key not in STAGE_SPECIFIC_VARIABLES:
+            env.setdefault("variables", {})[key] = value
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
