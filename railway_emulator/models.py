@@ -186,12 +186,31 @@ class Behaviour:
 
     healthy: bool = True
     deployOutcome: str = "SUCCESS"  # FAILED makes new deployments fail (e.g. a failing migration)
+    errorRate: float = 0.001        # share of HTTP answers that are 5xx
+    latencyMs: float = 120.0        # p95 response time
+    memoryPeak: float = 0.45        # share of the memory limit reached after `creepSeconds`
+    cpu: float = 0.2                # share of the vCPU limit in use
+    creepSeconds: float = 300.0
+
+
+@dataclass
+class NotificationRule:
+    id: str
+    workspaceId: str
+    projectId: str | None
+    eventTypes: list[str]
+    severities: list[str]
+    channels: list[dict[str, Any]]
+    ephemeralEnvironments: bool | None = None
+    createdAt: str = field(default_factory=now_iso)
+    updatedAt: str = field(default_factory=now_iso)
 
 
 TABLES: dict[str, type] = {
     "projects": Project, "environments": Environment, "services": Service, "instances": ServiceInstance,
     "volumes": Volume, "volume_instances": VolumeInstance, "backups": Backup, "service_domains": ServiceDomain,
     "custom_domains": CustomDomain, "deployments": Deployment, "behaviours": Behaviour,
+    "notification_rules": NotificationRule,
 }
 
 REF = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
@@ -1101,6 +1120,63 @@ class Backend:
             current[name] = _expand_generators(str(entry.get("value", "")))
             if entry.get("isSealed"):
                 self.sealed.setdefault(key, set()).add(name)
+
+    # ---- notification rules and metrics ------------------------------------------------------------
+    def _rule_scope(self, tok: Token, workspace_id: str, project_id: str | None) -> None:
+        if tok.is_project_token or workspace_id != tok.workspaceId:
+            raise NotAuthorized()
+        if project_id:
+            self.project(tok, project_id)
+
+    @staticmethod
+    def _channels(configs: list[Any], workspace_id: str) -> list[dict[str, Any]]:
+        for config in configs:
+            if not isinstance(config, dict) or config.get("type") not in ("webhook", "email", "slack"):
+                raise BadRequest("Each channel config needs a type: webhook, email or slack")
+        return [{"id": new_id(), "config": c, "workspaceId": workspace_id, "createdAt": now_iso(),
+                 "updatedAt": now_iso()} for c in configs]
+
+    def notification_rule_create(self, tok: Token, inp: dict[str, Any]) -> NotificationRule:
+        self._rule_scope(tok, inp["workspaceId"], inp.get("projectId"))
+        if not inp["eventTypes"]:
+            raise BadRequest("A notification rule needs at least one event type")
+        rule = NotificationRule(id=new_id(), workspaceId=inp["workspaceId"], projectId=inp.get("projectId"),
+                                eventTypes=list(inp["eventTypes"]), severities=list(inp.get("severities") or []),
+                                channels=self._channels(inp["channelConfigs"], inp["workspaceId"]),
+                                ephemeralEnvironments=inp.get("ephemeralEnvironments"))
+        self.tables["notification_rules"][rule.id] = rule
+        return rule
+
+    def notification_rule(self, tok: Token, rule_id: str) -> NotificationRule:
+        rule = self.tables["notification_rules"].get(rule_id)
+        if rule is None:
+            raise NotFound("Notification rule")
+        self._rule_scope(tok, rule.workspaceId, None)
+        return rule
+
+    def notification_rule_update(self, tok: Token, rule_id: str, inp: dict[str, Any]) -> NotificationRule:
+        rule = self.notification_rule(tok, rule_id)
+        for key in ("eventTypes", "severities", "ephemeralEnvironments"):
+            if key in inp and inp[key] is not None:
+                setattr(rule, key, inp[key])
+        if inp.get("channelConfigs") is not None:
+            rule.channels = self._channels(inp["channelConfigs"], rule.workspaceId)
+        rule.updatedAt = now_iso()
+        return rule
+
+    def notification_rule_delete(self, tok: Token, rule_id: str) -> bool:
+        self.notification_rule(tok, rule_id)
+        del self.tables["notification_rules"][rule_id]
+        return True
+
+    def notification_rules(self, tok: Token, workspace_id: str, project_id: str | None) -> list[NotificationRule]:
+        self._rule_scope(tok, workspace_id, project_id)
+        return [r for r in self.tables["notification_rules"].values()
+                if r.workspaceId == workspace_id and (project_id is None or r.projectId == project_id)]
+
+    def metric_window(self, tok: Token, service_id: str, env_id: str) -> tuple[Deployment | None, ServiceInstance]:
+        inst = self.instance(tok, env_id, service_id)
+        return self.active_deployment(service_id, env_id), inst
 
     # ---- inventory (admin) -------------------------------------------------------------------------
     def inventory(self) -> dict[str, Any]:

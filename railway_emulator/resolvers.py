@@ -1,6 +1,7 @@
 """Thin GraphQL resolvers: each maps one field of the schema onto a `models.Backend` call."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -8,7 +9,7 @@ from typing import Any, Callable
 
 from graphql import GraphQLResolveInfo, GraphQLSchema, build_schema
 
-from railway_emulator import models as m
+from railway_emulator import metrics, models as m
 from railway_emulator.errors import NotAuthorized
 
 SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
@@ -93,6 +94,51 @@ QUERY: dict[str, Resolver] = {
          "location": "Singapore"}],
 }
 
+def _series_args(info: GraphQLResolveInfo, service_id: str | None, env_id: str | None, start: str | None,
+                 end: str | None, step: int | None) -> tuple[Any, Any, float, float, int]:
+    backend, tok = _ctx(info)
+    if not service_id or not env_id:
+        raise m.BadRequest("serviceId and environmentId are required")
+    dep, inst = backend.metric_window(tok, service_id, env_id)
+    now = time.time()
+    end_ts = metrics.parse_time(end, now)
+    return dep, inst, metrics.parse_time(start, end_ts - 3600), end_ts, max(1, int(step or 60))
+
+
+def _metrics(_: Any, info: GraphQLResolveInfo, measurements: list[str], startDate: str, endDate: str | None = None,
+             serviceId: str | None = None, environmentId: str | None = None, sampleRateSeconds: int | None = None,
+             **_kw: Any) -> list[dict[str, Any]]:
+    dep, inst, start, end, step = _series_args(info, serviceId, environmentId, startDate, endDate, sampleRateSeconds)
+    limits = m.Backend.limits_json(inst, merged=True)["containers"]
+    memory_gb, cpu = limits["memoryBytes"] / 1024 ** 3, limits["cpu"]
+    tags = {"deploymentId": dep.id if dep else None, "environmentId": environmentId, "serviceId": serviceId,
+            "projectId": dep.projectId if dep else None}
+    return [{"measurement": name, "tags": tags,
+             "values": metrics.resource_series(dep, name, start, end, step, memory_gb, cpu) if dep else []}
+            for name in measurements]
+
+
+def _http_metrics(_: Any, info: GraphQLResolveInfo, serviceId: str, environmentId: str, startDate: str,
+                  endDate: str, stepSeconds: int | None = None, statusCode: int | None = None,
+                  **_kw: Any) -> dict[str, Any]:
+    dep, _inst, start, end, step = _series_args(info, serviceId, environmentId, startDate, endDate, stepSeconds)
+    return {"samples": metrics.request_series(dep, start, end, step, statusCode) if dep else []}
+
+
+def _http_durations(_: Any, info: GraphQLResolveInfo, serviceId: str, environmentId: str, startDate: str,
+                    endDate: str, stepSeconds: int | None = None, **_kw: Any) -> dict[str, Any]:
+    dep, _inst, start, end, step = _series_args(info, serviceId, environmentId, startDate, endDate, stepSeconds)
+    return {"samples": metrics.duration_series(dep, start, end, step) if dep else []}
+
+
+QUERY.update({
+    "metrics": _metrics,
+    "httpMetrics": _http_metrics,
+    "httpDurationMetrics": _http_durations,
+    "notificationRules": lambda _, info, workspaceId, projectId=None: _ctx(info)[0].notification_rules(
+        _ctx(info)[1], workspaceId, projectId),
+})
+
 # ---- Mutation ---------------------------------------------------------------------------------------
 MUTATION: dict[str, Resolver] = {
     "projectCreate": lambda _, info, input: _ctx(info)[0].project_create(_ctx(info)[1], input),
@@ -151,6 +197,10 @@ MUTATION: dict[str, Resolver] = {
     "deploymentCancel": lambda _, info, id: _ctx(info)[0].deployment_stop(_ctx(info)[1], id),
     "deploymentRemove": lambda _, info, id: _ctx(info)[0].deployment_stop(_ctx(info)[1], id, remove=True),
     "templateDeployV2": lambda _, info, input: _ctx(info)[0].template_deploy(_ctx(info)[1], input),
+    "notificationRuleCreate": lambda _, info, input: _ctx(info)[0].notification_rule_create(_ctx(info)[1], input),
+    "notificationRuleUpdate": lambda _, info, id, input: _ctx(info)[0].notification_rule_update(
+        _ctx(info)[1], id, input),
+    "notificationRuleDelete": lambda _, info, id: _ctx(info)[0].notification_rule_delete(_ctx(info)[1], id),
 }
 
 

@@ -16,7 +16,8 @@ from graphql.type import introspection_types, specified_scalar_types
 QUERY = """project projects environment environments service serviceInstance serviceInstanceLimits
 serviceInstanceLimitOverride variables variablesForServiceDeployment volumeInstance volumeInstanceBackupList
 volumeInstanceBackupScheduleList domains serviceDomainAvailable customDomainAvailable customDomain deployments
-deployment projectToken workflowStatus template regions me""".split()
+deployment projectToken workflowStatus template regions me metrics httpMetrics httpDurationMetrics
+notificationRules""".split()
 
 MUTATION = """projectCreate projectUpdate projectDelete environmentCreate environmentRename environmentDelete
 serviceCreate serviceUpdate serviceDelete serviceConnect serviceDisconnect serviceInstanceUpdate
@@ -26,7 +27,7 @@ volumeInstanceBackupLock volumeInstanceBackupScheduleUpdate serviceDomainCreate 
 serviceDomainDelete customDomainCreate customDomainUpdate customDomainDelete serviceInstanceDeployV2
 serviceInstanceDeploy serviceInstanceRedeploy deploymentRedeploy deploymentRollback deploymentRestart
 deploymentStop deploymentCancel deploymentRemove templateDeployV2 environmentPatchCommit
-customDomainIssueCertificate""".split()
+customDomainIssueCertificate notificationRuleCreate notificationRuleUpdate notificationRuleDelete""".split()
 
 OBJECTS: dict[str, str] = {
     "Project": "id name description isPublic prDeploys baseEnvironmentId focusedPrEnvironments botPrEnvironments "
@@ -67,6 +68,16 @@ OBJECTS: dict[str, str] = {
     "Region": "name region country location",
     "User": "id email name workspaces",
     "Workspace": "id name",
+    "NotificationRule": "id workspaceId projectId environmentId serviceId eventTypes severities channels "
+                        "ephemeralEnvironments createdAt updatedAt",
+    "NotificationChannel": "id workspaceId config createdAt updatedAt",
+    "MetricsResult": "measurement tags values",
+    "Metric": "ts value",
+    "MetricTags": "deploymentId environmentId projectId serviceId",
+    "HttpMetricsResult": "samples",
+    "HttpMetricsSample": "ts value",
+    "HttpDurationMetricsResult": "samples",
+    "HttpDurationMetricsSample": "ts p50 p90 p95 p99",
 }
 
 
