@@ -23,8 +23,8 @@ app = typer.Typer(help="ACS infrastructure on Railway: stacks, PR previews, drif
                   pretty_exceptions_enable=False)
 pr_app = typer.Typer(help="PR preview environments (stacks pr-<N>).", no_args_is_help=True)
 app.add_typer(pr_app, name="pr")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, Any] = {"json": False, "root": None}
 
 
@@ -131,7 +131,10 @@ def backup_cmd(stack: str, label: Optional[str] = typer.Option(None, help="backu
 @guarded
 def deploy_cmd(stack: str, auto_rollback: bool = typer.Option(False, "--auto-rollback",
                                                              help="roll back when the health gate fails"),
-               health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer")) -> None:
+               health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer"),
+               monitor_window: Optional[str] = typer.Option(None, "--monitor", help="then watch for this long"),
+               monitor_interval: str = typer.Option("30s", help="time between monitor readings"),
+               report_path: Optional[Path] = typer.Option(None, "--report", help="monitor report (Markdown + SVG)")) -> None:
     """Release: pre-deployment backup (if anything changes), up, deploy, wait, health gate, optional rollback."""
     from infra import release
     report = release.deploy(stack, root(), auto_rollback=auto_rollback, health_timeout=health_timeout,
@@ -142,9 +145,49 @@ def deploy_cmd(stack: str, auto_rollback: bool = typer.Option(False, "--auto-rol
     lines.append(f"health: {report.health}")
     if report.rolled_back:
         lines.append(f"rolled back {report.rolled_back['service']} to deployment {report.rolled_back['rolled_back_to']}")
-    emit(report.as_dict(), "\n".join(lines))
+    if monitor_window and STATE["json"]:  # stdout carries one JSON document: the monitor's
+        err.print(json.dumps(report.as_dict(), default=str))
+    else:
+        emit(report.as_dict(), "\n".join(lines))
     if not report.healthy:
         err.print(f"[red]deploy failed:[/red] {report.error}")
+        raise typer.Exit(1)
+    if monitor_window:
+        _monitor(stack, monitor_window, monitor_interval, None, report_path, roll_back=True)  # the watch rolls back
+
+
+@app.command("monitor")
+@guarded
+def monitor_cmd(stack: str, window: str = typer.Option("30m", help="how long to watch (e.g. 30m, 90s)"),
+                interval: str = typer.Option("30s", help="time between readings"),
+                service: Optional[str] = typer.Option(None, help="service (default: the public one)"),
+                report: Optional[Path] = typer.Option(None, help="write a Markdown report (+ SVG chart) here"),
+                no_rollback: bool = typer.Option(False, "--no-rollback", help="report a breach, do not roll back")) -> None:
+    """Watch a rollout; on a threshold breach roll back and exit 1 naming the metric."""
+    _monitor(stack, window, interval, service, report, not no_rollback)
+
+
+def _monitor(stack: str, window: str, interval: str, service: str | None, report_path: Path | None,
+             roll_back: bool) -> None:
+    from infra import monitor, release
+    cfg = release._config(stack, root())
+    if cfg.alerts is None:
+        raise ConfigError(f"stack {stack} declares no alerts (acs:environment.alerts): nothing to monitor against")
+    name = service or cfg.public_service.name
+
+    def tick(i: int, n: int, v: dict[str, float]) -> None:
+        bar = "#" * i + "." * (n - i)
+        err.print(f"[{bar}] {i}/{n}  err {v['error_rate'] * 100:.2f}%  p95 {v['response_time_ms']:.0f}ms  "
+                  f"mem {v['memory'] * 100:.0f}%  cpu {v['cpu'] * 100:.0f}%", markup=False, highlight=False)
+
+    result = monitor.monitor(release.target(stack, root()), name, cfg.alerts, monitor.parse_window(window),
+                             monitor.parse_window(interval), roll_back=roll_back, on_tick=tick)
+    if report_path:
+        monitor.write_report(result, report_path)
+    emit(result.as_dict(), monitor.markdown(result))
+    if not result.stable:
+        err.print(f"[red]breach:[/red] {result.breach['message']}" +
+                  (f"; rolled back to {result.rolled_back['rolled_back_to']}" if result.rolled_back else ""))
         raise typer.Exit(1)
 
 

@@ -125,6 +125,56 @@ class PostgresDatabase(Strict):
         return v
 
 
+def parse_percent(value: Any) -> float:
+    """'1%' -> 0.01. The unit is required."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", str(value)) if isinstance(value, str) else None
+    if not match or not 0 < float(match.group(1)) <= 100:
+        raise ValueError(f"{value!r} is not a percentage between 0 and 100; write it like \"1%\" or \"90%\"")
+    return float(match.group(1)) / 100
+
+
+def parse_duration_ms(value: Any) -> float:
+    """'2s' -> 2000, '500ms' -> 500, '30m' -> 1800000. The unit is required."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*", str(value)) if isinstance(value, str) else None
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a duration; write it like \"500ms\", \"2s\" or \"30m\"")
+    return float(match.group(1)) * {"ms": 1, "s": 1000, "m": 60000}[match.group(2)]
+
+
+Percent = Annotated[float, BeforeValidator(parse_percent)]
+DurationMs = Annotated[float, BeforeValidator(parse_duration_ms)]
+
+
+class Channel(Strict):
+    webhook: str | None = None
+    email: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Channel":
+        if bool(self.webhook) == bool(self.email):
+            raise ValueError("a channel is either {webhook: https://...} or {email: someone@example.com}")
+        if self.webhook and not self.webhook.startswith("https://"):
+            raise ValueError(f"webhook {self.webhook!r} must be an https:// URL")
+        if self.email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", self.email):
+            raise ValueError(f"email {self.email!r} is not an e-mail address")
+        return self
+
+    def as_railway(self) -> dict[str, str]:
+        return {"type": "webhook", "url": self.webhook} if self.webhook else {"type": "email", "address": self.email}
+
+
+class Alerts(Strict):
+    """Alert policy: thresholds the monitored rollout enforces, and where Railway sends notifications."""
+
+    severities: list[Literal["INFO", "NOTICE", "WARNING", "CRITICAL"]] = Field(min_length=1)
+    error_rate: Percent = Field(0.01, alias="errorRate")
+    response_time: DurationMs = Field(2000, alias="responseTime")
+    memory: Percent = 0.9
+    cpu: Percent = 0.9
+    channels: list[Channel] = Field(min_length=1)
+    monitor_window: DurationMs = Field(1800000, alias="monitorWindow")
+
+
 class Domain(Strict):
     subdomain: str
     custom_domains: list[str] = Field([], alias="customDomains")
@@ -167,6 +217,7 @@ class EnvironmentConfig(Strict):
     variables: dict[str, str] = {}
     secrets: list[str] = []
     protect: bool = False
+    alerts: Alerts | None = None
 
     @field_validator("name")
     @classmethod
@@ -202,6 +253,10 @@ class EnvironmentConfig(Strict):
                 raise ValueError("a PR environment cannot be protected")
         if self.stage == "prod" and (self.ephemeral or not isinstance(self.database, PostgresDatabase)):
             raise ValueError("prod is persistent and uses postgres")
+        if self.alerts and self.stage == "pr":
+            raise ValueError("PR previews raise no alerts: remove alerts")
+        if self.alerts and self.stage == "dev" and set(self.alerts.severities) - {"INFO", "NOTICE"}:
+            raise ValueError("dev alerts are informational only: severities INFO or NOTICE")
         clash = set(self.secrets) & (set(self.variables) | {k for s in self.services for k in s.variables})
         if clash:
             raise ValueError(f"{sorted(clash)} are secrets and must not also be plain variables")
@@ -272,6 +327,7 @@ def pr_config(stack: str, root: Path | None = None) -> EnvironmentConfig:
     raw = dict(load_stack_file("dev", root).get("acs:environment") or {})
     raw.update({
         "name": stack, "stage": "pr", "ephemeral": True, "protect": False, "project": {"stack": "dev"},
+        "alerts": None,
         "database": {"kind": "sqlite", "seed": True},
         "domain": {"subdomain": f"acs-pr-{number}"},
         "variables": {**(raw.get("variables") or {}), "NODE_ENV": "development", "LOG_LEVEL": "debug",

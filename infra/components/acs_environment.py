@@ -5,8 +5,12 @@ import pulumi
 from pulumi import ComponentResource, Output, ResourceOptions, StackReference
 
 from infra.config import EnvironmentConfig, PostgresDatabase as PostgresConfig, ServiceConfig, SqliteDatabase
+from infra.config import ConfigError
 from infra.providers import (BackupSchedule, CustomDomain, Environment, PostgresDatabase, Project, RailwayDomain,
                              Service, ServiceLimits, ServiceSettings)
+from infra.providers.notification_rule import NotificationRule
+
+ALERT_EVENTS = ["Deployment.failed", "Deployment.crashed", "Monitor.triggered", "VolumeAlert.triggered"]
 
 POSTGRES_SERVICE = "Postgres"
 
@@ -40,6 +44,14 @@ class AcsEnvironment(ComponentResource):
         child = ResourceOptions(parent=self)
         data = ResourceOptions(parent=self, protect=cfg.protect)
         self.project_id, self.environment_id, scope = self._place(name, child, data)
+        if cfg.alerts:
+            if not isinstance(scope, Project):
+                raise ConfigError("acs:environment.alerts: notification rules are project-wide; set them on the "
+                                  "stack that creates the project (project.name)")
+            NotificationRule(f"{name}-alerts", workspace_id=scope.workspace_id, project_id=self.project_id,
+                             event_types=ALERT_EVENTS, severities=list(cfg.alerts.severities),
+                             channels=[c.as_railway() for c in cfg.alerts.channels],
+                             ephemeral_environments=False, opts=child)
         in_env = ResourceOptions(parent=self, deleted_with=scope)  # gone with the environment: no delete call
 
         self.database_url: Output[str] | None = None

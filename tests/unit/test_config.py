@@ -53,7 +53,7 @@ def test_pr_stack_can_never_target_prod() -> None:
     with pytest.raises(ConfigError, match="PR stack"):
         guard_stack("pr-1", prod)
     with pytest.raises(ConfigError, match="only for stacks named pr-"):
-        guard_stack("dev", parse_environment({**stack("dev"), "stage": "pr", "ephemeral": True, "name": "dev",
+        guard_stack("dev", parse_environment({**stack("dev"), "stage": "pr", "ephemeral": True, "name": "dev", "alerts": None,
                                               "database": {"kind": "sqlite"}}))
 
 
@@ -94,3 +94,23 @@ def test_bad_config_messages(path: list, value: object, message: str) -> None:
 def test_missing_environment_object() -> None:
     with pytest.raises(ConfigError, match="acs:environment: missing"):
         parse_environment(None)
+
+
+@pytest.mark.parametrize("path,value,message", [
+    (["alerts", "errorRate"], "1", "acs:environment.alerts.errorRate: '1' is not a percentage"),
+    (["alerts", "responseTime"], "2", "acs:environment.alerts.responseTime: '2' is not a duration"),
+    (["alerts", "severities"], ["CRITICAL"], "dev alerts are informational only"),
+    (["alerts", "channels"], [{"webhook": "http://x"}], "must be an https:// URL"),
+])
+def test_bad_alert_config(path: list, value: object, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_environment(mutated(path, value))
+    assert message in str(err.value)
+
+
+def test_alert_thresholds_parse() -> None:
+    prod = parse_environment(stack("prod"))
+    assert (prod.alerts.error_rate, prod.alerts.response_time, prod.alerts.memory, prod.alerts.cpu) == \
+        (0.01, 2000, 0.9, 0.9)
+    assert prod.alerts.monitor_window == 30 * 60 * 1000 and "CRITICAL" in prod.alerts.severities
+    assert parse_environment(stack("dev")).alerts.severities == ["INFO"]

@@ -1,0 +1,70 @@
+"""A Railway notification rule (project-wide): which events alert whom, at which severities. PR previews stay
+quiet with `ephemeral_environments=False`."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from pulumi import Input, Output, ResourceOptions
+from pulumi.dynamic import Resource
+
+from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
+                                  client, ignore_missing)
+
+SEVERITIES = ("INFO", "NOTICE", "WARNING", "CRITICAL")
+CHANNEL_TYPES = ("webhook", "email", "slack")
+
+
+def _outs(rule: dict[str, Any]) -> dict[str, Any]:
+    return {"event_types": rule["eventTypes"], "severities": rule["severities"],
+            "ephemeral_environments": rule.get("ephemeralEnvironments"),
+            "channels": [c["config"] for c in rule.get("channels") or []]}
+
+
+class NotificationRuleProvider(RailwayProvider):
+    kind = "railway notification rule"
+    fields = (Field("workspace_id", replaces=True), Field("project_id", replaces=True), Field("event_types"),
+              Field("severities"), Field("channels"), Field("ephemeral_environments", default=False))
+    required = ("workspace_id", "project_id", "event_types", "channels")
+
+    def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
+        bad = [s for s in news.get("severities") or [] if s not in SEVERITIES]
+        if bad:
+            yield CheckFailure("severities", f"{self.kind}: {bad} not allowed; use {', '.join(SEVERITIES)}")
+        for channel in news.get("channels") or []:
+            if not isinstance(channel, dict) or channel.get("type") not in CHANNEL_TYPES:
+                yield CheckFailure("channels", f"{self.kind}: each channel needs a type in {', '.join(CHANNEL_TYPES)}")
+
+    def _input(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {"eventTypes": props["event_types"], "severities": props.get("severities") or [],
+                "channelConfigs": props["channels"], "ephemeralEnvironments": bool(props.get("ephemeral_environments"))}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        payload = {**self._input(props), "workspaceId": props["workspace_id"], "projectId": props["project_id"]}
+        rule = client().mutate("NotificationRuleCreate", idempotent=False, input=payload)["notificationRuleCreate"]
+        return CreateResult(rule["id"], {**self.inputs_of(props), **_outs(rule)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        def fetch() -> dict[str, Any] | None:
+            rules = client().query("NotificationRules", workspaceId=props["workspace_id"],
+                                   projectId=props["project_id"])["notificationRules"]
+            rule = next((r for r in rules if r["id"] == id_), None)
+            return rule and _outs(rule)
+        return self.read_or_gone(id_, props, fetch)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        rule = client().mutate("NotificationRuleUpdate", id=id_, input=self._input(news))["notificationRuleUpdate"]
+        return UpdateResult({**self.inputs_of(news), **_outs(rule)})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        ignore_missing(lambda: client().mutate("NotificationRuleDelete", id=id_))
+
+
+class NotificationRule(Resource):
+    severities: Output[list[str]]
+
+    def __init__(self, resource_name: str, *, workspace_id: Input[str], project_id: Input[str],
+                 event_types: Input[list[str]], severities: Input[list[str]], channels: Input[list[dict[str, str]]],
+                 ephemeral_environments: bool = False, opts: ResourceOptions | None = None) -> None:
+        super().__init__(NotificationRuleProvider(), resource_name, {
+            "workspace_id": workspace_id, "project_id": project_id, "event_types": event_types,
+            "severities": severities, "channels": channels, "ephemeral_environments": ephemeral_environments}, opts)
