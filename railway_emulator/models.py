@@ -144,6 +144,8 @@ class Backup:
 
 @dataclass
 class ServiceDomain:
+    """A Railway-provided `*.up.railway.app` domain of a service in one environment."""
+
     id: str
     domain: str
     serviceId: str
@@ -155,15 +157,8 @@ class ServiceDomain:
 
 
 @dataclass
-class CustomDomain:
-    id: str
-    domain: str
-    serviceId: str
-    environmentId: str
-    projectId: str
-    targetPort: int | None = None
-    createdAt: str = field(default_factory=now_iso)
-    updatedAt: str = field(default_factory=now_iso)
+class CustomDomain(ServiceDomain):
+    """A domain the user owns; same shape, its DNS status is computed (custom_domain_status)."""
 
 
 @dataclass

@@ -133,6 +133,17 @@ def engine_env(state: Path, emulator: Emulator | None) -> dict[str, str]:
     return env
 
 
+def program_project(tmp_path: Path, source: Path, name: str, emulator: Emulator | None) -> PulumiProject:
+    """A test program (a folder with __main__.py) as a Pulumi project on its own file backend."""
+    work = tmp_path / name
+    shutil.copytree(source, work)
+    (work / "Pulumi.yaml").write_text(f"name: {name}\nruntime:\n  name: python\n  options:\n    toolchain: pip\n"
+                                      f"    virtualenv: {ROOT / '.venv'}\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    return PulumiProject(work, engine_env(state, emulator))
+
+
 @pytest.fixture
 def project(tmp_path: Path, emulator: Emulator) -> PulumiProject:
     if pulumi_bin() is None:

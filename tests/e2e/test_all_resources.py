@@ -2,25 +2,18 @@
 refresh after an out-of-band delete, and a destroy that leaves the emulator empty."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Emulator, PulumiProject, engine_env
+from tests.conftest import ROOT, Emulator, PulumiProject, program_project
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def program(tmp_path: Path, emulator: Emulator) -> PulumiProject:
-    work = tmp_path / "all"
-    shutil.copytree(ROOT / "tests/e2e/programs/all_resources", work)
-    (work / "Pulumi.yaml").write_text(f"name: allres\nruntime:\n  name: python\n  options:\n    toolchain: pip\n"
-                                      f"    virtualenv: {ROOT / '.venv'}\n")
-    state = tmp_path / "state"
-    state.mkdir()
-    proj = PulumiProject(work, engine_env(state, emulator))
+    proj = program_project(tmp_path, ROOT / "tests/e2e/programs/all_resources", "allres", emulator)
     proj.run("stack", "init", "test")
     proj.run("config", "set", "--secret", "apiKey", "sk-live-abcdef123456", stack="test")
     return proj

@@ -1,13 +1,12 @@
 """The real engine on this machine: pinned version, a Python dynamic provider, the local backend, no network."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, PulumiProject, engine_env
+from tests.conftest import ROOT, PulumiProject, program_project
 
 PINNED = "v3.260.0"
 pytestmark = pytest.mark.e2e
@@ -22,13 +21,7 @@ def test_pulumi_reports_pinned_version() -> None:
 
 
 def _smoke_project(tmp_path: Path) -> PulumiProject:
-    work = tmp_path / "smoke"
-    shutil.copytree(ROOT / "tests/e2e/programs/smoke", work)
-    (work / "Pulumi.yaml").write_text(f"name: smoke\nruntime:\n  name: python\n  options:\n    toolchain: pip\n"
-                                      f"    virtualenv: {ROOT / '.venv'}\n")
-    state = tmp_path / "state"
-    state.mkdir()
-    return PulumiProject(work, engine_env(state, None))
+    return program_project(tmp_path, ROOT / "tests/e2e/programs/smoke", "smoke", None)
 
 
 def test_up_preview_destroy_with_dynamic_provider(tmp_path: Path) -> None:
