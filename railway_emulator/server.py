@@ -286,7 +286,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(404, {"status": "error", "message": "Application not found"})
             active = backend.active_deployment(dom.serviceId, dom.environmentId)
             healthy = active is not None and (active.snapshot.get("behaviour") or {}).get("healthy", True)
-            path = (active.snapshot["settings"].get("healthcheckPath") if active else None) or "/"
+            inst = next((i for i in backend.instances_of_env(dom.environmentId) if i.serviceId == dom.serviceId), None)
+            path = (inst.settings.get("healthcheckPath") if inst else None) or "/"
         if active is None:
             return self._send(502, {"status": "error", "message": "Application failed to respond"})
         body = {"status": "ok" if healthy else "unhealthy", "deploymentId": active.id, "healthcheckPath": path}
