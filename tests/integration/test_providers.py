@@ -241,3 +241,14 @@ def test_backup_schedule(railway_env: Emulator, base: dict[str, str]) -> None:
               {"kinds": ["DAILY", "WEEKLY"]},
               "mutation($v:String!){ volumeInstanceBackupScheduleUpdate(volumeInstanceId:$v, kinds:[MONTHLY]) }",
               {"v": vi}, "kinds", "mutation($v:String!){ volumeDelete(volumeId:$v) }", {"v": vol["volume_id"]})
+
+
+def test_project_left_by_a_killed_run_is_adopted_not_duplicated(railway_env: Emulator) -> None:
+    p = ProjectProvider()
+    first_id, first = create(p, {"name": "half-made", "default_environment_name": "dev"})
+    again_id, again = create(p, {"name": "half-made", "default_environment_name": "dev"})
+    assert again_id == first_id and again["workspace_id"] == first["workspace_id"]
+    assert again["default_environment_id"] == first["default_environment_id"]
+    railway_env.data("mutation{ projectCreate(input:{name:\"half-made\"}){ id } }")  # same name, made by hand
+    assert create(p, {"name": "half-made"})[0] == first_id, "a look-alike without our marker is not adopted"
+    assert len(railway_env.inventory()["projects"]) == 2
