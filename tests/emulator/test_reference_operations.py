@@ -3,6 +3,7 @@ the emulator without errors. The report lists which operations are covered and w
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,11 @@ class World:
 
 
 def variables_for(name: str, w: World) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
     ids = {"projectId": w.project, "environmentId": w.env, "serviceId": w.service, "volumeId": w.volume,
-           "volumeInstanceId": w.vi, "volumeInstanceBackupId": w.backup, "workflowId": w.workflow}
+           "volumeInstanceId": w.vi, "volumeInstanceBackupId": w.backup, "workflowId": w.workflow,
+           "startDate": (now - timedelta(minutes=5)).isoformat(), "endDate": now.isoformat(),
+           "measurements": ["CPU_USAGE", "MEMORY_USAGE_GB"], "stepSeconds": 60, "sampleRateSeconds": 60}
     special: dict[str, dict[str, Any]] = {
         "CustomDomainDelete": {"id": w.custom}, "CustomDomainIssueCertificate": {"id": w.custom},
         "CustomDomainUpdate": {"id": w.custom, "targetPort": 8080},
