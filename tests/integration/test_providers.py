@@ -252,3 +252,24 @@ def test_project_left_by_a_killed_run_is_adopted_not_duplicated(railway_env: Emu
     railway_env.data("mutation{ projectCreate(input:{name:\"half-made\"}){ id } }")  # same name, made by hand
     assert create(p, {"name": "half-made"})[0] == first_id, "a look-alike without our marker is not adopted"
     assert len(railway_env.inventory()["projects"]) == 2
+
+
+def test_notification_rule(railway_env: Emulator, base: dict[str, str]) -> None:
+    from infra.providers.notification_rule import NotificationRuleProvider
+    ws = railway_env.inventory()["projects"][0]["workspaceId"]
+    props = {"workspace_id": ws, "project_id": base["project_id"], "event_types": ["Deployment.failed"],
+             "severities": ["INFO"], "channels": [{"type": "webhook", "url": "https://hooks.example.com/a"}]}
+    lifecycle(railway_env, NotificationRuleProvider(), props, {"severities": ["CRITICAL", "WARNING"]},
+              "mutation($id:String!){ notificationRuleUpdate(id:$id, input:{severities:[NOTICE]}){ id } }",
+              {"id": lambda i, o: i}, "severities",
+              "mutation($id:String!){ notificationRuleDelete(id:$id) }", {"id": lambda i, o: i})
+    bad = NotificationRuleProvider().check({}, {**props, "severities": ["LOUD"], "channels": [{"type": "pager"}]})
+    assert {f.property for f in bad.failures} == {"severities", "channels"}
+
+
+def test_environment_adopted_by_id(railway_env: Emulator, base: dict[str, str]) -> None:
+    p = EnvironmentProvider()
+    made = railway_env.data("mutation($p:String!){ environmentCreate(input:{projectId:$p, name:\"by-hand\"}){ id } }",
+                            p=base["project_id"])["environmentCreate"]["id"]
+    id_, outs = create(p, {"project_id": base["project_id"], "name": "by-hand", "adopt_id": made})
+    assert id_ == made and outs["name"] == "by-hand" and p.read(id_, outs).id == made
