@@ -50,9 +50,13 @@ class Stats:
             if entry.get("mutation"):
                 self.writes[entry["operation"]] += 1
             self.status[entry["status"]] += 1
-            if entry.get("fault"):
-                self.faults[entry["fault"]] += 1
             self.log.append(entry)
+
+    def fault_chosen(self, kind: str) -> None:
+        """Counted when the fault is decided, not when the request ends: a test reading the stats while a
+        `timeout` request still sleeps must already see it."""
+        with self._lock:
+            self.faults[kind] += 1
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -249,6 +253,8 @@ class Handler(BaseHTTPRequestHandler):
                                     "data": None}, {**rl_headers, "Retry-After": str(retry)})
         fault = srv.faults.pick(label)
         entry["fault"] = fault
+        if fault:
+            srv.stats.fault_chosen(fault)
         if fault == "drop":
             entry.update(status=0)
             srv.stats.record(entry)
