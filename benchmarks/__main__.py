@@ -127,7 +127,7 @@ def per_resource_calls(server: EmulatorServer) -> list[dict[str, Any]]:
         ("service settings", ServiceSettingsProvider(), {"service_id": sid, "environment_id": base_env,
                                                          "healthcheck_path": "/health", "num_replicas": 1}),
         ("service limits", ServiceLimitsProvider(), {"service_id": sid, "environment_id": base_env,
-                                                     "memory_gb": 0.5, "vcpus": 1}),
+                                                     "memory_bytes": 512 * 1024 ** 2, "vcpus": 1}),
         ("shared variables", VariablesProvider(), {"project_id": pid, "environment_id": base_env,
                                                    "variables": {"X": "1"}}),
         ("volume (sized)", VolumeProvider(), {"project_id": pid, "environment_id": base_env, "service_id": None,

@@ -33,6 +33,11 @@ def settings_of(svc: ServiceConfig) -> dict[str, object]:
     }
 
 
+def limits_of(svc: ServiceConfig) -> dict[str, object]:
+    """Railway's stored units: memory in bytes (the config's MB, exactly), vCPUs as declared."""
+    return {"memory_bytes": svc.memory * 1024 ** 2, "vcpus": svc.vcpu}
+
+
 class AcsEnvironment(ComponentResource):
     """Project (or an existing one), environment, database, services with settings, limits, variables and
     secrets, and the public domain."""
@@ -97,7 +102,7 @@ class AcsEnvironment(ComponentResource):
         ServiceSettings(f"{name}-{svc.name}-settings", service_id=service.id, environment_id=self.environment_id,
                         opts=sid, **settings_of(svc))
         ServiceLimits(f"{name}-{svc.name}-limits", service_id=service.id, environment_id=self.environment_id,
-                      memory_gb=svc.memory / 1024, vcpus=svc.vcpu, opts=sid)
+                      opts=sid, **limits_of(svc))
         if svc.public:
             domain = RailwayDomain(f"{name}-{svc.name}-domain", project_id=self.project_id,
                                    environment_id=self.environment_id, service_id=service.id,

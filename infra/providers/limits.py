@@ -1,4 +1,9 @@
-"""Resource limits of a service in an environment (`serviceInstanceLimitsUpdate`), memory in GB and vCPUs."""
+"""Resource limits of a service in an environment (`serviceInstanceLimitsUpdate`).
+
+Memory is carried in the unit Railway stores (`limitOverride.containers.memoryBytes`, whole bytes) from the
+component to the state and back from a read; it becomes GB only inside the mutation's input (`memoryGB: Float`),
+so a declared size reads back equal and never shows as drift. vCPUs are Railway's `cpu`, a float, unchanged.
+"""
 from __future__ import annotations
 
 from typing import Any, Iterator
@@ -9,28 +14,37 @@ from pulumi.dynamic import Resource
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, ignore_missing)
 
-PLAN_CEILING = {"memory_gb": 8.0, "vcpus": 8.0}  # Hobby, per replica
+GIB = 1024 ** 3
+PLAN_CEILING = {"memory_bytes": 8 * GIB, "vcpus": 8.0}  # Hobby, per replica
+
+
+def memory_gb(memory_bytes: int | None) -> float | None:
+    """The mutation's unit; exact for any whole number of bytes below 2**53 (a float holds n / 2**30 exactly)."""
+    return None if memory_bytes is None else int(memory_bytes) / GIB
 
 
 class ServiceLimitsProvider(RailwayProvider):
     kind = "railway service limits"
-    fields = (Field("service_id", replaces=True), Field("environment_id", replaces=True), Field("memory_gb"),
+    fields = (Field("service_id", replaces=True), Field("environment_id", replaces=True), Field("memory_bytes"),
               Field("vcpus"))
     required = ("service_id", "environment_id")
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
-        for key, ceiling in PLAN_CEILING.items():
-            value = news.get(key)
-            if value is not None and not (0 < float(value) <= ceiling):
-                yield CheckFailure(key, f"{self.kind}: {key} {value} must be > 0 and at most {ceiling:g} (Hobby plan)")
+        memory = news.get("memory_bytes")
+        if memory is not None and (not float(memory).is_integer() or not 0 < memory <= PLAN_CEILING["memory_bytes"]):
+            yield CheckFailure("memory_bytes", f"{self.kind}: memory_bytes {memory} must be a whole number of bytes, "
+                                               f"> 0 and at most {PLAN_CEILING['memory_bytes']} (8 GB, Hobby plan)")
+        vcpus = news.get("vcpus")
+        if vcpus is not None and not 0 < float(vcpus) <= PLAN_CEILING["vcpus"]:
+            yield CheckFailure("vcpus", f"{self.kind}: vcpus {vcpus} must be > 0 and at most 8 (Hobby plan)")
 
-    def _apply(self, props: dict[str, Any], memory: float | None, vcpus: float | None) -> None:
+    def _apply(self, props: dict[str, Any], memory_bytes: int | None, vcpus: float | None) -> None:
         client().mutate("ServiceInstanceLimitsUpdate", input={
             "serviceId": props["service_id"], "environmentId": props["environment_id"],
-            "memoryGB": memory, "vCPUs": vcpus})
+            "memoryGB": memory_gb(memory_bytes), "vCPUs": vcpus})
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        self._apply(props, props.get("memory_gb"), props.get("vcpus"))
+        self._apply(props, props.get("memory_bytes"), props.get("vcpus"))
         return CreateResult(f"{props['environment_id']}:{props['service_id']}:limits", self.inputs_of(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -38,12 +52,11 @@ class ServiceLimitsProvider(RailwayProvider):
             live = client().query("ServiceInstanceLimitOverride", serviceId=props["service_id"],
                                   environmentId=props["environment_id"])["serviceInstanceLimitOverride"] or {}
             containers = live.get("containers") or {}
-            memory = containers.get("memoryBytes")
-            return {"memory_gb": round(memory / 1024 ** 3, 4) if memory else None, "vcpus": containers.get("cpu")}
+            return {"memory_bytes": containers.get("memoryBytes"), "vcpus": containers.get("cpu")}
         return self.read_or_gone(id_, props, fetch)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        self._apply(news, news.get("memory_gb"), news.get("vcpus"))
+        self._apply(news, news.get("memory_bytes"), news.get("vcpus"))
         return UpdateResult(self.inputs_of(news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -51,11 +64,12 @@ class ServiceLimitsProvider(RailwayProvider):
 
 
 class ServiceLimits(Resource):
-    memory_gb: Output[float | None]
+    memory_bytes: Output[int | None]
     vcpus: Output[float | None]
 
     def __init__(self, resource_name: str, *, service_id: Input[str], environment_id: Input[str],
-                 memory_gb: Input[float] | None = None, vcpus: Input[float] | None = None,
+                 memory_bytes: Input[int] | None = None, vcpus: Input[float] | None = None,
                  opts: ResourceOptions | None = None) -> None:
         super().__init__(ServiceLimitsProvider(), resource_name, {
-            "service_id": service_id, "environment_id": environment_id, "memory_gb": memory_gb, "vcpus": vcpus}, opts)
+            "service_id": service_id, "environment_id": environment_id, "memory_bytes": memory_bytes,
+            "vcpus": vcpus}, opts)

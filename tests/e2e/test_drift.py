@@ -70,7 +70,7 @@ CASES: dict[str, tuple[Change, str, str]] = {
                     "healthcheck_path: declared /health, live /other"),
     "start command": (_instance_update("startCommand", "node debug.js"), "dev-web-settings",
                       "start_command: declared npm start, live node debug.js"),
-    "memory": (_memory, "dev-web-limits", "memory_gb: declared 0.5, live 2"),
+    "memory": (_memory, "dev-web-limits", "memory_bytes: declared 536870912, live 2147483648"),
     "variable changed": (_variable("LOG_LEVEL", "warn"), "dev-web", "variables.LOG_LEVEL: declared debug, live warn"),
     "variable added": (_variable("DEBUG_TOKEN", "x"), "dev-web", "variables.DEBUG_TOKEN: declared (absent), live x"),
     "variable removed": (_variable("NODE_ENV", None), "dev-web",
@@ -116,6 +116,18 @@ def test_many_kinds_of_drift_at_once(project: PulumiProject, emulator: Emulator)
 def test_drift_is_found_and_fixed(case: str, project: PulumiProject, emulator: Emulator) -> None:
     project.up("dev")
     _found_and_fixed(project, emulator, [case])
+
+
+def test_memory_that_is_no_multiple_of_64mb_shows_no_drift(project: PulumiProject, emulator: Emulator) -> None:
+    path = project.dir / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("memory: 512MB", "memory: 200MB"))
+    project.up("dev")
+    live = emulator.data("query($s:String!,$e:String!){ serviceInstanceLimitOverride(serviceId:$s, environmentId:$e) }",
+                         s=project.outputs("dev")["serviceIds"]["web"], e=project.outputs("dev")["environmentId"])
+    assert live["serviceInstanceLimitOverride"]["containers"]["memoryBytes"] == 200 * 1024 ** 2
+    clean = cli(project, "drift", "dev", check=False)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert not json.loads(clean.stdout)[0]["resources"]
 
 
 def test_grown_volume_is_drift_that_fix_cannot_undo(project: PulumiProject, emulator: Emulator) -> None:

@@ -134,12 +134,13 @@ def test_service_settings_removed_from_program_are_unset(railway_env: Emulator, 
 
 
 def test_limits(railway_env: Emulator, base: dict[str, str]) -> None:
-    props = {"service_id": base["service_id"], "environment_id": base["environment_id"], "memory_gb": 0.5, "vcpus": 1}
-    lifecycle(railway_env, ServiceLimitsProvider(), props, {"memory_gb": 1.0},
+    props = {"service_id": base["service_id"], "environment_id": base["environment_id"],
+             "memory_bytes": 512 * 1024 ** 2, "vcpus": 1}
+    lifecycle(railway_env, ServiceLimitsProvider(), props, {"memory_bytes": 1024 ** 3},
               "mutation($i:ServiceInstanceLimitsUpdateInput!){ serviceInstanceLimitsUpdate(input:$i) }",
               {"i": {**{"serviceId": base["service_id"], "environmentId": base["environment_id"]}, "memoryGB": 2}},
-              "memory_gb", "mutation($id:String!){ serviceDelete(id:$id) }", {"id": base["service_id"]})
-    assert ServiceLimitsProvider().check({}, {**props, "memory_gb": 64}).failures
+              "memory_bytes", "mutation($id:String!){ serviceDelete(id:$id) }", {"id": base["service_id"]})
+    assert ServiceLimitsProvider().check({}, {**props, "memory_bytes": 64 * 1024 ** 3}).failures
 
 
 def test_variables_shared(railway_env: Emulator, base: dict[str, str]) -> None:

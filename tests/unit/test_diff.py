@@ -32,8 +32,8 @@ def test_defaults_and_none_are_not_changes() -> None:
     olds = {"service_id": "s", "environment_id": "e", "healthcheck_path": "/h", "num_replicas": None}
     assert not p.diff("id", olds, {"service_id": "s", "environment_id": "e", "healthcheck_path": "/h"}).changes
     limits = ServiceLimitsProvider()
-    assert not limits.diff("id", {"service_id": "s", "environment_id": "e", "memory_gb": 1},
-                           {"service_id": "s", "environment_id": "e", "memory_gb": 1.0}).changes
+    assert not limits.diff("id", {"service_id": "s", "environment_id": "e", "memory_bytes": 1024},
+                           {"service_id": "s", "environment_id": "e", "memory_bytes": 1024.0}).changes
 
 
 def test_backup_kinds_compare_as_sets() -> None:

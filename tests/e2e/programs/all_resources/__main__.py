@@ -17,7 +17,7 @@ worker = Service("worker", project_id=project.id, environment_id=env.id, name="w
                  branch="main")
 ServiceSettings("web-settings", service_id=web.id, environment_id=env.id, start_command="npm start",
                 healthcheck_path="/health", healthcheck_timeout=30, num_replicas=1, restart_policy_type="ON_FAILURE")
-ServiceLimits("web-limits", service_id=web.id, environment_id=env.id, memory_gb=0.5, vcpus=1)
+ServiceLimits("web-limits", service_id=web.id, environment_id=env.id, memory_bytes=512 * 1024 ** 2, vcpus=1)
 Variables("shared", project_id=project.id, environment_id=env.id, variables={"REGION": "eu"})
 files = Volume("files", project_id=project.id, environment_id=env.id, service_id=worker.id, mount_path="/files",
                size_mb=cfg.get_int("filesSizeMb") or 2048)
