@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from railway_emulator.clock import SystemClock
 from railway_emulator.errors import BadRequest, NotAuthorized, NotFound
 
 UNSET: Any = object()  # an input field that was absent (as opposed to an explicit null, which unsets)
@@ -914,6 +915,10 @@ class Backend:
                                   if d.environmentId == env_id and d.serviceId == service_id]}
 
     # ---- deployments -------------------------------------------------------------------------------
+    # Deployment statuses are computed from the age of a deployment on this clock; EmulatorServer gives each
+    # backend a movable one (tests advance it instead of sleeping).
+    clock: SystemClock = SystemClock()
+
     def behaviour(self, service_id: str) -> Behaviour:
         return self.tables["behaviours"].setdefault(service_id, Behaviour())
 
@@ -924,7 +929,7 @@ class Backend:
                             "behaviour": asdict(behaviour)}
         outcome = "SUCCESS" if snapshot else behaviour.deployOutcome
         dep = Deployment(id=new_id(), serviceId=inst.serviceId, environmentId=inst.environmentId,
-                         projectId=self.tables["services"][inst.serviceId].projectId, createdTs=time.time(),
+                         projectId=self.tables["services"][inst.serviceId].projectId, createdTs=self.clock.now(),
                          snapshot=snap, outcome=outcome, rolledBackFrom=rolled_back_from)
         self.tables["deployments"][dep.id] = dep
         return dep
@@ -932,7 +937,7 @@ class Backend:
     def status(self, dep: Deployment, at: float | None = None) -> str:
         """Statuses move BUILDING -> DEPLOYING -> SUCCESS (or FAILED) over `deploy_seconds`; a newer success
         supersedes older ones (REMOVED)."""
-        at = time.time() if at is None else at
+        at = self.clock.now() if at is None else at
         if dep.stopped:
             return "REMOVED"
         age = at - dep.createdTs

@@ -1,7 +1,6 @@
 """Thin GraphQL resolvers: each maps one field of the schema onto a `models.Backend` call."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -100,7 +99,7 @@ def _series_args(info: GraphQLResolveInfo, service_id: str | None, env_id: str |
     if not service_id or not env_id:
         raise m.BadRequest("serviceId and environmentId are required")
     dep, inst = backend.metric_window(tok, service_id, env_id)
-    now = time.time()
+    now = backend.clock.now()
     end_ts = metrics.parse_time(end, now)
     return dep, inst, metrics.parse_time(start, end_ts - 3600), end_ts, max(1, int(step or 60))
 

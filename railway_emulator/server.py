@@ -1,7 +1,8 @@
 """The emulator's HTTP front.
 
 - `POST /graphql/v2`: Railway's GraphQL API (auth headers, rate limits, faults, per-operation counters).
-- `/_emulator/...`: admin endpoint (stats, request log, faults, limits, tokens, service behaviour, inventory).
+- `/_emulator/...`: admin endpoint (stats, request log, faults, limits, tokens, service behaviour, inventory,
+  clock).
 - Any request whose `Host` is a service domain: the deployed app itself, with a health endpoint.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, execute, parse, validate
 
 from railway_emulator import models as m
+from railway_emulator.clock import Clock
 from railway_emulator.errors import RailwayError
 from railway_emulator.faults import PLANS, FaultInjector, Faults, RateLimiter
 from railway_emulator.resolvers import build
@@ -72,9 +74,10 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, state_path: str | None = None,
                  tokens: list[str] | None = None, plan: str = "unlimited", faults: Faults | None = None,
-                 deploy_seconds: float = 0.3) -> None:
+                 deploy_seconds: float = 0.3, clock: Clock | None = None) -> None:
         super().__init__((host, port), Handler)
         self.backend = m.Backend(state_path, deploy_seconds=deploy_seconds)
+        self.clock = self.backend.clock = clock or Clock()  # real time unless a test moves it
         self.schema = build()
         self.account_tokens = {t: m.Token(t, self.backend.workspace_id) for t in (tokens or [DEFAULT_TOKEN])}
         self.limiter = RateLimiter(*PLANS[plan])
@@ -325,6 +328,22 @@ def _set_behaviour(srv: EmulatorServer, service_id: str, body: dict[str, Any]) -
         return asdict(behaviour)
 
 
+def _set_clock(srv: EmulatorServer, body: dict[str, Any]) -> dict[str, Any]:
+    """`{"advance": seconds}` moves the emulator's time forward; `{"freeze": true|false}` stops or restarts it."""
+    unknown = set(body) - {"advance", "freeze"}
+    if unknown:
+        raise ValueError(f"unknown clock setting(s) {sorted(unknown)}: use advance (seconds) or freeze (bool)")
+    freeze, seconds = body.get("freeze"), body.get("advance", 0)
+    if freeze is not None and not isinstance(freeze, bool):
+        raise ValueError("freeze must be true or false")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise ValueError("advance must be a number of seconds >= 0")
+    if freeze is not None:
+        srv.clock.freeze(freeze)
+    srv.clock.advance(float(seconds))
+    return srv.clock.as_dict()
+
+
 def _set_limits(srv: EmulatorServer, body: dict[str, Any]) -> dict[str, Any]:
     rps, rph = PLANS[body["plan"]] if "plan" in body else (body["per_second"], body["per_hour"])
     srv.limiter.set_limits(rps, rph)
@@ -339,6 +358,8 @@ ADMIN_ROUTES = {
     ("GET", "/faults"): lambda srv, _: srv.faults.faults.as_dict(),
     ("POST", "/faults"): lambda srv, body: (srv.faults.configure(body), srv.faults.faults.as_dict())[1],
     ("POST", "/limits"): _set_limits,
+    ("GET", "/clock"): lambda srv, _: srv.clock.as_dict(),
+    ("POST", "/clock"): _set_clock,
     ("POST", "/project-tokens"): lambda srv, body: {
         "token": srv.create_project_token(body["projectId"], body["environmentId"])},
     ("POST", "/tokens/revoke"): lambda srv, body: {"revoked": srv.account_tokens.pop(body["token"], None) is not None},

@@ -54,6 +54,14 @@ class Emulator:
     def inventory(self) -> dict[str, Any]:
         return self.admin("/inventory")
 
+    def freeze(self) -> None:
+        """Stops the emulator's clock: a deployment's status changes only when the test advances it."""
+        self.admin("/clock", {"freeze": True})
+
+    def advance(self, seconds: float) -> None:
+        """Moves the emulator's clock forward instead of sleeping (deployments progress with it)."""
+        self.admin("/clock", {"advance": seconds})
+
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:

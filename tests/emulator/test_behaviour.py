@@ -140,18 +140,20 @@ def test_absent_leaves_a_setting_and_null_unsets_it(emulator: Emulator) -> None:
 
 
 def test_deployments_progress_and_rollback(emulator: Emulator) -> None:
+    emulator.freeze()
     pid, env = project(emulator)
     sid = service(emulator, pid, env)
     first = emulator.data(INSTANCE, s=sid, e=env)["serviceInstance"]["latestDeployment"]
-    assert first["status"] in ("BUILDING", "DEPLOYING")
+    assert first["status"] == "BUILDING"
     refused = emulator.gql("mutation($d:String!){ deploymentRollback(id:$d) }", d=first["id"])
     assert refused["errors"][0]["message"] == "Cannot rollback to this deployment"
-    time.sleep(0.25)
+    emulator.advance(0.25)  # past deploy_seconds (0.2)
     status = "query($d:String!){ deployment(id:$d){ status canRollback } }"
     assert emulator.data(status, d=first["id"])["deployment"] == {"status": "SUCCESS", "canRollback": False}
     second = emulator.data("mutation($s:String!,$e:String!){ serviceInstanceDeployV2(serviceId:$s, environmentId:$e) }",
                            s=sid, e=env)["serviceInstanceDeployV2"]
-    time.sleep(0.25)
+    assert emulator.data(status, d=first["id"])["deployment"] == {"status": "SUCCESS", "canRollback": False}
+    emulator.advance(0.25)
     assert emulator.data(status, d=first["id"])["deployment"] == {"status": "REMOVED", "canRollback": True}
     assert emulator.data("mutation($d:String!){ deploymentRollback(id:$d) }", d=first["id"])["deploymentRollback"]
     latest = emulator.data(INSTANCE, s=sid, e=env)["serviceInstance"]["latestDeployment"]["id"]
@@ -208,6 +210,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_service_domains_answer_by_host_header(emulator: Emulator) -> None:
+    emulator.freeze()
     pid, env = project(emulator)
     sid = service(emulator, pid, env)
     dom = emulator.data("mutation($e:String!,$s:String!){ serviceDomainCreate(input:{environmentId:$e, serviceId:$s})"
@@ -221,15 +224,28 @@ def test_service_domains_answer_by_host_header(emulator: Emulator) -> None:
     assert bad["errors"][0]["message"].startswith("Invalid domain")
     probe = lambda host: emulator.http.get(f"{emulator.base}/health", headers={"Host": host})  # noqa: E731
     assert probe("chosen.up.railway.app").status_code == 502  # still building
-    time.sleep(0.25)
+    emulator.advance(0.25)
     assert probe("chosen.up.railway.app").status_code == 200
     emulator.admin(f"/services/{sid}/behaviour", {"healthy": False})  # the next deployment ships broken code
     emulator.data("mutation($s:String!,$e:String!){ serviceInstanceDeployV2(serviceId:$s, environmentId:$e) }",
                   s=sid, e=env)
     assert probe("chosen.up.railway.app").status_code == 200  # the old deployment serves until the new is live
-    time.sleep(0.25)
+    emulator.advance(0.25)
     assert probe("chosen.up.railway.app").status_code == 503
     assert probe("unknown.up.railway.app").status_code == 404
+
+
+def test_clock_moves_only_forward_and_only_when_told(emulator: Emulator) -> None:
+    frozen = emulator.admin("/clock", {"freeze": True})
+    assert frozen["frozen"] and emulator.admin("/clock")["now"] == frozen["now"]
+    assert emulator.admin("/clock", {"advance": 90})["now"] == pytest.approx(frozen["now"] + 90)
+    assert emulator.server.clock.advance(10) == pytest.approx(frozen["now"] + 100)  # the same clock, in-process
+    for bad in ({"advance": -1}, {"advance": "soon"}, {"freeze": "yes"}, {"rewind": 5}):
+        resp = emulator.http.post(f"{emulator.base}/_emulator/clock", json=bad)
+        assert resp.status_code == 400 and resp.json()["error"], bad
+    assert emulator.admin("/clock")["now"] == pytest.approx(frozen["now"] + 100), "a refused request moves nothing"
+    thawed = emulator.admin("/clock", {"freeze": False})
+    assert not thawed["frozen"] and thawed["now"] >= frozen["now"] + 99.9
 
 
 def test_volume_without_environment_has_no_instance(emulator: Emulator) -> None:

@@ -2,7 +2,6 @@
 the emulator without errors. The report lists which operations are covered and which are not (and why)."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,7 @@ class World:
         self.custom = d("mutation($p:String!,$e:String!,$s:String!){ customDomainCreate(input:{projectId:$p, "
                         "environmentId:$e, serviceId:$s, domain:\"app.example.com\"}){ id } }",
                         p=self.project, e=self.env, s=self.service)["customDomainCreate"]["id"]
-        time.sleep(emu.server.backend.deploy_seconds + 0.02)  # the first deployment succeeds before the next
+        emu.advance(emu.server.backend.deploy_seconds + 0.05)  # the first deployment succeeds before the next
         self.deployment = d("mutation($e:String!,$s:String!){ serviceInstanceDeployV2(environmentId:$e, "
                             "serviceId:$s) }", e=self.env, s=self.service)["serviceInstanceDeployV2"]
 
