@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-STAGES = ("pr", "dev", "prod")
 PR_STACK = re.compile(r"^pr-(\d{1,7})$")
 SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

@@ -13,7 +13,7 @@ import string
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -1258,7 +1258,3 @@ def _generated_name() -> str:
     adjectives = ["brave", "calm", "eager", "gentle", "lively", "proud", "quiet", "witty"]
     nouns = ["otter", "falcon", "maple", "comet", "harbor", "meadow", "summit", "river"]
     return f"{secrets.choice(adjectives)}-{secrets.choice(nouns)}-{secrets.token_hex(2)}"
-
-
-def dataclass_fields(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]

@@ -12,7 +12,6 @@ from typing import Any, Iterator
 from infra.providers.base import CheckFailure
 
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-FIELDS = ("variables", "secret_variables", "secret_names")
 
 
 def validate(kind: str, props: dict[str, Any]) -> Iterator[CheckFailure]:

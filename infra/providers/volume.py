@@ -10,8 +10,6 @@ from pulumi.dynamic import Resource
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 
-RAILWAY_DEFAULT_MB = 5000
-
 
 def volume_failures(kind: str, olds: dict[str, Any], news: dict[str, Any]) -> Iterator[CheckFailure]:
     size = news.get("size_mb")
