@@ -30,6 +30,10 @@ class LockTimeout(RuntimeError):
     """Another run holds the stack."""
 
 
+class StaleLock(LockTimeout):
+    """The lock a killed run left could not be released; nothing else may run until it is."""
+
+
 @dataclass
 class StackResult:
     stack: str
@@ -224,9 +228,10 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
         if "failed to load checkpoint" not in str(exc) or not restore_checkpoint(stack_name):
             raise
     try:
-        stack.cancel()  # the file backend keeps the dead run's lock: nothing else may be running
-    except auto.CommandError:
-        pass  # no lock to release
+        stack.cancel()  # releases the dead run's lock; succeeds when there is none (file backend)
+    except auto.CommandError as exc:
+        cause = str(exc).split("stderr:", 1)[-1].strip()
+        raise StaleLock(f"{stack_name}: could not release the lock a killed run left: {cause}") from exc
     stack.refresh(clear_pending_creates=True, on_output=on_output, suppress_progress=True)
     with stack_lock(stack_name, 600):
         result = stack.up(on_output=on_output, show_secrets=False, suppress_progress=True)

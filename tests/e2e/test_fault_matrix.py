@@ -2,7 +2,9 @@
 duplicated object in Railway (checked by listing everything in the project through the API)."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -132,3 +134,21 @@ def test_truncated_checkpoint_is_restored(project: PulumiProject, emulator: Emul
     cli(project, "recover", "dev")
     assert_clean(emulator, project.outputs("dev")["projectId"], DEV)
     project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
+
+
+@pytest.mark.skipif(shutil.which("chattr") is None, reason="chattr (e2fsprogs) is needed to make a lock unremovable")
+def test_recover_reports_a_lock_it_cannot_release(project: PulumiProject) -> None:
+    """A stale lock that cannot be removed stops `recover` with its cause instead of being ignored."""
+    project.run("stack", "init", "dev")
+    locks = project.dir.parent / "state" / ".pulumi" / "locks" / "organization" / "acs" / "dev"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = locks / "killed-run.json"
+    lock.write_text("{}")
+    subprocess.run(["chattr", "+i", str(lock)], check=True)  # immutable: not even root may delete it
+    try:
+        failed = cli(project, "recover", "dev", check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(lock)], check=True)
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    error = json.loads(failed.stdout)["error"]
+    assert "could not release the lock a killed run left" in error and "operation not permitted" in error, error
