@@ -283,11 +283,16 @@ def promote_plan(source: str, dest: str, root: Path) -> dict[str, Any]:
 
 
 def apply_promotion(plan: dict[str, Any], root: Path) -> Path:
-    """Writes the promoted fields into the destination's stack file (secrets are never copied)."""
-    import yaml
+    """Writes the promoted fields into the destination's stack file (secrets are never copied). The file is
+    edited in place, round-trip: comments, key order and untouched values stay as the team wrote them."""
+    from ruamel.yaml import YAML
     source = _config(plan["from"], root)
     path = root / f"Pulumi.{plan['to']}.yaml"
-    doc = yaml.safe_load(path.read_text())
+    rt = YAML()  # round-trip mode
+    rt.preserve_quotes = True
+    rt.indent(mapping=2, sequence=4, offset=2)  # the committed stack files' layout
+    rt.width = 4096  # never fold a long value (ciphertexts) onto a second line
+    doc = rt.load(path.read_text())
     env = doc["config"]["acs:environment"]
     by_name = {s.name: s for s in source.services}
     for svc in env["services"]:
@@ -296,9 +301,23 @@ def apply_promotion(plan: dict[str, Any], root: Path) -> Path:
         src = by_name[svc["name"]].model_dump(by_alias=True, exclude_none=True)
         for key in ("source", "startCommand", "preDeployCommand", "healthcheck", "restartPolicy", "port"):
             if key in src:
-                svc[key] = src[key]
+                _assign(svc, key, src[key])
     for key, value in source.variables.items():
         if key not in STAGE_SPECIFIC_VARIABLES:
-            env.setdefault("variables", {})[key] = value
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+            _assign(env.setdefault("variables", {}), key, value)
+    with path.open("w") as f:
+        rt.dump(doc, f)
     return path
+
+
+def _assign(target: Any, key: str, value: Any) -> None:
+    """Sets target[key] = value, editing a nested mapping in place rather than replacing it: a comment the
+    round-trip loader attached to an existing mapping (e.g. one written above the next key) survives."""
+    current = target.get(key)
+    if isinstance(current, dict) and isinstance(value, dict):
+        for gone in [k for k in current if k not in value]:
+            del current[gone]
+        for k, v in value.items():
+            _assign(current, k, v)
+    elif current != value or key not in target:
+        target[key] = value

@@ -3,8 +3,6 @@ and protection of prod data."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -110,5 +108,27 @@ def test_promote_dry_run(project: PulumiProject) -> None:
     changes = {c["change"] for c in plan["changes"]}
     assert "web.source" in changes and "web.memory" not in changes and "variable NODE_ENV" not in changes
     assert (project.dir / "Pulumi.prod.yaml").read_text() == before
-    text = Path(project.dir / "Pulumi.prod.yaml").read_text()
-    assert "demo-" not in text
+
+
+def test_promote_writes_code_fields_and_keeps_comments(project: PulumiProject) -> None:
+    path = project.dir / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace("        memory: 1GB\n", "        # sized for peak traffic, see ops review\n"
+                                             "        memory: 1GB  # never promoted\n"))
+    before = yaml.safe_load(path.read_text())
+    done = cli(project, "promote", "dev", "prod")
+    assert "wrote Pulumi.prod.yaml" in done.stderr
+    text = path.read_text()
+    assert "# sized for peak traffic, see ops review\n" in text and "memory: 1GB  # never promoted\n" in text
+    after = yaml.safe_load(text)
+    web, dev_web = after["config"]["acs:environment"]["services"][0], \
+        yaml.safe_load((project.dir / "Pulumi.dev.yaml").read_text())["config"]["acs:environment"]["services"][0]
+    assert web["source"] == dev_web["source"] and web["healthcheck"] == dev_web["healthcheck"], "code moves"
+    assert (web["memory"], web["vcpu"], web["replicas"]) == ("1GB", 2, 2), "capacity stays"
+    env_after, env_before = after["config"]["acs:environment"], before["config"]["acs:environment"]
+    for key in ("variables", "database", "domain", "alerts", "secrets", "name", "stage", "project"):
+        assert env_after[key] == env_before[key], key
+    assert {k: v for k, v in after["config"].items() if k != "acs:environment"} == \
+        {k: v for k, v in before["config"].items() if k != "acs:environment"}, "secrets are never copied"
+    assert after["encryptionsalt"] == before["encryptionsalt"]
+    again = json.loads(cli(project, "promote", "dev", "prod", "--dry-run").stdout)
+    assert again["changes"] == [], "promoted: nothing left to move"
