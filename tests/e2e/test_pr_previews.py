@@ -5,11 +5,13 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.conftest import Emulator, PulumiProject
+from tests.conftest import Emulator, PulumiProject, copy_project
 
 pytestmark = pytest.mark.e2e
 
@@ -122,11 +124,23 @@ def test_same_pr_twice_at_once_does_not_corrupt_state(project: PulumiProject, em
     project.run("preview", "--expect-no-changes", stack="pr-5")
 
 
-def test_pr_stack_refuses_prod(project: PulumiProject) -> None:
-    text = (project.dir / "Pulumi.dev.yaml").read_text()
-    (project.dir / "Pulumi.dev.yaml").write_text(text)  # the PR config is always derived from dev...
-    from infra.config import ConfigError, guard_stack, parse_environment
-    import yaml
-    prod = parse_environment(yaml.safe_load((project.dir / "Pulumi.prod.yaml").read_text())["config"]["acs:environment"])
+def test_pr_stack_refuses_prod(tmp_path: Path) -> None:
+    """A preview is derived from dev's file even when that file looks like prod's, and a pr-* stack handed prod's
+    configuration is refused before any resource."""
+    from infra.config import ConfigError, guard_stack, parse_environment, pr_config
+    copy_project(tmp_path)
+    prod = yaml.safe_load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]["acs:environment"]
+    dev_file = tmp_path / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(dev_file.read_text())
+    doc["config"]["acs:environment"] = {**prod, "project": {"stack": "prod"}}
+    dev_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    pr = pr_config("pr-3", tmp_path)
+    assert (pr.name, pr.stage, pr.project.stack, pr.protect, pr.ephemeral, pr.alerts) == \
+        ("pr-3", "pr", "dev", False, True, None)
+    assert (pr.database.kind, pr.domain.subdomain, pr.services[0].memory, pr.services[0].replicas) == \
+        ("sqlite", "acs-pr-3", 256, 1)
+    assert pr.services[0].source.image == "ghcr.io/acs-team/acs:pr-3"
+    assert (pr.variables["NODE_ENV"], pr.variables["LOG_LEVEL"]) == ("development", "debug")
+    guard_stack("pr-3", pr)
     with pytest.raises(ConfigError, match="may only manage the ephemeral environment"):
-        guard_stack("pr-3", prod)  # ...and a pr-* stack given prod's config is refused before any resource
+        guard_stack("pr-3", parse_environment(prod))
