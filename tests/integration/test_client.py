@@ -30,6 +30,7 @@ def test_errors_map_to_exceptions(emulator: Emulator) -> None:
 def test_retries_5xx_and_drops_for_reads(emulator: Emulator) -> None:
     emulator.admin("/faults", {"fail_next": {"ProjectFindByName": 2}})
     assert make(emulator).query("ProjectFindByName")["projects"]["edges"] == []
+    assert emulator.stats()["faults"] == {"error": 2} and emulator.stats()["total"] == 3, "two 5xx, then the answer"
     emulator.admin("/faults", {"drop_rate": 0.5, "seed": 7})
     c = make(emulator, max_attempts=10)
     for _ in range(5):
@@ -55,12 +56,14 @@ def test_429_with_long_retry_after_fails_fast(emulator: Emulator) -> None:
     with pytest.raises(RateLimitedError) as err:
         c.query("ProjectFindByName")
     assert err.value.retry_after > 30 and time.monotonic() - started < 5
+    assert emulator.stats()["rate_limited"] == 1, "one 429, not retried"
 
 
 def test_unanswered_create_is_not_retried_blindly(emulator: Emulator) -> None:
     emulator.admin("/faults", {"fail_next": {"ProjectCreate": 1}, "error_after_commit": True})
     with pytest.raises(AmbiguousWriteError):
         make(emulator).mutate("ProjectCreate", idempotent=False, input={"name": "once"})
+    assert emulator.stats()["faults"] == {"error_after": 1}, "the write was committed, its answer lost"
     assert [p["name"] for p in emulator.inventory()["projects"]] == ["once"], "no duplicate"
 
 
@@ -68,6 +71,7 @@ def test_gives_up_after_persistent_5xx(emulator: Emulator) -> None:
     emulator.admin("/faults", {"error_rate": 1.0})
     with pytest.raises(ApiUnavailableError):
         make(emulator, max_attempts=3).query("ProjectFindByName")
+    assert emulator.stats()["faults"] == {"error": 3}, "every attempt met a 5xx"
 
 
 def test_client_timeout_then_success(emulator: Emulator) -> None:
@@ -75,6 +79,7 @@ def test_client_timeout_then_success(emulator: Emulator) -> None:
     c = make(emulator, timeout=0.3, max_attempts=2)
     with pytest.raises(ApiUnavailableError):
         c.query("ProjectFindByName")
+    assert emulator.stats()["faults"] == {"timeout": 2}, "both attempts hung past the client's timeout"
     emulator.admin("/faults", {"timeout_rate": 0.0})
     assert c.query("ProjectFindByName")
 
