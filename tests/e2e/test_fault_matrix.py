@@ -136,7 +136,6 @@ def test_truncated_checkpoint_is_restored(project: PulumiProject, emulator: Emul
     project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
 
 
-@pytest.mark.skipif(shutil.which("chattr") is None, reason="chattr (e2fsprogs) is needed to make a lock unremovable")
 def test_recover_reports_a_lock_it_cannot_release(project: PulumiProject) -> None:
     """A stale lock that cannot be removed stops `recover` with its cause instead of being ignored."""
     project.run("stack", "init", "dev")
@@ -144,7 +143,11 @@ def test_recover_reports_a_lock_it_cannot_release(project: PulumiProject) -> Non
     locks.mkdir(parents=True, exist_ok=True)
     lock = locks / "killed-run.json"
     lock.write_text("{}")
-    subprocess.run(["chattr", "+i", str(lock)], check=True)  # immutable: not even root may delete it
+    # Immutable: not even root may delete it. Needs chattr, root and a filesystem with the flag (ext4, xfs).
+    made = subprocess.run(["chattr", "+i", str(lock)], capture_output=True, text=True) \
+        if shutil.which("chattr") else None
+    if made is None or made.returncode != 0:
+        pytest.skip(f"cannot make a lock file immutable here: {made.stderr.strip() if made else 'no chattr'}")
     try:
         failed = cli(project, "recover", "dev", check=False)
     finally:
