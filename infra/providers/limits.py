@@ -19,7 +19,9 @@ PLAN_CEILING = {"memory_bytes": 8 * GIB, "vcpus": 8.0}  # Hobby, per replica
 
 
 def memory_gb(memory_bytes: int | None) -> float | None:
-    """The mutation's unit; exact for any whole number of bytes below 2**53 (a float holds n / 2**30 exactly)."""
+    """The mutation's unit; exact for any whole number of bytes below 2**53 (a float holds n / 2**30 exactly).
+    Assumed, not documented by Railway: `memoryGB` means GiB and is stored as memoryGB * 2**30 `memoryBytes`
+    (the emulator does the same)."""
     return None if memory_bytes is None else int(memory_bytes) / GIB
 
 
