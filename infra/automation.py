@@ -1,29 +1,29 @@
 """Stack operations through the Pulumi Automation API, shared by the CLI commands.
 
-Runs the same program as `pulumi up` in the project directory. Two runs for one stack are serialised by a file
-lock (the second waits, up to a timeout), on top of the backend's own stack lock.
+Runs the same program as `pulumi up` in the project directory. Two runs for one stack are serialised by the
+backend's own stack lock (a lock object under `.pulumi/locks/` of the file or S3 backend, so runners that share
+nothing but the backend serialise too): a run that finds the stack locked waits and tries again, up to a timeout.
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
+import random
 import re
 import secrets
-import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, TypeVar
 
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError, load_stack_file
 
 PROJECT_NAME = "acs"
 PR_NAME = re.compile(r"^pr-(\d+)$")
+PREVIEW_SECRETS = "previewSecrets"  # a PR stack's secret output: its preview secrets, for any runner to reuse
+T = TypeVar("T")
 
 
 class LockTimeout(RuntimeError):
@@ -56,25 +56,32 @@ def project_dir(explicit: str | None = None) -> Path:
     return path
 
 
-@contextmanager
-def stack_lock(stack: str, timeout: float) -> Iterator[None]:
-    """Serialises runs for one stack on this machine (per backend)."""
-    key = hashlib.sha256(f"{os.environ.get('PULUMI_BACKEND_URL', '')}|{stack}".encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"acs-stack-{key}.lock"
-    with open(path, "w") as fh:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(f"another run for stack {stack} is in progress (waited {timeout:.0f}s)")
-                time.sleep(0.5)
+def run_locked(stack: str, timeout: float, action: Callable[[], T],
+               on_wait: Callable[[str], Any] | None = None) -> T:
+    """Runs an engine operation that takes the backend's stack lock. While another run (on any machine sharing
+    the backend) holds it, waits and tries again until `timeout` seconds have passed; the engine takes the lock
+    before it changes anything, so a refused attempt changed nothing."""
+    deadline = time.monotonic() + timeout
+    delay = 1.0
+    while True:
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            return action()
+        except auto.ConcurrentUpdateError as exc:
+            holder = _lock_holder(str(exc))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockTimeout(f"another run holds stack {stack} ({holder}); waited {timeout:.0f}s. If no run is "
+                                  f"in progress, `acs-infra recover {stack}` releases a dead run's lock") from None
+            if on_wait:
+                on_wait(f"stack {stack} is locked by another run ({holder}); waiting up to {left:.0f}s more")
+            time.sleep(min(left, delay * random.uniform(0.5, 1.0)))  # jitter: two waiters do not retry in step
+            delay = min(delay * 2, 15.0)
+
+
+def _lock_holder(text: str) -> str:
+    """`created by user@host (pid N) at TIME` from the backend's lock error, without the lock's URL."""
+    match = re.search(r"created by (\S+) \(pid (\d+)\) at (\S+)", text)
+    return f"{match.group(1)}, pid {match.group(2)}, since {match.group(3)}" if match else "holder unknown"
 
 
 def workspace(root: Path) -> auto.LocalWorkspace:
@@ -84,7 +91,10 @@ def workspace(root: Path) -> auto.LocalWorkspace:
 def select(stack: str, root: Path, create: bool) -> auto.Stack:
     opts = auto.LocalWorkspaceOptions(work_dir=str(root))
     if create:
-        return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)
+        try:
+            return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)
+        except auto.StackAlreadyExistsError:  # another runner created it between our look and our init
+            pass
     return auto.select_stack(stack, work_dir=str(root), opts=opts)
 
 
@@ -93,18 +103,27 @@ def stack_exists(stack: str, root: Path) -> bool:
 
 
 def ensure_pr_secrets(stack: auto.Stack, root: Path) -> list[str]:
-    """A PR stack gets preview secrets: `ACS_PREVIEW_<NAME>` from CI if given, else a random value made once and
-    kept as a stack secret. Never the dev or prod values."""
+    """A PR stack gets preview secrets: `ACS_PREVIEW_<NAME>` from CI if given, else the value the stack already
+    holds in the backend (its secret output, so a runner with a fresh clone keeps them), else a random value made
+    once. Never the dev or prod values."""
     names = (load_stack_file("dev", root).get("acs:environment") or {}).get("secrets") or []
     present = stack.get_all_config()
+    missing = [n for n in names if f"{PROJECT_NAME}:{n}" not in present]
+    kept = _kept_preview_secrets(stack) if missing else {}
     made = []
-    for name in names:
-        if f"{PROJECT_NAME}:{name}" in present:
-            continue
-        value = os.environ.get(f"ACS_PREVIEW_{name}") or secrets.token_urlsafe(32)
+    for name in missing:
+        value = os.environ.get(f"ACS_PREVIEW_{name}") or kept.get(name) or secrets.token_urlsafe(32)
         stack.set_config(f"{PROJECT_NAME}:{name}", auto.ConfigValue(value=value, secret=True))
         made.append(name)
     return made
+
+
+def _kept_preview_secrets(stack: auto.Stack) -> dict[str, str]:
+    try:
+        held = stack.outputs().get(PREVIEW_SECRETS)
+    except auto.CommandError:  # a stack with no update yet
+        return {}
+    return dict(held.value) if held is not None and isinstance(held.value, dict) else {}
 
 
 def _changes(summary: Any) -> dict[str, int]:
@@ -116,11 +135,11 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     if expect_pr and not PR_STACK.match(stack_name):
         raise ConfigError(f"{stack_name!r} is not a PR stack")
     started = time.monotonic()
-    with stack_lock(stack_name, lock_timeout):
-        stack = select(stack_name, root, create=True)
-        if PR_STACK.match(stack_name):
-            ensure_pr_secrets(stack, root)
-        result = stack.up(on_output=on_output, show_secrets=False, suppress_progress=True)
+    stack = select(stack_name, root, create=True)
+    if PR_STACK.match(stack_name):
+        ensure_pr_secrets(stack, root)
+    result = run_locked(stack_name, lock_timeout, lambda: stack.up(
+        on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "up", outputs.get("url"), _changes(result.summary), outputs,
                        time.monotonic() - started)
@@ -130,13 +149,13 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
                        on_output: Callable[[str], Any] | None = None) -> StackResult:
     """Destroys the stack's resources and removes the stack; a stack that never existed is fine."""
     started = time.monotonic()
-    with stack_lock(stack_name, lock_timeout):
-        if not stack_exists(stack_name, root):
-            return StackResult(stack_name, "absent", seconds=time.monotonic() - started)
-        stack = select(stack_name, root, create=False)
-        result = stack.destroy(on_output=on_output, show_secrets=False, suppress_progress=True)
-        workspace(root).remove_stack(stack_name)
-        (root / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
+    if not stack_exists(stack_name, root):
+        return StackResult(stack_name, "absent", seconds=time.monotonic() - started)
+    stack = select(stack_name, root, create=False)
+    result = run_locked(stack_name, lock_timeout, lambda: stack.destroy(
+        on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
+    run_locked(stack_name, lock_timeout, lambda: workspace(root).remove_stack(stack_name), on_output)
+    (root / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
     return StackResult(stack_name, "destroyed", changes=_changes(result.summary),
                        seconds=time.monotonic() - started)
 
@@ -197,7 +216,8 @@ def parse_duration(text: str) -> float:
 def restore_checkpoint(stack_name: str) -> bool:
     """A run killed while writing the checkpoint of a file backend leaves it truncated: put back the newest
     intact copy (the backend's own `.bak`, else its backups folder). Resources made after that copy are adopted
-    by name on the next up."""
+    by name on the next up. An object store (s3://) never shows a half-written object: a killed upload leaves the
+    previous checkpoint in place, so there is nothing to restore there."""
     url = os.environ.get("PULUMI_BACKEND_URL", "")
     if not url.startswith("file://"):
         return False
@@ -232,9 +252,10 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     except auto.CommandError as exc:
         cause = str(exc).split("stderr:", 1)[-1].strip()
         raise StaleLock(f"{stack_name}: could not release the lock a killed run left: {cause}") from exc
-    stack.refresh(clear_pending_creates=True, on_output=on_output, suppress_progress=True)
-    with stack_lock(stack_name, 600):
-        result = stack.up(on_output=on_output, show_secrets=False, suppress_progress=True)
+    run_locked(stack_name, 600, lambda: stack.refresh(
+        clear_pending_creates=True, on_output=on_output, suppress_progress=True), on_output)
+    result = run_locked(stack_name, 600, lambda: stack.up(
+        on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "recovered", outputs.get("url"), _changes(result.summary), outputs,
                        time.monotonic() - started)

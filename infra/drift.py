@@ -192,25 +192,27 @@ def check_stack(name: str, root: Path, fix: bool = False) -> StackDrift:
     result = StackDrift(name)
     events: list[EngineEvent] = []
     try:
-        with ops.stack_lock(name, 600):
-            stack = ops.select(name, root, create=False)
-            try:
-                stack.preview(refresh=True, on_event=events.append, suppress_progress=True)
-            except auto.CommandError:
-                found = conflicts(events)
-                if not found:
-                    raise
-                result.resources, result.remaining = from_events(events) + found, found
-                return result
-            result.resources = from_events(events)
-            extra = unmanaged(stack)
-            result.resources += extra
-            if fix and result.drifted:
-                up = stack.up(refresh=True, show_secrets=False, suppress_progress=True)
-                result.fixed = {k: v for k, v in (up.summary.resource_changes or {}).items() if v and k != "same"}
-                if extra and not _protected(stack):
-                    result.fixed["unmanaged_removed"] = remove_unmanaged(extra)
-                result.remaining = [r for r in extra if r.kind == "unmanaged"] if _protected(stack) else []
+        stack = ops.select(name, root, create=False)
+        if ops.PR_STACK.match(name):  # a fresh clone has no local config for it: the backend has its secrets
+            ops.ensure_pr_secrets(stack, root)
+        try:
+            stack.preview(refresh=True, on_event=events.append, suppress_progress=True)
+        except auto.CommandError:
+            found = conflicts(events)
+            if not found:
+                raise
+            result.resources, result.remaining = from_events(events) + found, found
+            return result
+        result.resources = from_events(events)
+        extra = unmanaged(stack)
+        result.resources += extra
+        if fix and result.drifted:
+            up = ops.run_locked(name, 600, lambda: stack.up(refresh=True, show_secrets=False,
+                                                            suppress_progress=True))
+            result.fixed = {k: v for k, v in (up.summary.resource_changes or {}).items() if v and k != "same"}
+            if extra and not _protected(stack):
+                result.fixed["unmanaged_removed"] = remove_unmanaged(extra)
+            result.remaining = [r for r in extra if r.kind == "unmanaged"] if _protected(stack) else []
     except auto.CommandError as exc:
         result.error = engine_errors(events) or _first_error(str(exc))
     except Exception as exc:  # auth, network: the check itself failed

@@ -53,4 +53,6 @@ def run(stack: str, config: pulumi.Config) -> dict[str, Any]:
     }
     if env.database_url is not None:
         outputs["databaseUrl"] = pulumi.Output.secret(env.database_url)
+    if PR_STACK.match(stack) and secrets:  # kept in the backend: a runner with a fresh clone reuses them
+        outputs["previewSecrets"] = pulumi.Output.secret(secrets)
     return outputs

@@ -171,15 +171,15 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     report = DeployReport(stack_name)
     cfg = _config(stack_name, root)
     stack = ops.select(stack_name, root, create=True)
-    with ops.stack_lock(stack_name, 600):
-        changes = _preview_changes(stack)
-        exists = ops.stack_output(stack_name, root, "environmentId")
-        before = _live_deployments(target(stack_name, root)) if exists else {}
-        if changes and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
-            label = f"pre-deploy-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-            report.backup = backup(target(stack_name, root), label)
-        result = stack.up(on_output=on_output, show_secrets=False, suppress_progress=True)
-        report.changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if v and k != "same"}
+    changes = _preview_changes(stack)
+    exists = ops.stack_output(stack_name, root, "environmentId")
+    before = _live_deployments(target(stack_name, root)) if exists else {}
+    if changes and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
+        label = f"pre-deploy-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        report.backup = backup(target(stack_name, root), label)
+    result = ops.run_locked(stack_name, 600, lambda: stack.up(
+        on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
+    report.changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if v and k != "same"}
     t = target(stack_name, root)
     client = client_from_env()
     for name, sid in t.service_ids.items():
