@@ -75,8 +75,8 @@ def guarded(fn: Any) -> Any:
 
 def _engine_error(exc: Exception) -> str:
     text = str(exc)
-    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(("error:", "stderr:"))
-             or "error" in line.lower()]
+    lines = [line.strip() for line in text.splitlines() if (line.strip().startswith(("error:", "stderr:"))
+             or "error" in line.lower()) and "Traceback (most recent call last)" not in line]
     return "pulumi failed: " + (" | ".join(lines[-4:]) if lines else text[-800:])
 
 

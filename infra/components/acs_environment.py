@@ -8,6 +8,7 @@ from infra.config import EnvironmentConfig, PostgresDatabase as PostgresConfig, 
 from infra.config import ConfigError
 from infra.providers import (BackupSchedule, CustomDomain, Environment, PostgresDatabase, Project, RailwayDomain,
                              Service, ServiceLimits, ServiceSettings)
+from infra.ownership import stack_owner
 from infra.providers.notification_rule import NotificationRule
 
 ALERT_EVENTS = ["Deployment.failed", "Deployment.crashed", "Monitor.triggered", "VolumeAlert.triggered"]
@@ -82,7 +83,8 @@ class AcsEnvironment(ComponentResource):
         environment in an existing project (adopted by id, or another stack's)."""
         ref = self.cfg.project
         if ref.name:
-            project = Project(f"{name}-project", name=ref.name, default_environment_name=self.cfg.name, opts=data)
+            project = Project(f"{name}-project", name=ref.name, default_environment_name=self.cfg.name,
+                              owner=stack_owner(), opts=data)
             return project.id, project.default_environment_id.apply(lambda v: v or ""), project
         project_id = Output.from_input(ref.id) if ref.id else \
             StackReference(f"{name}-project-of-{ref.stack}", f"organization/{pulumi.get_project()}/{ref.stack}",

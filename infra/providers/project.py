@@ -6,8 +6,9 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
-from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult, client,
-                                  create_once, ignore_missing)
+from infra.ownership import marker, refuse
+from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
+                                  UpdateResult, client, create_once, ignore_missing)
 
 
 def _outs(p: dict[str, Any], inputs: dict[str, Any], default_env: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -18,13 +19,16 @@ def _outs(p: dict[str, Any], inputs: dict[str, Any], default_env: dict[str, Any]
     return out
 
 
-MARKER = "Managed by Pulumi (acs-infra)"
-
-
 class ProjectProvider(RailwayProvider):
     kind = "railway project"
-    fields = (Field("name"), Field("description", default=MARKER), Field("pr_deploys", default=False),
-              Field("default_environment_name", replaces=True), Field("adopt_id", replaces=True))
+    fields = (Field("name"), Field("description"), Field("pr_deploys", default=False),
+              Field("default_environment_name", replaces=True), Field("adopt_id", replaces=True), Field("owner"))
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        result = super().check(olds, news)
+        if not result.inputs.get("description"):  # the marker names the stack that makes the project
+            result.inputs["description"] = marker(result.inputs.get("owner"))
+        return result
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
         if not news.get("adopt_id") and not (news.get("name") or "").strip():
@@ -35,20 +39,30 @@ class ProjectProvider(RailwayProvider):
         if props.get("adopt_id"):
             p = client().query("ProjectRead", id=props["adopt_id"])["project"]
             return CreateResult(p["id"], {**_outs(p, inputs), "default_environment_id": None})
-        payload = {"name": props["name"], "description": props.get("description") or MARKER,
+        payload = {"name": props["name"], "description": props.get("description") or marker(props.get("owner")),
                    "prDeploys": bool(props.get("pr_deploys"))}
         if props.get("default_environment_name"):
             payload["defaultEnvironmentName"] = props["default_environment_name"]
 
-        def find() -> dict[str, Any] | None:
-            """Ours only: same name and our marker (a project of the same name made by hand is left alone)."""
+        def same_name() -> list[dict[str, Any]]:
             edges = client().query("ProjectFindByName")["projects"]["edges"]
-            return next((e["node"] for e in edges if e["node"]["name"] == props["name"]
-                         and e["node"].get("description") == payload["description"]), None)
+            return [e["node"] for e in edges if e["node"]["name"] == props["name"]]
+
+        def find(found: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+            """Ours only: same name and this stack's marker."""
+            return next((p for p in (same_name() if found is None else found)
+                         if p.get("description") == payload["description"]), None)
 
         # A run killed after Railway made the project but before the state recorded it left it behind:
-        # adopt it rather than make a second one.
-        p = find() or create_once(
+        # adopt it rather than make a second one. A project of that name made by anyone else (another stack,
+        # e.g. a copy-pasted stack file, or a person) stops the create before its first write.
+        existing = same_name()
+        p = find(existing)
+        if p is None and existing:
+            raise refuse("railway project", props["name"], existing[0]["id"], existing[0].get("description"),
+                         props.get("owner"), "Give this stack its own project.name, or take that project over on "
+                         "purpose with project.id.")
+        p = p or create_once(
             lambda: client().mutate("ProjectCreate", idempotent=False, input=payload)["projectCreate"], find)
         envs = (p.get("environments") or {}).get("edges") or []
         return CreateResult(p["id"], _outs(p, inputs, envs[0]["node"] if envs else {"id": None}))
@@ -70,7 +84,8 @@ class ProjectProvider(RailwayProvider):
 
 
 class Project(Resource):
-    """A Railway project. `adopt_id` takes over an existing project instead of creating one."""
+    """A Railway project. `adopt_id` takes over an existing project instead of creating one; `owner` (the stack
+    that makes it, see infra.ownership) goes into its description and decides what a create may adopt."""
 
     name: Output[str]
     default_environment_id: Output[str | None]
@@ -78,10 +93,11 @@ class Project(Resource):
 
     def __init__(self, resource_name: str, *, name: Input[str] | None = None, description: Input[str] | None = None,
                  pr_deploys: Input[bool] = False, default_environment_name: Input[str] | None = None,
-                 adopt_id: Input[str] | None = None, opts: ResourceOptions | None = None) -> None:
+                 adopt_id: Input[str] | None = None, owner: Input[str] | None = None,
+                 opts: ResourceOptions | None = None) -> None:
         super().__init__(ProjectProvider(), resource_name, {
             "name": name, "description": description, "pr_deploys": pr_deploys,
-            "default_environment_name": default_environment_name, "adopt_id": adopt_id,
+            "default_environment_name": default_environment_name, "adopt_id": adopt_id, "owner": owner,
             "default_environment_id": None, "workspace_id": None}, opts)
 
 
