@@ -90,7 +90,7 @@ class AcsEnvironment(ComponentResource):
             StackReference(f"{name}-project-of-{ref.stack}", f"organization/{pulumi.get_project()}/{ref.stack}",
                            opts=child).require_output("projectId")
         env = Environment(f"{name}-environment", project_id=project_id, name=self.cfg.name,
-                          ephemeral=self.cfg.ephemeral, opts=data)
+                          ephemeral=self.cfg.ephemeral, owner=stack_owner(), opts=data)
         return project_id, env.id, env
 
     def _service(self, name: str, svc: ServiceConfig, secrets: dict[str, Output[str]], child: ResourceOptions,

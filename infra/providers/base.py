@@ -143,16 +143,20 @@ def undo_on_failure(undo: Callable[[], Any]) -> Iterator[None]:
 
 
 def create_once(create: Callable[[], dict[str, Any]], find: Callable[[], dict[str, Any] | None],
-                attempts: int = 3) -> dict[str, Any]:
-    """Creates an object without ever creating it twice.
+                attempts: int = 3, owned: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Creates an object without ever creating it twice, and without taking over one that is not ours.
 
     When a create's answer is lost (timeout, 5xx after commit, dropped connection) look for the object before
-    creating again; when Railway says it already exists (a run killed after the create went through), adopt it.
-    Both lookups are by name inside the stack's own environment, which only this stack writes to."""
+    creating again: what appears is what that call made. When Railway says it already exists at the first
+    attempt, the object was there before this create: `owned(found)` decides (it raises NotOwnedError unless the
+    object carries this stack's marker, e.g. a run killed after the create went through). Without `owned`, the
+    lookup is inside the stack's own environment, whose ownership was settled when the environment was made."""
+    ambiguous = False
     for attempt in range(attempts):
         try:
             return create()
         except AmbiguousWriteError:
+            ambiguous = True
             found = find()
             if found is not None:
                 return found
@@ -164,6 +168,8 @@ def create_once(create: Callable[[], dict[str, Any]], find: Callable[[], dict[st
             found = find()
             if found is None:
                 raise
+            if owned is not None and not ambiguous:
+                owned(found)
             return found
     raise AssertionError("unreachable")
 

@@ -7,6 +7,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.ownership import MARKER, OWNER_VARIABLE, refuse
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, create_once, ignore_missing)
 
@@ -20,7 +21,7 @@ def _outs(e: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
 class EnvironmentProvider(RailwayProvider):
     kind = "railway environment"
     fields = (Field("project_id", replaces=True), Field("name"), Field("ephemeral", replaces=True, default=False),
-              Field("source_environment_id", replaces=True), Field("adopt_id", replaces=True))
+              Field("source_environment_id", replaces=True), Field("adopt_id", replaces=True), Field("owner"))
     required = ("project_id", "name")
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
@@ -37,8 +38,31 @@ class EnvironmentProvider(RailwayProvider):
         if props.get("source_environment_id"):
             payload["sourceEnvironmentId"] = props["source_environment_id"]
         e = create_once(lambda: client().mutate("EnvironmentCreate", idempotent=False, input=payload)["environmentCreate"],
-                        lambda: self._find(props["project_id"], props["name"]))
+                        lambda: self._find(props["project_id"], props["name"]), owned=lambda e: self._owned(e, props))
+        if props.get("owner"):
+            self._mark(e["id"], props)
         return CreateResult(e["id"], _outs(e, inputs))
+
+    @staticmethod
+    def _owner(env_id: str, project_id: str) -> str | None:
+        return client().query("VariablesRead", projectId=project_id, environmentId=env_id,
+                              serviceId=None)["variables"].get(OWNER_VARIABLE)
+
+    @staticmethod
+    def _mark(env_id: str, props: dict[str, Any]) -> None:
+        """Railway environments have no description: the marker is a shared variable (only a reference
+        `${{shared.ACS_INFRA_OWNER}}` would show it to a service)."""
+        client().mutate("VariableCollectionUpsert", input={
+            "projectId": props["project_id"], "environmentId": env_id, "serviceId": None,
+            "variables": {OWNER_VARIABLE: props["owner"]}, "replace": False, "skipDeploys": True})
+
+    def _owned(self, env: dict[str, Any], props: dict[str, Any]) -> None:
+        """An environment of this name that was there before the create is ours only with our marker."""
+        owner = self._owner(env["id"], props["project_id"])
+        if owner is None or owner != props.get("owner"):
+            raise refuse("railway environment", props["name"], env["id"], owner and f"{MARKER}: {owner}",
+                         props.get("owner"), "Name this stack's environment differently, or remove that environment "
+                         "(if a run of this stack was killed right after creating it, it is empty).")
 
     @staticmethod
     def _find(project_id: str, name: str) -> dict[str, Any] | None:
@@ -51,11 +75,17 @@ class EnvironmentProvider(RailwayProvider):
                                                            self.inputs_of(props)))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        e = client().mutate("EnvironmentRename", id=id_, input={"name": news["name"]})["environmentRename"]
-        return UpdateResult({**self.inputs_of(news), "name": e["name"], "project_id": olds["project_id"],
+        name = olds.get("name")
+        if name != news["name"]:
+            name = client().mutate("EnvironmentRename", id=id_, input={"name": news["name"]})["environmentRename"]["name"]
+        if news.get("owner") and news.get("owner") != olds.get("owner"):  # marked by an older version: mark now
+            self._mark(id_, {**news, "project_id": olds["project_id"]})
+        return UpdateResult({**self.inputs_of(news), "name": name, "project_id": olds["project_id"],
                              "ephemeral": olds.get("ephemeral", False)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if props.get("adopt_id"):
+            return  # adopted, not created: leave it to its owner (as a project adopted by id)
         ignore_missing(lambda: client().mutate("EnvironmentDelete", id=id_))
 
 
@@ -68,7 +98,7 @@ class Environment(Resource):
 
     def __init__(self, resource_name: str, *, project_id: Input[str], name: Input[str], ephemeral: Input[bool] = False,
                  source_environment_id: Input[str] | None = None, adopt_id: Input[str] | None = None,
-                 opts: ResourceOptions | None = None) -> None:
+                 owner: Input[str] | None = None, opts: ResourceOptions | None = None) -> None:
         super().__init__(EnvironmentProvider(), resource_name, {
             "project_id": project_id, "name": name, "ephemeral": ephemeral,
-            "source_environment_id": source_environment_id, "adopt_id": adopt_id}, opts)
+            "source_environment_id": source_environment_id, "adopt_id": adopt_id, "owner": owner}, opts)

@@ -69,3 +69,50 @@ def test_same_name_project_made_by_hand_is_not_adopted(project: PulumiProject, e
     refused = cli(project, "up", "dev", check=False)
     assert refused.returncode == 1 and "made by hand or by another tool" in json.loads(refused.stdout)["error"]
     assert [p["id"] for p in emulator.inventory()["projects"]] == [hand_id]
+
+
+def _hand_made_preview(emulator: Emulator, project_id: str, owner: str | None) -> str:
+    """An environment `pr-7` in dev's project holding a service with a volume, made outside the pr-7 stack."""
+    env = emulator.data('mutation($p:String!){ environmentCreate(input:{projectId:$p, name:"pr-7", ephemeral:true})'
+                        '{ id } }', p=project_id)["environmentCreate"]["id"]
+    svc = emulator.data('mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, '
+                        'name:"web", source:{image:"qa/app:1"}}){ id } }', p=project_id, e=env)["serviceCreate"]["id"]
+    emulator.data('mutation($p:String!,$e:String!,$s:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, '
+                  'serviceId:$s, mountPath:"/data"}){ id } }', p=project_id, e=env, s=svc)
+    if owner:
+        emulator.data("mutation($i:VariableCollectionUpsertInput!){ variableCollectionUpsert(input:$i) }",
+                      i={"projectId": project_id, "environmentId": env, "variables": {"ACS_INFRA_OWNER": owner}})
+    return env
+
+
+@pytest.mark.parametrize("owner", [None, "organization/acs/pr-7@0123456789ab"])
+def test_environment_of_the_same_name_is_not_adopted(owner: str | None, project: PulumiProject,
+                                                     emulator: Emulator) -> None:
+    """Issue 14 item 1: an environment `pr-7` in dev's project that this pr-7 stack did not make (by hand, or by a
+    pr-7 stack on another backend) stops `pr up 7` before it writes anything; `pr down 7` then deletes nothing."""
+    project.up("dev")
+    project_id = project.outputs("dev")["projectId"]
+    _hand_made_preview(emulator, project_id, owner)
+    before = snapshot(emulator, project_id)
+    up = cli(project, "pr", "up", "7", check=False)
+    assert up.returncode == 1, up.stdout
+    error = json.loads(up.stdout)["error"]
+    assert "railway environment 'pr-7'" in error, error
+    assert (owner or "made by hand or by another tool") in error, error
+    assert snapshot(emulator, project_id) == before
+    cli(project, "pr", "down", "7")
+    assert snapshot(emulator, project_id) == before
+
+
+def test_environment_left_by_this_stack_is_adopted(project: PulumiProject, emulator: Emulator) -> None:
+    """The other side of item 1: what this very stack made (its marker) is adopted, not duplicated, when the state
+    lost it (here: the stack removed without destroying, as a killed run that never recorded its creates)."""
+    project.up("dev")
+    project_id = project.outputs("dev")["projectId"]
+    cli(project, "pr", "up", "7")
+    made = snapshot(emulator, project_id)
+    project.run("stack", "rm", "--force", "--yes", stack="pr-7")
+    again = cli(project, "pr", "up", "7")
+    assert json.loads(again.stdout)["url"] == "https://acs-pr-7.up.railway.app"
+    assert snapshot(emulator, project_id)["environments"] == made["environments"]
+    assert snapshot(emulator, project_id)["services"] == made["services"]
