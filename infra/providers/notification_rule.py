@@ -8,7 +8,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
-                                  client, ignore_missing)
+                                  client, create_once, ignore_missing)
 
 SEVERITIES = ("INFO", "NOTICE", "WARNING", "CRITICAL")
 CHANNEL_TYPES = ("webhook", "email", "slack")
@@ -40,8 +40,29 @@ class NotificationRuleProvider(RailwayProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         payload = {**self._input(props), "workspaceId": props["workspace_id"], "projectId": props["project_id"]}
-        rule = client().mutate("NotificationRuleCreate", idempotent=False, input=payload)["notificationRuleCreate"]
+        # Find, then create: Railway never answers "already exists" for a rule, so a rule whose create answer was
+        # lost (this run or a killed one) is only found by looking first. Railway gives a rule no name or
+        # description to carry a marker; its marker is its place and purpose: a rule of this stack's own project
+        # (only the stack that made the project declares rules) for exactly these event types.
+        rule = self._find(props) or create_once(
+            lambda: client().mutate("NotificationRuleCreate", idempotent=False, input=payload)["notificationRuleCreate"],
+            lambda: self._find(props))
+        if _outs(rule) != _outs({**rule, **self._echo(props)}):  # adopted with other settings: make them ours
+            rule = client().mutate("NotificationRuleUpdate", id=rule["id"], input=self._input(props))["notificationRuleUpdate"]
         return CreateResult(rule["id"], {**self.inputs_of(props), **_outs(rule)})
+
+    @staticmethod
+    def _echo(props: dict[str, Any]) -> dict[str, Any]:
+        """The declared rule in Railway's shape, to compare an adopted one with."""
+        return {"eventTypes": props["event_types"], "severities": props.get("severities") or [],
+                "ephemeralEnvironments": bool(props.get("ephemeral_environments")),
+                "channels": [{"config": c} for c in props["channels"]]}
+
+    @staticmethod
+    def _find(props: dict[str, Any]) -> dict[str, Any] | None:
+        rules = client().query("NotificationRules", workspaceId=props["workspace_id"],
+                               projectId=props["project_id"])["notificationRules"]
+        return next((r for r in rules if sorted(r["eventTypes"]) == sorted(props["event_types"])), None)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         def fetch() -> dict[str, Any] | None:

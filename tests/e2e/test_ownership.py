@@ -116,3 +116,20 @@ def test_environment_left_by_this_stack_is_adopted(project: PulumiProject, emula
     assert json.loads(again.stdout)["url"] == "https://acs-pr-7.up.railway.app"
     assert snapshot(emulator, project_id)["environments"] == made["environments"]
     assert snapshot(emulator, project_id)["services"] == made["services"]
+
+
+def test_alert_rule_answer_lost_after_commit_is_not_duplicated(project: PulumiProject, emulator: Emulator) -> None:
+    """Issue 14 item 5: a 5xx after Railway committed `notificationRuleCreate` fails the first `up` of a fresh
+    stack; the rerun used to create a second alert rule. Every create is find-then-adopt: one rule, also when
+    the run that made it was killed before recording it (state removed, rerun)."""
+    emulator.admin("/faults", {"error_after_commit": True, "fail_next": {"NotificationRuleCreate": 1}})
+    cli(project, "up", "dev", check=False)  # today: the lost answer is found in the same run
+    assert emulator.stats()["faults"].get("error_after", 0) == 1, emulator.stats()["faults"]
+    cli(project, "up", "dev")  # the rerun CI would do
+    project_id = project.outputs("dev")["projectId"]
+    rules = [r for r in emulator.inventory()["notification_rules"] if r["projectId"] == project_id]
+    assert len(rules) == 1, rules
+    project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
+    project.run("stack", "rm", "--force", "--yes", "--preserve-config", stack="dev")
+    cli(project, "up", "dev")
+    assert [r["id"] for r in emulator.inventory()["notification_rules"]] == [rules[0]["id"]]
