@@ -147,15 +147,18 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
 
 def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600,
                        on_output: Callable[[str], Any] | None = None) -> StackResult:
-    """Destroys the stack's resources and removes the stack; a stack that never existed is fine."""
+    """Destroys the stack's resources; a PR preview's stack and its generated stack file are removed too. A
+    committed stack file (dev, prod, ...) is never deleted: the stack stays, empty, for the next `up`. A stack
+    that never existed is fine."""
     started = time.monotonic()
     if not stack_exists(stack_name, root):
         return StackResult(stack_name, "absent", seconds=time.monotonic() - started)
     stack = select(stack_name, root, create=False)
     result = run_locked(stack_name, lock_timeout, lambda: stack.destroy(
         on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
-    run_locked(stack_name, lock_timeout, lambda: workspace(root).remove_stack(stack_name), on_output)
-    (root / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
+    if PR_NAME.match(stack_name):
+        run_locked(stack_name, lock_timeout, lambda: workspace(root).remove_stack(stack_name), on_output)
+        (root / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
     return StackResult(stack_name, "destroyed", changes=_changes(result.summary),
                        seconds=time.monotonic() - started)
 

@@ -99,15 +99,29 @@ def recover_cmd(stack: str) -> None:
 
 @app.command("destroy")
 @guarded
-def destroy_cmd(stack: str) -> None:
-    """Destroy a stack's resources; refused when it holds protected data (prod)."""
+def destroy_cmd(stack: str, with_dependents: bool = typer.Option(
+        False, "--with-dependents", help="first destroy the stacks that live in this stack's project (dev's PR "
+                                         "previews)")) -> None:
+    """Destroy a stack's resources; refused when it holds protected data (prod), when other stacks live in its
+    project (unless --with-dependents) and when it would take along anything no stack manages."""
+    from infra import safety
+    _refuse_protected(stack)
+    deps = safety.check_destroy(stack, root(), with_dependents) if ops.stack_exists(stack, root()) else []
+    for name in deps:
+        _refuse_protected(name)
+    for name in deps:  # they go first: `pr list` keeps telling the truth
+        ops.destroy_and_remove(name, root(), on_output=engine_output)
+    result = ops.destroy_and_remove(stack, root(), on_output=engine_output)
+    emit({**result.as_dict(), "dependents_destroyed": deps},
+         f"{stack}: {result.action}" + (f" (after {', '.join(deps)})" if deps else ""))
+
+
+def _refuse_protected(stack: str) -> None:
     protected = _protected_resources(stack)
     if protected:
         fail(f"{stack} holds protected data ({', '.join(protected)}); nothing was deleted. To delete it on purpose: "
              f"take a backup (acs-infra backup {stack} --label final), then "
              f"`pulumi state unprotect --all --stack {stack}` and `pulumi destroy --stack {stack}`.")
-    result = ops.destroy_and_remove(stack, root(), on_output=engine_output)
-    emit(result.as_dict(), f"{stack}: {result.action}")
 
 
 def _protected_resources(stack: str) -> list[str]:
@@ -302,13 +316,18 @@ def _orphan_environments(dry_run: bool) -> list[dict[str, str]]:
 def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to check (default: dev and prod)"),
               all_stacks: bool = typer.Option(False, "--all", help="every stack, PR previews included"),
               markdown: bool = typer.Option(False, "--markdown", help="Markdown for a step summary or issue"),
-              fix: bool = typer.Option(False, "--fix", help="bring drifted stacks back to the declared state")) -> None:
+              fix: bool = typer.Option(False, "--fix", help="restore declared values, re-create what is missing "
+                                                            "(never deletes)"),
+              remove_unmanaged: bool = typer.Option(False, "--remove-unmanaged",
+                                                    help="also remove unmanaged services without data and domains "
+                                                         "(never a volume or database; not on protected stacks)")) -> None:
     """Find out-of-band changes, field by field. Exit 0 clean, 2 drift, 1 the check failed."""
     from infra import drift
     names = [s.name for s in ops.workspace(root()).list_stacks()] if all_stacks else (stacks or ["dev", "prod"])
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=4) as pool:  # each check is a separate engine run
-        results = list(pool.map(lambda name: drift.check_stack(name, root(), fix=fix), names))
+        results = list(pool.map(lambda name: drift.check_stack(name, root(), fix=fix,
+                                                               remove_unmanaged_objects=remove_unmanaged), names))
     if STATE["json"]:
         out.print_json(json.dumps([r.as_dict() for r in results], default=str))
     elif markdown:

@@ -15,6 +15,7 @@ from pulumi.automation.events import EngineEvent, OpType
 
 from infra import automation as ops
 from infra.railway import NotFoundError, client_from_env
+from infra.safety import held_ids
 
 MASK = "[secret]"
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
@@ -43,7 +44,7 @@ class StackDrift:
     resources: list[ResourceDrift] = field(default_factory=list)
     error: str | None = None
     fixed: dict[str, int] | None = None
-    remaining: list[ResourceDrift] = field(default_factory=list)  # what --fix would not touch (protected stack)
+    remaining: list[ResourceDrift] = field(default_factory=list)  # what a fix left in place (unmanaged, conflicts)
     seconds: float = 0.0
 
     @property
@@ -122,30 +123,32 @@ def from_events(events: list[EngineEvent]) -> list[ResourceDrift]:
     return drifts
 
 
+DATABASE_IMAGES = ("postgres", "mysql", "mariadb", "mongo", "redis", "clickhouse")
+
+
 def unmanaged(stack: auto.Stack) -> list[ResourceDrift]:
-    """Services, volumes and domains in the stack's environment that the stack does not hold."""
+    """Services, volumes and domains in the stack's environment that the stack does not hold. Only services
+    without data and domains get a `removal`: a volume, a service with a volume and a database are never
+    removed by drift."""
     outputs = stack.outputs()
     env_id = outputs["environmentId"].value if "environmentId" in outputs else None
     if not env_id:
         return []
-    state = stack.export_stack().deployment or {}
-    ids: set[str] = set()
-    for res in state.get("resources") or []:
-        ids.add(res.get("id") or "")
-        outs = res.get("outputs") or {}
-        ids.update(str(outs.get(k)) for k in ("volume_id", "service_id") if outs.get(k))
+    ids = held_ids(stack.export_stack().deployment or {})
     client = client_from_env()
     try:
         env = client.query("EnvironmentInstances", environmentId=env_id)["environment"]
     except NotFoundError:
         return [ResourceDrift(f"environment {outputs.get('environmentName', env_id)}", "deleted",
                               note="the whole environment was deleted outside Pulumi")]
+    mounts: dict[str, list[str]] = {}
+    for edge in env["volumeInstances"]["edges"]:
+        mounts.setdefault(edge["node"].get("serviceId") or "", []).append(edge["node"]["mountPath"])
     found = []
     for edge in env["serviceInstances"]["edges"]:
         node = edge["node"]
         if node["serviceId"] not in ids:
-            found.append(ResourceDrift(f"service {node['serviceName']}", "unmanaged", note="added outside Pulumi",
-                                       removal={"op": "ServiceDelete", "vars": {"id": node["serviceId"]}}))
+            found.append(_unmanaged_service(node, env_id, mounts.get(node["serviceId"], [])))
             continue
         for dom in node["domains"]["serviceDomains"]:
             if dom["id"] not in ids:
@@ -155,13 +158,26 @@ def unmanaged(stack: auto.Stack) -> list[ResourceDrift]:
     for edge in env["volumeInstances"]["edges"]:
         node = edge["node"]
         if node["volumeId"] not in ids:
-            found.append(ResourceDrift(f"volume at {node['mountPath']}", "unmanaged", note="added outside Pulumi",
-                                       removal={"op": "VolumeDelete", "vars": {"volumeId": node["volumeId"]}}))
+            found.append(ResourceDrift(f"volume at {node['mountPath']}", "unmanaged",
+                                       note="added outside Pulumi; holds data: never removed by drift"))
     return found
 
 
+def _unmanaged_service(node: dict[str, Any], env_id: str, mounts: list[str]) -> ResourceDrift:
+    image = ((node.get("source") or {}).get("image") or "").lower()
+    data = [f"volume at {m}" for m in mounts]
+    if any(image.split("/")[-1].startswith(db) for db in DATABASE_IMAGES):
+        data.append(f"database image {image}")
+    if data:
+        return ResourceDrift(f"service {node['serviceName']}", "unmanaged",
+                             note=f"added outside Pulumi; holds data ({', '.join(data)}): never removed by drift")
+    # Only this environment's instance: the service may live in other environments too.
+    return ResourceDrift(f"service {node['serviceName']}", "unmanaged", note="added outside Pulumi",
+                         removal={"op": "ServiceDelete", "vars": {"id": node["serviceId"], "environmentId": env_id}})
+
+
 def remove_unmanaged(found: list[ResourceDrift]) -> int:
-    """--fix on an unprotected stack: the environment holds only what is declared."""
+    """--remove-unmanaged on an unprotected stack: removes what has a removal (never data)."""
     client = client_from_env()
     for item in found:
         if item.removal:
@@ -187,7 +203,7 @@ def engine_errors(events: list[EngineEvent]) -> str:
     return _first_error("\n".join(messages)) if messages else ""
 
 
-def check_stack(name: str, root: Path, fix: bool = False) -> StackDrift:
+def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objects: bool = False) -> StackDrift:
     started = time.monotonic()
     result = StackDrift(name)
     events: list[EngineEvent] = []
@@ -206,13 +222,16 @@ def check_stack(name: str, root: Path, fix: bool = False) -> StackDrift:
         result.resources = from_events(events)
         extra = unmanaged(stack)
         result.resources += extra
-        if fix and result.drifted:
-            up = ops.run_locked(name, 600, lambda: stack.up(refresh=True, show_secrets=False,
-                                                            suppress_progress=True))
-            result.fixed = {k: v for k, v in (up.summary.resource_changes or {}).items() if v and k != "same"}
-            if extra and not _protected(stack):
-                result.fixed["unmanaged_removed"] = remove_unmanaged(extra)
-            result.remaining = [r for r in extra if r.kind == "unmanaged"] if _protected(stack) else []
+        if (fix or remove_unmanaged_objects) and result.drifted:
+            result.fixed = {}
+            if fix:  # restores declared values, re-creates what is missing; deletes nothing it did not make
+                up = ops.run_locked(name, 600, lambda: stack.up(refresh=True, show_secrets=False,
+                                                                suppress_progress=True))
+                result.fixed = {k: v for k, v in (up.summary.resource_changes or {}).items() if v and k != "same"}
+            removable = [r for r in extra if r.removal] if remove_unmanaged_objects and not _protected(stack) else []
+            if removable:
+                result.fixed["unmanaged_removed"] = remove_unmanaged(removable)
+            result.remaining = [r for r in extra if r.kind == "unmanaged" and r not in removable]
     except auto.CommandError as exc:
         result.error = engine_errors(events) or _first_error(str(exc))
     except Exception as exc:  # auth, network: the check itself failed

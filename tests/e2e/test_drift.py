@@ -56,8 +56,8 @@ def _service_deleted(emu: Emulator, out: dict[str, Any]) -> None:
 
 
 def _unmanaged_service(emu: Emulator, out: dict[str, Any]) -> None:
-    emu.data("mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, name:\"redis\", "
-             "source:{image:\"redis:7\"}}){ id } }", p=out["projectId"], e=out["environmentId"])
+    emu.data("mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, name:\"sidecar\", "
+             "source:{image:\"nginx:1\"}}){ id } }", p=out["projectId"], e=out["environmentId"])
 
 
 def _secret_changed(emu: Emulator, out: dict[str, Any]) -> None:
@@ -80,7 +80,7 @@ CASES: dict[str, tuple[Change, str, str]] = {
                        "subdomain: declared acs-dev, live hijacked"),
     "domain removed": (lambda e, o: _domain(e, o, False), "dev-web-domain", "deleted outside Pulumi"),
     "service deleted": (_service_deleted, "dev-web", "deleted outside Pulumi"),
-    "unmanaged service": (_unmanaged_service, "service redis", "unmanaged - added outside Pulumi"),
+    "unmanaged service": (_unmanaged_service, "service sidecar", "unmanaged - added outside Pulumi"),
 }
 
 
@@ -101,7 +101,7 @@ def _found_and_fixed(project: PulumiProject, emulator: Emulator, cases: list[str
         _, resource, detail = CASES[case]
         assert resource in text and detail in text, f"{case}: {text}"
     assert "stolen-and-replaced" not in found.stdout + text
-    fixed = cli(project, "drift", "dev", "--fix", check=False)
+    fixed = cli(project, "drift", "dev", "--fix", "--remove-unmanaged", check=False)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert cli(project, "drift", "dev", check=False).returncode == 0
 

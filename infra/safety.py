@@ -1,0 +1,114 @@
+"""What a deleting command may delete: only what the stacks it runs for made, never data it did not declare.
+
+`destroy` of a stack that made a project deletes the project, and Railway deletes everything in it; one that
+made an environment deletes the environment with everything in it. Before anything is deleted, the project or
+environment is listed and compared with what the stacks' states hold: anything else (a hand-made volume or
+service, another environment) stops the command, naming it. Stacks that use this stack's project (PR previews
+of dev, a stack with `project.stack`) are its dependents: refused unless asked for, then destroyed first.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from infra import automation as ops
+from infra.config import ConfigError, load_stack_file
+from infra.railway import client_from_env
+
+
+class Refused(ConfigError):
+    """A deleting command that would touch what it does not own; nothing was changed (exit 1)."""
+
+
+def _state(stack: str, root: Path) -> dict[str, Any]:
+    return ops.select(stack, root, create=False).export_stack().deployment or {}
+
+
+def held_ids(deployment: dict[str, Any]) -> set[str]:
+    """Every Railway id a stack's state holds: resource ids and the `*_id` outputs (volumes, services, the
+    project's default environment)."""
+    ids: set[str] = set()
+    for res in deployment.get("resources") or []:
+        if res.get("id"):
+            ids.add(str(res["id"]))
+        for key, value in (res.get("outputs") or {}).items():
+            if key.endswith("_id") and isinstance(value, str) and value:
+                ids.add(value)
+    return ids
+
+
+def dependents(stack: str, root: Path) -> list[str]:
+    """Stacks with resources that live in this stack's project: PR previews (always dev's) and stacks whose
+    config says `project: {stack: <stack>}`."""
+    found = []
+    for summary in ops.workspace(root).list_stacks():
+        name = summary.name
+        if name == stack or not summary.resource_count:
+            continue
+        if ops.PR_NAME.match(name):
+            uses = "dev"
+        else:
+            try:
+                uses = ((load_stack_file(name, root).get("acs:environment") or {}).get("project") or {}).get("stack")
+            except ConfigError:
+                uses = None
+        if uses == stack:
+            found.append(name)
+    return sorted(found)
+
+
+def _container(deployment: dict[str, Any]) -> tuple[str, str] | None:
+    """("project" | "environment", id) when the stack made the Railway object its destroy deletes whole."""
+    for res in deployment.get("resources") or []:
+        outs = res.get("outputs") or {}
+        if outs.get("adopt_id") or not res.get("id"):
+            continue
+        for kind in ("project", "environment"):
+            if res.get("urn", "").endswith(f"-{kind}") and res.get("type", "").startswith("pulumi-python:dynamic"):
+                return kind, str(res["id"])
+    return None
+
+
+def _contents(kind: str, id_: str) -> list[tuple[str, str]]:
+    """(id, description) of every environment, service and volume the deletion would take with it."""
+    client = client_from_env()
+    if kind == "project":
+        p = client.query("ProjectInventory", id=id_)["project"]
+        envs = {e["node"]["id"]: e["node"]["name"] for e in p["environments"]["edges"]}
+        out = [(i, f"environment {n}") for i, n in envs.items()]
+        out += [(s["node"]["id"], f"service {s['node']['name']}") for s in p["services"]["edges"]]
+        for v in p["volumes"]["edges"]:
+            where = [envs.get(vi["node"]["environmentId"], "?") for vi in v["node"]["volumeInstances"]["edges"]]
+            out.append((v["node"]["id"], f"volume {v['node']['name']} (in {', '.join(where) or 'no environment'})"))
+        return out
+    env = client.query("EnvironmentInstances", environmentId=id_)["environment"]
+    out = [(i["node"]["serviceId"], f"service {i['node']['serviceName']} in {env['name']}")
+           for i in env["serviceInstances"]["edges"]]
+    out += [(v["node"]["volumeId"], f"volume at {v['node']['mountPath']} in {env['name']}")
+            for v in env["volumeInstances"]["edges"]]
+    return out
+
+
+def foreign_objects(stacks: list[str], root: Path) -> list[str]:
+    """What destroying these stacks would delete that none of them holds."""
+    states = {s: _state(s, root) for s in stacks}
+    held = set().union(*(held_ids(d) for d in states.values()))
+    found: list[str] = []
+    for deployment in states.values():
+        container = _container(deployment)
+        if container:
+            found += [desc for id_, desc in _contents(*container) if id_ not in held and desc not in found]
+    return found
+
+
+def check_destroy(stack: str, root: Path, with_dependents: bool) -> list[str]:
+    """Raises Refused before anything is deleted; returns the dependents to destroy first."""
+    deps = dependents(stack, root)
+    if deps and not with_dependents:
+        raise Refused(f"{', '.join(deps)} use {stack}'s Railway project and would be deleted with it; nothing was "
+                      f"deleted. Destroy them first, or run `acs-infra destroy {stack} --with-dependents`.")
+    foreign = foreign_objects([*deps, stack], root)
+    if foreign:
+        raise Refused(f"destroying {stack} would also delete what no stack manages: {'; '.join(foreign)}. Nothing "
+                      "was deleted. Move or remove those by hand (keep a backup of any volume) and run it again.")
+    return deps

@@ -1,0 +1,175 @@
+"""Data safety of the deleting commands (`destroy`, `drift --fix`, `recover`), held to the README's "What this tool
+never deletes". Each test first builds a world holding things the command must not touch, runs the command through
+the real CLI and engine, and reads everything back through the emulator. (`pr down` / `pr gc`: tests/e2e/test_pr_*.)"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator, PulumiProject
+from tests.e2e.test_ownership import snapshot
+from tests.e2e.test_pr_previews import cli
+
+pytestmark = pytest.mark.e2e
+
+
+def hand_made(emulator: Emulator, project_id: str, env_id: str, name: str, volume: bool) -> dict[str, str]:
+    """A service made by hand (QA's) in an environment, with a volume of data when asked."""
+    svc = emulator.data('mutation($p:String!,$e:String!,$n:String!){ serviceCreate(input:{projectId:$p, '
+                        'environmentId:$e, name:$n, source:{image:"qa/tool:1"}}){ id } }',
+                        p=project_id, e=env_id, n=name)["serviceCreate"]["id"]
+    made = {"service": svc}
+    if volume:
+        made["volume"] = emulator.data(
+            'mutation($p:String!,$e:String!,$s:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, '
+            'serviceId:$s, mountPath:"/qa-data"}){ id } }', p=project_id, e=env_id, s=svc)["volumeCreate"]["id"]
+    return made
+
+
+def lone_volume(emulator: Emulator, project_id: str, env_id: str) -> str:
+    """A volume made by hand and attached to no service (someone's detached data)."""
+    return emulator.data('mutation($p:String!,$e:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, '
+                         'mountPath:"/orphan"}){ id } }', p=project_id, e=env_id)["volumeCreate"]["id"]
+
+
+def other_backends_project(emulator: Emulator) -> str:
+    """Another stack's project of the same name: dev of a second checkout on another backend, with data."""
+    pid = emulator.data('mutation{ projectCreate(input:{name:"acs", defaultEnvironmentName:"dev", description:'
+                        '"Managed by Pulumi (acs-infra): organization/acs/dev@0123456789ab"}){ id } }')["projectCreate"]["id"]
+    env = next(e["id"] for e in emulator.inventory()["environments"] if e["projectId"] == pid)
+    hand_made(emulator, pid, env, "Postgres", volume=True)
+    return pid
+
+
+def present(emulator: Emulator, ids: list[str]) -> list[str]:
+    """Which of these still exist: projects, environments and volumes by id, services by a live instance."""
+    inv = emulator.inventory()
+    held = {o["id"] for kind in ("projects", "volumes", "environments") for o in inv[kind]}
+    held |= {i["serviceId"] for i in inv["instances"]}
+    return [i for i in ids if i in held]
+
+
+# ---- destroy ----------------------------------------------------------------------------------------------------
+def test_destroy_dev_keeps_the_stack_file_and_its_previews(project: PulumiProject, emulator: Emulator) -> None:
+    """Issue 14 item 3: `destroy dev` deleted the committed Pulumi.dev.yaml (the next `up dev` failed) and silently
+    removed every PR preview in dev's project while `pr list` still listed them. Now it is refused naming them;
+    `--with-dependents` destroys them first (`pr list` stays true), and the stack file survives."""
+    project.up("dev")
+    cli(project, "pr", "up", "7")
+    committed = (project.dir / "Pulumi.dev.yaml").read_text()
+    project_id = project.outputs("dev")["projectId"]
+    before = snapshot(emulator, project_id)
+
+    refused = cli(project, "destroy", "dev", check=False)
+    assert refused.returncode == 1 and "pr-7" in json.loads(refused.stdout)["error"], refused.stdout
+    assert snapshot(emulator, project_id) == before
+    assert [r["stack"] for r in json.loads(cli(project, "pr", "list").stdout)] == ["pr-7"]
+
+    done = json.loads(cli(project, "destroy", "dev", "--with-dependents").stdout)
+    assert done["dependents_destroyed"] == ["pr-7"]
+    assert json.loads(cli(project, "pr", "list").stdout) == []
+    assert emulator.inventory()["projects"] == []
+    assert (project.dir / "Pulumi.dev.yaml").read_text() == committed
+    assert json.loads(cli(project, "up", "dev").stdout)["url"] == "https://acs-dev.up.railway.app"
+
+
+def test_destroy_never_takes_along_what_no_stack_manages(project: PulumiProject, emulator: Emulator) -> None:
+    """Data safety, destroy: a hand-made service with a volume and a detached volume in dev's environment would
+    go with dev's project: refused, naming them, nothing deleted. Another stack's project of the same name (made
+    on another backend) is never touched, also when dev is destroyed for real."""
+    project.up("dev")
+    dev = project.outputs("dev")
+    other = other_backends_project(emulator)
+    other_before = snapshot(emulator, other)
+    qa = hand_made(emulator, dev["projectId"], dev["environmentId"], "qa", volume=True)
+    orphan = lone_volume(emulator, dev["projectId"], dev["environmentId"])
+    dev_before = snapshot(emulator, dev["projectId"])
+
+    refused = cli(project, "destroy", "dev", check=False)
+    assert refused.returncode == 1
+    error = json.loads(refused.stdout)["error"]
+    assert "service qa" in error and error.count("(in dev)") == 2, error
+    assert snapshot(emulator, dev["projectId"]) == dev_before
+
+    for vol in (qa["volume"], orphan):  # QA moves its data out, by hand
+        emulator.data("mutation($v:String!){ volumeDelete(volumeId:$v) }", v=vol)
+    emulator.data("mutation($s:String!){ serviceDelete(id:$s) }", s=qa["service"])
+    cli(project, "destroy", "dev")
+    assert present(emulator, [dev["projectId"]]) == []
+    assert snapshot(emulator, other) == other_before
+
+
+# ---- drift --fix ------------------------------------------------------------------------------------------------
+def test_drift_fix_never_deletes_unmanaged_data(project: PulumiProject, emulator: Emulator) -> None:
+    """Issue 14 item 4: `drift --fix` deleted the unmanaged volumes and services of an unprotected stack (dev holds
+    QA's data). Now --fix restores declared values and leaves them; `--remove-unmanaged` removes an unmanaged
+    service without data and still refuses volumes and services holding one. Another stack's project is never
+    touched."""
+    project.up("dev")
+    dev = project.outputs("dev")
+    other = other_backends_project(emulator)
+    other_before = snapshot(emulator, other)
+    qa = hand_made(emulator, dev["projectId"], dev["environmentId"], "qa", volume=True)
+    orphan = lone_volume(emulator, dev["projectId"], dev["environmentId"])
+    scratch = hand_made(emulator, dev["projectId"], dev["environmentId"], "scratch", volume=False)
+    emulator.data("mutation($s:String!,$e:String!){ serviceInstanceUpdate(serviceId:$s, environmentId:$e, "
+                  "input:{numReplicas:3}) }", s=dev["serviceIds"]["web"], e=dev["environmentId"])
+
+    fixed = cli(project, "drift", "dev", "--fix", check=False)
+    assert fixed.returncode == 2, fixed.stdout  # unmanaged objects stay: drift left in place
+    assert present(emulator, [qa["service"], qa["volume"], orphan, scratch["service"]]) == \
+        [qa["service"], qa["volume"], orphan, scratch["service"]]
+    live = emulator.data("query($s:String!,$e:String!){ serviceInstance(serviceId:$s, environmentId:$e)"
+                         "{ numReplicas } }", s=dev["serviceIds"]["web"], e=dev["environmentId"])
+    assert live["serviceInstance"]["numReplicas"] == 1, "declared values are restored"
+
+    removed = cli(project, "drift", "dev", "--fix", "--remove-unmanaged", check=False)
+    assert removed.returncode == 2, removed.stdout
+    report = json.loads(removed.stdout)[0]
+    assert report["fixed"]["unmanaged_removed"] == 1
+    assert present(emulator, [qa["service"], qa["volume"], orphan, scratch["service"]]) == \
+        [qa["service"], qa["volume"], orphan]
+    kept = " ".join(r["note"] for r in report["remaining"])
+    assert "holds data" in kept, report["remaining"]
+    assert snapshot(emulator, other) == other_before
+
+
+# ---- recover ----------------------------------------------------------------------------------------------------
+def test_recover_after_a_killed_up_touches_nothing_foreign(project: PulumiProject, emulator: Emulator) -> None:
+    """Data safety, recover: a `pulumi up dev` killed mid-way, then QA adds a service with a volume and a detached
+    volume to dev's environment, and another backend's dev owns a project of the same name; `recover dev`
+    converges dev and leaves every one of them as it was."""
+    project.up("prod")
+    prod_id = project.outputs("prod")["projectId"]
+    prod_before = snapshot(emulator, prod_id)
+    emulator.admin("/faults", {"latency_ms": 150})
+    project.run("stack", "select", "--create", "dev")
+    run = subprocess.Popen(["pulumi", "up", "--yes", "--skip-preview", "--stack", "dev"], cwd=project.dir,
+                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    start = emulator.stats()["write_total"]
+    deadline = time.monotonic() + 120
+    while emulator.stats()["write_total"] < start + 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    emulator.admin("/faults", {"latency_ms": 0})
+    dev = next(p for p in emulator.inventory()["projects"] if p["name"] == "acs")
+    env = next(e["id"] for e in emulator.inventory()["environments"] if e["projectId"] == dev["id"])
+    qa = hand_made(emulator, dev["id"], env, "qa", volume=True)
+    orphan = lone_volume(emulator, dev["id"], env)
+    other = other_backends_project(emulator)
+    other_before = snapshot(emulator, other)
+
+    cli(project, "recover", "dev")
+    assert project.outputs("dev")["projectId"] == dev["id"]
+    assert present(emulator, [qa["service"], qa["volume"], orphan]) == [qa["service"], qa["volume"], orphan]
+    assert snapshot(emulator, other) == other_before and snapshot(emulator, prod_id) == prod_before
+    names = sorted(i["serviceId"] for i in emulator.inventory()["instances"] if i["environmentId"] == env)
+    assert len(names) == 3, "web, Postgres and QA's service: nothing duplicated, nothing removed"
