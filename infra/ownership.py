@@ -23,7 +23,8 @@ class NotOwnedError(RuntimeError):
 def backend_id() -> str:
     """A short, stable fingerprint of the state backend (never the URL itself: it may name a bucket or a path).
 
-    The backend is `PULUMI_BACKEND_URL` when set, else the one `pulumi login` stored as current."""
+    The backend is `PULUMI_BACKEND_URL` when set, else the one `pulumi login` stored as current. Runners of one
+    team must name the backend the same way (the same bucket or path) to share the stacks' objects."""
     url = os.environ.get("PULUMI_BACKEND_URL", "")
     if not url:
         home = Path(os.environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
@@ -31,7 +32,9 @@ def backend_id() -> str:
             url = json.loads((home / "credentials.json").read_text()).get("current") or ""
         except (OSError, ValueError):
             url = ""
-    return hashlib.sha256((url or "https://api.pulumi.com").rstrip("/").encode()).hexdigest()[:12]
+    # Query parameters (an S3 endpoint, a region) say how to reach the backend, not which one it is.
+    where = (url or "https://api.pulumi.com").split("?", 1)[0].rstrip("/")
+    return hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 def stack_owner() -> str:
