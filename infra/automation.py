@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import pulumi.automation as auto
-from infra.config import PR_STACK, ConfigError, load_stack_file
+from infra.config import PR_STACK, ConfigError, load_stack_file, preflight
 
 PROJECT_NAME = "acs"
 PR_NAME = re.compile(r"^pr-(\d+)$")
@@ -134,6 +134,7 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
        expect_pr: bool = False) -> StackResult:
     if expect_pr and not PR_STACK.match(stack_name):
         raise ConfigError(f"{stack_name!r} is not a PR stack")
+    preflight(stack_name, root)  # bad names and files stop here, before a stack exists
     started = time.monotonic()
     stack = select(stack_name, root, create=True)
     if PR_STACK.match(stack_name):

@@ -13,7 +13,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PR_STACK = re.compile(r"^pr-(\d{1,7})$")
+PR_STACK = re.compile(r"^pr-([1-9]\d{0,6})$")  # the one rule for PR numbers: 1..9999999, no leading zero
+PR_RULE = "a PR number from 1 to 9999999 without leading zeros"
+STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+REFERENCE = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")  # Railway's ${{VAR}}, ${{shared.VAR}}, ${{Service.VAR}}
+POSTGRES_SERVICE = "Postgres"  # the database service's name (infra.components)
 SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -45,7 +50,8 @@ SizeMB = Annotated[int, BeforeValidator(parse_size_mb)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # strict: YAML `true` is not 1 and 'yes' is not True (issue 14 item 11)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
 
 class Source(Strict):
@@ -82,8 +88,8 @@ class ServiceConfig(Strict):
     memory: SizeMB
     vcpu: float = Field(1.0, gt=0, le=8)
     replicas: int = Field(1, ge=1, le=50)
-    start_command: str | None = Field(None, alias="startCommand")
-    pre_deploy_command: str | None = Field(None, alias="preDeployCommand")
+    start_command: str | None = Field(None, alias="startCommand", pattern=r"\S")
+    pre_deploy_command: str | None = Field(None, alias="preDeployCommand", pattern=r"\S")
     healthcheck: Healthcheck | None = None
     restart_policy: Literal["ON_FAILURE", "ALWAYS", "NEVER"] = Field("ON_FAILURE", alias="restartPolicy")
     region: Literal["us-west2", "us-east4-eqdc4a", "europe-west4-drams3a", "asia-southeast1-eqsg3a"] | None = None
@@ -200,7 +206,7 @@ class ProjectRef(Strict):
         given = [k for k in ("name", "id", "stack") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("give exactly one of name (create), id (adopt) or stack (use that stack's project)")
-        if self.id and not re.fullmatch(r"[0-9a-f-]{36}", self.id):
+        if self.id and not UUID.match(self.id):
             raise ValueError(f"id {self.id!r} must be a Railway project id (a UUID)")
         return self
 
@@ -259,7 +265,23 @@ class EnvironmentConfig(Strict):
         clash = set(self.secrets) & (set(self.variables) | {k for s in self.services for k in s.variables})
         if clash:
             raise ValueError(f"{sorted(clash)} are secrets and must not also be plain variables")
+        self._check_references()
         return self
+
+    def _check_references(self) -> None:
+        """`${{Other.VAR}}` naming an undeclared service renders empty on Railway: refuse it instead."""
+        declared = [s.name for s in self.services] + ([POSTGRES_SERVICE] if self.database.kind == "postgres" else [])
+        scopes = [("variables", self.variables)] + [(f"services[{i}].variables", s.variables)
+                                                   for i, s in enumerate(self.services)]
+        for where, variables in scopes:
+            for name, value in variables.items():
+                for ref in REFERENCE.findall(value):
+                    service = ref.rpartition(".")[0]
+                    if service and service != "shared" and service not in declared:
+                        raise ValueError(
+                            f"@{where}.{name}: ${{{{{ref}}}}} names service {service!r}, which this environment does "
+                            f"not declare (declared: {', '.join(declared)}; also allowed: ${{{{shared.NAME}}}}, "
+                            f"${{{{NAME}}}} of the same service, Railway's RAILWAY_* names)")
 
     @property
     def public_service(self) -> ServiceConfig:
@@ -288,6 +310,9 @@ def _format(error: ValidationError, root: str) -> str:
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         message = err["msg"].removeprefix("Value error, ")
+        if message.startswith("@"):  # a model rule naming the key below it: "@services[0].variables.X: ..."
+            sub, message = message[1:].split(": ", 1)
+            path += "." + sub
         if err["type"] == "extra_forbidden":
             message = "unknown key"
         elif err["type"] == "literal_error":
@@ -313,7 +338,9 @@ def load_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise ConfigError(f"no stack file {path.name}")
-    return (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    doc = yaml.safe_load(path.read_text()) or {}
+    config = doc.get("config") if isinstance(doc, dict) else None
+    return config if isinstance(config, dict) else {}
 
 
 def pr_config(stack: str, root: Path | None = None) -> EnvironmentConfig:
@@ -355,3 +382,71 @@ def guard_stack(stack: str, cfg: EnvironmentConfig) -> None:
             raise ConfigError(f"stack {stack!r} is a PR stack and may never use the prod stack's project")
     elif cfg.stage == "pr":
         raise ConfigError(f"stage 'pr' is only for stacks named pr-<number>, not {stack!r}")
+
+
+# ---- checks on names and files, before a stack is created (issue 14 items 7, 9, 10, 11) ----------------------
+def check_stack_name(stack: str) -> None:
+    if stack.startswith("pr-") or stack == "pr":
+        if not PR_STACK.match(stack):
+            raise ConfigError(f"stack {stack!r}: a PR stack is named pr-<N>, N {PR_RULE}")
+    elif not STACK_NAME.match(stack):
+        raise ConfigError(f"stack {stack!r}: a stack name is 1-63 lowercase letters, digits, '-' or '_', "
+                          "starting with a letter or digit")
+
+
+def parse_pr_number(text: str, what: str = "PR number") -> int:
+    """The one rule for PR numbers, for every command: 1..9999999 written without leading zeros."""
+    if not re.fullmatch(r"[1-9]\d{0,6}", text.strip()):
+        raise ConfigError(f"{what}: {text!r} is not {PR_RULE}")
+    return int(text)
+
+
+def parse_pr_numbers(text: str, what: str) -> set[int]:
+    """'1,2, 3' -> {1, 2, 3}; empty entries are skipped."""
+    return {parse_pr_number(part, what) for part in text.split(",") if part.strip()}
+
+
+def check_secret_storage(names: list[str], present: set[str], secret_keys: set[str]) -> None:
+    """A declared secret set without `--secret` sits in clear in the stack file: refused (value never shown)."""
+    plain = [n for n in names if n in present and n not in secret_keys]
+    if plain:
+        raise ConfigError("invalid stack configuration:\n" + "\n".join(
+            f"  acs:{n}: is a secret but stored as plain text; set it encrypted with: "
+            f"pulumi config set --secret acs:{n} <value>" for n in plain))
+
+
+def check_unique_subdomain(stack: str, cfg: EnvironmentConfig, root: Path) -> None:
+    """Two stacks on one subdomain would fight over one address (Railway's domains are global)."""
+    key, mine = "acs:environment.domain.subdomain", cfg.domain.subdomain
+    if not PR_STACK.match(stack) and re.fullmatch(r"acs-pr-\d+", mine):
+        raise ConfigError(f"invalid stack configuration:\n  {key}: {mine!r} is reserved for PR previews (acs-pr-<N>)")
+    for path in sorted(root.glob("Pulumi.*.yaml")):
+        other = path.name[len("Pulumi."):-len(".yaml")]
+        if other == stack or (PR_STACK.match(stack) and other == "dev"):
+            continue
+        try:
+            domain = (load_stack_file(other, root).get("acs:environment") or {}).get("domain") or {}
+        except (yaml.YAMLError, AttributeError):
+            continue  # reported when that stack is used
+        if isinstance(domain, dict) and domain.get("subdomain") == mine:
+            raise ConfigError(f"invalid stack configuration:\n  {key}: {mine!r} is already the subdomain of "
+                              f"stack {other!r} ({path.name}); choose another")
+
+
+def preflight(stack: str, root: Path) -> EnvironmentConfig:
+    """Everything the stack files decide, checked before a stack is created: no empty stack is left behind."""
+    check_stack_name(stack)
+    if PR_STACK.match(stack):
+        cfg = pr_config(stack, root)
+    else:
+        if not (root / f"Pulumi.{stack}.yaml").exists():
+            raise ConfigError(f"no stack file Pulumi.{stack}.yaml in {root}: a stack needs its acs:environment "
+                              "(start from a copy of Pulumi.dev.yaml)")
+        config = load_stack_file(stack, root)
+        cfg = parse_environment(config.get("acs:environment"))
+        present = {k[4:] for k in config if k.startswith("acs:")}
+        encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
+        check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)
+    guard_stack(stack, cfg)
+    check_unique_subdomain(stack, cfg, root)
+    return cfg

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
 from infra.components import AcsEnvironment
-from infra.config import PR_STACK, ConfigError, EnvironmentConfig, guard_stack, parse_environment, pr_config
+from infra.config import (PR_STACK, ConfigError, EnvironmentConfig, check_secret_storage, check_stack_name,
+                          check_unique_subdomain, guard_stack, parse_environment, pr_config)
 
 KNOWN_KEYS = {"environment", "railwayToken", "railwayApiUrl"}
 
 
 def load_config(stack: str, config: pulumi.Config) -> EnvironmentConfig:
+    check_stack_name(stack)
     if PR_STACK.match(stack):
         cfg = pr_config(stack)
     else:
         cfg = parse_environment(config.get_object("environment"))
     guard_stack(stack, cfg)
+    check_unique_subdomain(stack, cfg, Path.cwd())
     return cfg
 
 
@@ -30,6 +34,7 @@ def check_keys(cfg: EnvironmentConfig, present: set[str]) -> None:
         raise ConfigError("invalid stack configuration:\n" + "\n".join(
             f"  acs:{k}: unknown key (allowed: {', '.join(sorted(KNOWN_KEYS))} and the secrets listed in "
             f"acs:environment.secrets)" for k in unknown))
+    check_secret_storage([*cfg.secrets, "railwayToken"], present, secret_config_keys())
     missing = [s for s in cfg.secrets if s not in present]
     if missing:
         raise ConfigError("invalid stack configuration:\n" + "\n".join(
@@ -37,8 +42,13 @@ def check_keys(cfg: EnvironmentConfig, present: set[str]) -> None:
 
 
 def config_keys() -> set[str]:
-    raw: dict[str, Any] = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
-    return {k.split(":", 1)[1] for k in raw if k.startswith("acs:")}
+    raw = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")  # a stack without config arrives as `null`
+    return {k.split(":", 1)[1] for k in raw or {} if k.startswith("acs:")}
+
+
+def secret_config_keys() -> set[str]:
+    raw = json.loads(os.environ.get("PULUMI_CONFIG_SECRET_KEYS") or "[]")
+    return {k.split(":", 1)[1] for k in raw or [] if k.startswith("acs:")}
 
 
 def run(stack: str, config: pulumi.Config) -> dict[str, Any]:
