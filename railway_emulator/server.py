@@ -16,7 +16,8 @@ from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, execute, parse, validate
+from graphql import (FieldNode, GraphQLError, InlineFragmentNode, OperationDefinitionNode, OperationType, execute,
+                     parse, validate)
 
 from railway_emulator import models as m
 from railway_emulator.clock import Clock
@@ -27,6 +28,40 @@ from railway_emulator.resolvers import build
 DEFAULT_TOKEN = "railway-emulator-local-token"
 ADMIN_PREFIX = "/_emulator"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+# Request bounds. Railway documents none of them; these are the emulator's own assumptions, far above what any
+# client operation needs (the largest the product sends is ~260 tokens, depth 7).
+MAX_BODY_BYTES = 1024 * 1024
+MAX_QUERY_TOKENS = 5000
+MAX_QUERY_DEPTH = 15
+
+
+class BadRequest(Exception):
+    """A request the emulator refuses before running it: answered with `status` and Railway's error shape."""
+
+    def __init__(self, message: str, status: int = 400, unread: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.status, self.unread = message, status, unread
+
+
+def check_body(body: Any) -> dict[str, Any]:
+    """A GraphQL request is one JSON object with a string `query` and optional object `variables`."""
+    if isinstance(body, list):
+        raise BadRequest("Batched requests are not supported: send one operation per request")
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object with a query")
+    if not isinstance(body.get("query"), str):
+        raise BadRequest("query must be a string")
+    if body.get("variables") is not None and not isinstance(body["variables"], dict):
+        raise BadRequest("variables must be a JSON object")
+    if body.get("operationName") is not None and not isinstance(body["operationName"], str):
+        raise BadRequest("operationName must be a string")
+    return body
+
+
+def _depth(node: Any) -> int:
+    selections = getattr(getattr(node, "selection_set", None), "selections", None) or []
+    deeper = max((_depth(s) for s in selections), default=0)
+    return deeper + (1 if isinstance(node, FieldNode) else 0) if not isinstance(node, InlineFragmentNode) else deeper
 
 
 class Stats:
@@ -133,9 +168,13 @@ class EmulatorServer(ThreadingHTTPServer):
         cached = self._documents.get(query)
         if cached is None:
             try:
-                document = parse(query)
+                document = parse(query, max_tokens=MAX_QUERY_TOKENS)
+                if max(_depth(d) for d in document.definitions) > MAX_QUERY_DEPTH:
+                    raise BadRequest(f"Query is too complex: nested deeper than {MAX_QUERY_DEPTH} fields")
                 cached = (document, [e.formatted for e in validate(self.schema, document)])
             except GraphQLError as exc:
+                if "more than" in exc.message and "tokens" in exc.message:
+                    raise BadRequest(f"Query is too complex: more than {MAX_QUERY_TOKENS} tokens") from None
                 cached = (None, [{"message": exc.message}])
             if len(self._documents) < 2048:
                 self._documents[query] = cached
@@ -180,7 +219,7 @@ def operation_label(body: dict[str, Any]) -> str:
     if body.get("operationName"):
         return body["operationName"]
     try:
-        doc = parse(body.get("query") or "")
+        doc = parse(body.get("query") or "", max_tokens=MAX_QUERY_TOKENS)
         op = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
         return op.name.value if op.name else op.selection_set.selections[0].name.value  # type: ignore[attr-defined]
     except Exception:
@@ -208,9 +247,25 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise BadRequest("Content-Length must be a non-negative number", unread=True)
+        if length > MAX_BODY_BYTES:
+            raise BadRequest(f"Request body too large (limit {MAX_BODY_BYTES} bytes)", 413, unread=True)
         raw = self.rfile.read(length) if length else b""
-        return json.loads(raw) if raw else {}
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            raise BadRequest("Invalid JSON body") from None
+
+    def _refuse(self, exc: BadRequest) -> None:
+        """Railway's error shape; a body we did not read leaves the connection unusable, so it is closed."""
+        self.close_connection = self.close_connection or exc.unread
+        self._send(exc.status, {"errors": [{"message": exc.message}], "data": None},
+                   {"Connection": "close"} if exc.unread else None)
 
     def _host(self) -> str:
         return (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
@@ -237,11 +292,14 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404, {"error": "not found"})
 
     def _graphql(self) -> None:
-        started = time.monotonic()
         try:
-            body = self._body()
-        except ValueError:
-            return self._send(400, {"errors": [{"message": "Invalid JSON body"}], "data": None})
+            self._graphql_request()
+        except BadRequest as exc:
+            self._refuse(exc)
+
+    def _graphql_request(self) -> None:
+        started = time.monotonic()
+        body = check_body(self._body())
         srv = self.server
         label = operation_label(body)
         entry: dict[str, Any] = {"operation": label, "at": time.time()}
@@ -307,6 +365,8 @@ class Handler(BaseHTTPRequestHandler):
         srv, route = self.server, self.path[len(ADMIN_PREFIX):].split("?")[0].rstrip("/")
         try:
             body = self._body() if method == "POST" else {}
+            if not isinstance(body, dict):
+                raise ValueError("the admin body must be a JSON object")
             handler = ADMIN_ROUTES.get((method, route))
             if handler is None and route.startswith("/services/") and route.endswith("/behaviour"):
                 return self._send(200, _set_behaviour(srv, route.split("/")[2], body))
@@ -315,6 +375,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, handler(srv, body))
         except (ValueError, KeyError, RailwayError) as exc:
             self._send(400, {"error": str(exc)})
+        except BadRequest as exc:
+            self._refuse(exc)
 
 
 def _set_behaviour(srv: EmulatorServer, service_id: str, body: dict[str, Any]) -> dict[str, Any]:
