@@ -221,6 +221,9 @@ class Token:
     workspaceId: str
     projectId: str | None = None
     environmentId: str | None = None
+    id: str = field(default_factory=new_id)
+    name: str = "emulator"
+    createdAt: str = field(default_factory=now_iso)
 
     @property
     def is_project_token(self) -> bool:
@@ -291,6 +294,17 @@ class Backend:
         elif project is not None and project.workspaceId != tok.workspaceId:
             raise NotAuthorized()
 
+    def check_env_scope(self, tok: Token, env_ids: list[str]) -> None:
+        """A project token reaches its own environment only (Railway's schema: a project token "has access to a
+        specific environment"): a write that would touch another environment is refused."""
+        if tok.is_project_token and any(e != tok.environmentId for e in env_ids):
+            raise NotAuthorized()
+
+    def _in_token_env(self, tok: Token, env_ids: list[str]) -> None:
+        """A project-level object (service, volume) is visible to a project token through its environment only."""
+        if tok.is_project_token and tok.environmentId not in set(env_ids):
+            raise NotAuthorized()
+
     def check_environment(self, tok: Token, env: Environment) -> None:
         self.check_project(tok, env.projectId)
         if tok.is_project_token and env.id != tok.environmentId:
@@ -310,7 +324,11 @@ class Backend:
         svc = self.tables["services"].get(service_id)
         if svc is not None:
             self.check_project(tok, svc.projectId)
+            self._in_token_env(tok, self._service_envs(service_id))
         return self._get("services", service_id, "Service")
+
+    def _service_envs(self, service_id: str) -> list[str]:
+        return [i.environmentId for i in self.tables["instances"].values() if i.serviceId == service_id]
 
     def instance(self, tok: Token, env_id: str, service_id: str) -> ServiceInstance:
         env, svc = self.environment(tok, env_id), self.service(tok, service_id)
@@ -325,6 +343,7 @@ class Backend:
         vol = self.tables["volumes"].get(volume_id)
         if vol is not None:
             self.check_project(tok, vol.projectId)
+            self._in_token_env(tok, [vi.environmentId for vi in self.volume_instances_of(volume_id=volume_id)])
         return self._get("volumes", volume_id, "Volume")
 
     def volume_instance(self, tok: Token, vi_id: str) -> VolumeInstance:
@@ -364,6 +383,35 @@ class Backend:
     def volume_instances_of(self, *, env_id: str | None = None, volume_id: str | None = None) -> list[VolumeInstance]:
         return [vi for vi in self.tables["volume_instances"].values()
                 if (env_id is None or vi.environmentId == env_id) and (volume_id is None or vi.volumeId == volume_id)]
+
+    # ---- project tokens ----------------------------------------------------------------------------
+    def project_token_create(self, tok: Token, inp: dict[str, Any]) -> str:
+        """A token for one environment of a project; only an account/workspace token may make one."""
+        if tok.is_project_token:
+            raise NotAuthorized()
+        self.project(tok, inp["projectId"])
+        env = self.tables["environments"].get(inp["environmentId"])
+        if env is None or env.deletedAt or env.projectId != inp["projectId"]:
+            raise NotFound("Environment")
+        value = "rpt_" + secrets.token_hex(16)
+        self.project_tokens[value] = Token(value, tok.workspaceId, env.projectId, env.id, name=inp["name"])
+        return value
+
+    def project_tokens_of(self, tok: Token, project_id: str) -> list[Token]:
+        if tok.is_project_token:
+            raise NotAuthorized()
+        self.project(tok, project_id)
+        return [t for t in self.project_tokens.values() if t.projectId == project_id]
+
+    def project_token_delete(self, tok: Token, token_id: str) -> bool:
+        found = next((t for t in self.project_tokens.values() if t.id == token_id), None)
+        if tok.is_project_token:
+            raise NotAuthorized()
+        if found is None:
+            raise NotFound("Project token")
+        self.check_project(tok, found.projectId or "")
+        del self.project_tokens[found.value]
+        return True
 
     # ---- projects ----------------------------------------------------------------------------------
     def project_create(self, tok: Token, inp: dict[str, Any]) -> Project:
@@ -495,6 +543,7 @@ class Backend:
 
     def service_update(self, tok: Token, service_id: str, inp: dict[str, Any]) -> Service:
         svc = self.service(tok, service_id)
+        self.check_env_scope(tok, self._service_envs(service_id))  # a rename shows in every environment
         if "name" in inp and inp["name"]:
             envs = [i.environmentId for i in self.tables["instances"].values() if i.serviceId == svc.id]
             if any(inp["name"] in self._service_names_in(e, besides=svc.id) for e in envs):
@@ -507,6 +556,7 @@ class Backend:
 
     def service_connect(self, tok: Token, service_id: str, inp: dict[str, Any]) -> Service:
         svc = self.service(tok, service_id)
+        self.check_env_scope(tok, self._service_envs(service_id))
         for inst in [i for i in self.tables["instances"].values() if i.serviceId == service_id]:
             inst.source = _source(inp)
             self._deploy(inst)
@@ -542,6 +592,7 @@ class Backend:
     def instance_update(self, tok: Token, service_id: str, env_id: str | None, inp: dict[str, Any]) -> bool:
         targets = ([self.instance(tok, env_id, service_id)] if env_id else
                    [i for i in self.tables["instances"].values() if i.serviceId == self.service(tok, service_id).id])
+        self.check_env_scope(tok, [i.environmentId for i in targets])
         for inst in targets:
             new = dict(inst.settings)
             for key, value in inp.items():
@@ -730,12 +781,15 @@ class Backend:
 
     def volume_update(self, tok: Token, volume_id: str, inp: dict[str, Any]) -> Volume:
         vol = self.volume(tok, volume_id)
+        self.check_env_scope(tok, [vi.environmentId for vi in self.volume_instances_of(volume_id=volume_id)])
         if inp.get("name"):
             vol.name = inp["name"]
         return vol
 
     def volume_instance_update(self, tok: Token, volume_id: str, env_id: str | None, inp: dict[str, Any]) -> bool:
         self.volume(tok, volume_id)
+        self.check_env_scope(tok, [env_id] if env_id else
+                             [vi.environmentId for vi in self.volume_instances_of(volume_id=volume_id)])
         for vi in self.volume_instances_of(volume_id=volume_id):
             if env_id and vi.environmentId != env_id:
                 continue
@@ -749,6 +803,7 @@ class Backend:
 
     def volume_delete(self, tok: Token, volume_id: str) -> bool:
         self.volume(tok, volume_id)
+        self.check_env_scope(tok, [vi.environmentId for vi in self.volume_instances_of(volume_id=volume_id)])
         for vi in self.volume_instances_of(volume_id=volume_id):
             self._drop_volume_instance(vi.id)
         del self.tables["volumes"][volume_id]

@@ -42,17 +42,18 @@ def _me(_: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
             "workspaces": [{"id": tok.workspaceId, "name": "ACS"}]}
 
 
-def _project_token(_: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+def _project_token(_: Any, info: GraphQLResolveInfo) -> m.Token:
     backend, tok = _ctx(info)
     if not tok.is_project_token:
         raise m.NotFound("Project token")
-    return {"id": "token-" + tok.value[-8:], "name": "emulator", "projectId": tok.projectId,
-            "environmentId": tok.environmentId, "createdAt": m.now_iso(), "displayToken": tok.value[:4] + "****"}
+    return tok
 
 
 QUERY: dict[str, Resolver] = {
     "me": _me,
     "projectToken": _project_token,
+    "projectTokens": lambda _, info, projectId, **kw: connection(
+        _ctx(info)[0].project_tokens_of(_ctx(info)[1], projectId), **_page(kw)),
     "project": lambda _, info, id: _ctx(info)[0].project(_ctx(info)[1], id),
     "projects": lambda _, info, **kw: connection(_ctx(info)[0].projects(_ctx(info)[1]), **_page(kw)),
     "environment": lambda _, info, id, projectId=None: _ctx(info)[0].environment(_ctx(info)[1], id),
@@ -143,6 +144,8 @@ MUTATION: dict[str, Resolver] = {
     "projectCreate": lambda _, info, input: _ctx(info)[0].project_create(_ctx(info)[1], input),
     "projectUpdate": lambda _, info, id, input: _ctx(info)[0].project_update(_ctx(info)[1], id, input),
     "projectDelete": lambda _, info, id: _ctx(info)[0].project_delete(_ctx(info)[1], id),
+    "projectTokenCreate": lambda _, info, input: _ctx(info)[0].project_token_create(_ctx(info)[1], input),
+    "projectTokenDelete": lambda _, info, id: _ctx(info)[0].project_token_delete(_ctx(info)[1], id),
     "environmentCreate": lambda _, info, input: _ctx(info)[0].environment_create(_ctx(info)[1], input),
     "environmentRename": lambda _, info, id, input: _ctx(info)[0].environment_rename(_ctx(info)[1], id, input["name"]),
     "environmentDelete": lambda _, info, id: _ctx(info)[0].environment_delete(_ctx(info)[1], id),
@@ -240,6 +243,7 @@ def _status_changed_at(dep: m.Deployment, info: GraphQLResolveInfo) -> str:
 
 
 TYPES: dict[str, dict[str, Resolver]] = {
+    "ProjectToken": {"displayToken": lambda t, info: t.value[:4] + "****"},  # never the value itself
     "Project": {
         "environments": lambda p, info, isEphemeral=None, **kw: connection(
             _ctx(info)[0].environments(_ctx(info)[1], p.id, isEphemeral), **_page(kw)),

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 from collections import Counter, deque
@@ -152,13 +151,11 @@ class EmulatorServer(ThreadingHTTPServer):
                 return self.backend.project_tokens.get(project_token.strip())
         return None
 
-    def create_project_token(self, project_id: str, environment_id: str) -> str:
+    def create_project_token(self, project_id: str, environment_id: str, name: str = "emulator") -> str:
         with self.backend.lock:
-            env = self.backend.tables["environments"].get(environment_id)
-            if env is None or env.projectId != project_id:
-                raise RailwayError("Environment not found")
-            value = "rpt_" + secrets.token_hex(16)
-            self.backend.project_tokens[value] = m.Token(value, self.backend.workspace_id, project_id, environment_id)
+            admin = m.Token("admin", self.backend.workspace_id)
+            value = self.backend.project_token_create(admin, {"projectId": project_id, "environmentId": environment_id,
+                                                              "name": name})
             self.backend.save()
             return value
 

@@ -16,10 +16,10 @@ from graphql.type import introspection_types, specified_scalar_types
 QUERY = """project projects environment environments service serviceInstance serviceInstanceLimits
 serviceInstanceLimitOverride variables variablesForServiceDeployment volumeInstance volumeInstanceBackupList
 volumeInstanceBackupScheduleList domains serviceDomainAvailable customDomainAvailable customDomain deployments
-deployment projectToken workflowStatus template regions me metrics httpMetrics httpDurationMetrics
+deployment projectToken projectTokens workflowStatus template regions me metrics httpMetrics httpDurationMetrics
 notificationRules""".split()
 
-MUTATION = """projectCreate projectUpdate projectDelete environmentCreate environmentRename environmentDelete
+MUTATION = """projectCreate projectUpdate projectDelete projectTokenCreate projectTokenDelete environmentCreate environmentRename environmentDelete
 serviceCreate serviceUpdate serviceDelete serviceConnect serviceDisconnect serviceInstanceUpdate
 serviceInstanceLimitsUpdate variableUpsert variableCollectionUpsert variableDelete volumeCreate volumeUpdate
 volumeInstanceUpdate volumeDelete volumeInstanceBackupCreate volumeInstanceBackupRestore volumeInstanceBackupDelete
