@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra import automation as ops
-from infra.config import ConfigError
+from infra.config import ConfigError, parse_pr_number, parse_pr_numbers
 from infra.railway import RailwayApiError, client_from_env
 from infra.release import ReleaseError
 
@@ -69,6 +69,9 @@ def guarded(fn: Any) -> Any:
         except (ConfigError, RailwayApiError, ReleaseError) as exc:
             fail(str(exc))
         except ops.auto.CommandError as exc:
+            if "currently locked" in str(exc):  # the backend's own lock: another run, or a killed one
+                fail(f"the stack is locked by another run; if none is running (a killed run left its lock), "
+                     f"release it with `acs-infra recover <stack>`", 3)
             fail(_engine_error(exc))
     return wrapper
 
@@ -151,6 +154,8 @@ def deploy_cmd(stack: str, auto_rollback: bool = typer.Option(False, "--auto-rol
                report_path: Optional[Path] = typer.Option(None, "--report", help="monitor report (Markdown + SVG)")) -> None:
     """Release: pre-deployment backup (if anything changes), up, deploy, wait, health gate, optional rollback."""
     from infra import release
+    if monitor_window:  # a typo in the watch must not surface after the release went out
+        _seconds("--monitor", monitor_window), _seconds("--monitor-interval", monitor_interval)
     report = release.deploy(stack, root(), auto_rollback=auto_rollback, health_timeout=health_timeout,
                             on_output=engine_output, on_status=lambda s: err.print(f"deployment: {s}"))
     lines = [f"{stack}: {_describe(report.changes)}"]
@@ -184,6 +189,7 @@ def monitor_cmd(stack: str, window: str = typer.Option("30m", help="how long to 
 def _monitor(stack: str, window: str, interval: str, service: str | None, report_path: Path | None,
              roll_back: bool) -> None:
     from infra import monitor, release
+    window_s, interval_s = _seconds("--window", window), _seconds("--interval", interval)
     cfg = release._config(stack, root())
     if cfg.alerts is None:
         raise ConfigError(f"stack {stack} declares no alerts (acs:environment.alerts): nothing to monitor against")
@@ -194,8 +200,8 @@ def _monitor(stack: str, window: str, interval: str, service: str | None, report
         err.print(f"[{bar}] {i}/{n}  err {v['error_rate'] * 100:.2f}%  p95 {v['response_time_ms']:.0f}ms  "
                   f"mem {v['memory'] * 100:.0f}%  cpu {v['cpu'] * 100:.0f}%", markup=False, highlight=False)
 
-    result = monitor.monitor(release.target(stack, root()), name, cfg.alerts, monitor.parse_window(window),
-                             monitor.parse_window(interval), roll_back=roll_back, on_tick=tick)
+    result = monitor.monitor(release.target(stack, root()), name, cfg.alerts, window_s, interval_s,
+                             roll_back=roll_back, on_tick=tick)
     if report_path:
         monitor.write_report(result, report_path)
     emit(result.as_dict(), monitor.markdown(result))
@@ -237,16 +243,19 @@ def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--d
 # ---- PR previews ------------------------------------------------------------------------------------------
 @pr_app.command("up")
 @guarded
-def pr_up(number: int, lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
+def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
+          lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
     """Create or update the preview of PR <number> and print its URL."""
+    number = parse_pr_number(pr)
     result = ops.up(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output, expect_pr=True)
     emit(result.as_dict(), f"pr-{number}: {_describe(result.changes)}\n{result.url}")
 
 
 @pr_app.command("down")
 @guarded
-def pr_down(number: int, lock_timeout: float = typer.Option(600)) -> None:
+def pr_down(pr: str = typer.Argument(..., metavar="NUMBER"), lock_timeout: float = typer.Option(600)) -> None:
     """Destroy the preview of PR <number> and remove its stack (nothing to do is fine)."""
+    number = parse_pr_number(pr)
     result = ops.destroy_and_remove(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output)
     message = f"pr-{number}: no preview" if result.action == "absent" else f"pr-{number}: destroyed and removed"
     emit(result.as_dict(), message)
@@ -277,7 +286,7 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
     """Remove previews of closed PRs or older than --max-age, and ephemeral Railway environments no stack owns."""
     if open_prs is None and max_age is None:
         raise ConfigError("pr gc needs --open and/or --max-age")
-    keep = {int(n) for n in open_prs.split(",") if n.strip()} if open_prs is not None else None
+    keep = parse_pr_numbers(open_prs, "--open") if open_prs is not None else None
     limit = ops.parse_duration(max_age) if max_age else None
     removed, orphans = [], []
     for s in ops.pr_stacks(root()):
@@ -337,6 +346,14 @@ def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to
     raise typer.Exit(drift.exit_code(results))
 
 
+def _seconds(option: str, text: str) -> float:
+    from infra import monitor
+    try:
+        return monitor.parse_window(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
 def _describe(changes: dict[str, int]) -> str:
     moved = {k: v for k, v in changes.items() if k != "same"}
     return ", ".join(f"{v} {k}" for k, v in sorted(moved.items())) or "no changes"
@@ -346,8 +363,16 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+def normalise_argv(argv: list[str]) -> list[str]:
+    """`--json` is accepted anywhere before `--`, for every command: moved in front of the subcommand."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--json" not in argv[:end]:
+        return argv
+    return ["--json"] + [a for i, a in enumerate(argv) if not (a == "--json" and i < end)]
+
+
 def main() -> None:
-    app()
+    app(args=normalise_argv(sys.argv[1:]), prog_name="acs-infra")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ its configuration is the dev stack's with the PR overrides of `pr_config`.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -433,6 +434,13 @@ def check_unique_subdomain(stack: str, cfg: EnvironmentConfig, root: Path) -> No
                               f"stack {other!r} ({path.name}); choose another")
 
 
+def check_token(config_keys: set[str]) -> None:
+    """Without a token every resource would fail on its own, after the stack exists: stop before."""
+    if not (os.environ.get("RAILWAY_API_TOKEN") or os.environ.get("RAILWAY_TOKEN") or "railwayToken" in config_keys):
+        raise ConfigError("no Railway token: set RAILWAY_API_TOKEN (account/workspace) or RAILWAY_TOKEN (project), "
+                          "or the stack config: pulumi config set --secret acs:railwayToken <token>")
+
+
 def preflight(stack: str, root: Path) -> EnvironmentConfig:
     """Everything the stack files decide, checked before a stack is created: no empty stack is left behind."""
     check_stack_name(stack)
@@ -449,4 +457,6 @@ def preflight(stack: str, root: Path) -> EnvironmentConfig:
         check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)
     guard_stack(stack, cfg)
     check_unique_subdomain(stack, cfg, root)
+    own = load_stack_file(stack, root) if (root / f"Pulumi.{stack}.yaml").exists() else {}
+    check_token({k[4:] for k in own if k.startswith("acs:")})
     return cfg

@@ -5,6 +5,7 @@ inputs; the environment is then listed once to find objects nobody declared. Sec
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,12 +62,59 @@ def _masked(value: Any) -> Any:
     return value
 
 
+def fingerprint(value: Any) -> str | None:
+    """Stands in for a value that must not be shown: equal values give equal fingerprints (32 bits of sha256,
+    enough to tell two values apart in a report, too short to be a useful oracle for a random secret)."""
+    if value is None:
+        return None
+    return f"[hidden sha256:{hashlib.sha256(str(value).encode()).hexdigest()[:8]}]"
+
+
 def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[FieldDrift]:
-    """Per-name differences of a plain variable set."""
+    """Per-name differences of a plain variable set. Only names the program declares plain show their values:
+    a name added out of band may hold a secret (`STRIPE_KEY`), so it shows a fingerprint."""
     out = []
     for name in sorted(set(declared) | set(live)):
         if declared.get(name) != live.get(name):
-            out.append(FieldDrift(f"variables.{name}", declared.get(name), live.get(name)))
+            shown = live.get(name) if name in declared else fingerprint(live.get(name))
+            out.append(FieldDrift(f"variables.{name}", declared.get(name), shown))
+    return out
+
+
+def secret_drift(stack: auto.Stack) -> list[ResourceDrift]:
+    """Declared secrets (the stack's decrypted config) against Railway's live values, compared here and shown as
+    names and fingerprints only. The engine's diff cannot say which secret changed: its view of them is masked."""
+    config = {k.split(":", 1)[1]: v.value for k, v in stack.get_all_config().items() if k.startswith("acs:")}
+    found: list[ResourceDrift] = []
+    client = None
+    for res in (stack.export_stack().deployment or {}).get("resources") or []:
+        outs = res.get("outputs") or {}
+        names = [n for n in outs.get("secret_names") or [] if n in config]
+        if not names or not res.get("id") or not outs.get("project_id") or not outs.get("environment_id"):
+            continue
+        client = client or client_from_env()
+        try:
+            live = client.query("ServiceState", id=res["id"], projectId=outs["project_id"],
+                                environmentId=outs["environment_id"])["variables"]
+        except NotFoundError:
+            continue  # the resource itself is gone: reported as deleted
+        fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n]), fingerprint(live.get(n)))
+                  for n in names if live.get(n) != config[n]]
+        if fields:
+            found.append(ResourceDrift(_name(res["urn"]), "changed", fields))
+    return found
+
+
+def merge_secret_drift(drifts: list[ResourceDrift], secrets: list[ResourceDrift]) -> list[ResourceDrift]:
+    """Adds the changed secrets to the engine's findings: always listed, whatever else drifted."""
+    by_name = {d.resource: d for d in drifts if d.kind == "changed"}
+    out = list(drifts)
+    for s in secrets:
+        target = by_name.get(s.resource)
+        if target is None:
+            out.append(ResourceDrift(s.resource, "changed", s.fields, "a secret value changed (value not shown)"))
+            continue
+        target.fields += [f for f in s.fields if f.field not in {g.field for g in target.fields}]
     return out
 
 
@@ -219,7 +267,7 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
                 raise
             result.resources, result.remaining = from_events(events) + found, found
             return result
-        result.resources = from_events(events)
+        result.resources = merge_secret_drift(from_events(events), secret_drift(stack))
         extra = unmanaged(stack)
         result.resources += extra
         if (fix or remove_unmanaged_objects) and result.drifted:

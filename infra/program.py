@@ -11,7 +11,7 @@ import pulumi
 
 from infra.components import AcsEnvironment
 from infra.config import (PR_STACK, ConfigError, EnvironmentConfig, check_secret_storage, check_stack_name,
-                          check_unique_subdomain, guard_stack, parse_environment, pr_config)
+                          check_token, check_unique_subdomain, guard_stack, parse_environment, pr_config)
 
 KNOWN_KEYS = {"environment", "railwayToken", "railwayApiUrl"}
 
@@ -39,6 +39,7 @@ def check_keys(cfg: EnvironmentConfig, present: set[str]) -> None:
     if missing:
         raise ConfigError("invalid stack configuration:\n" + "\n".join(
             f"  acs:{s}: missing secret (set it with: pulumi config set --secret acs:{s} <value>)" for s in missing))
+    check_token(present)
 
 
 def config_keys() -> set[str]:

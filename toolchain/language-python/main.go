@@ -133,7 +133,11 @@ func (h *host) GetRequiredPlugins(_ context.Context, req *pulumirpc.GetRequiredP
 
 // runEnv passes the stack config the way the Python SDK reads it (PULUMI_CONFIG and its secret keys).
 func runEnv(req *pulumirpc.RunRequest) ([]string, error) {
-	cfg, err := json.Marshal(req.Config)
+	config := req.Config
+	if config == nil { // a stack without config: the SDK reads PULUMI_CONFIG as an object, `null` crashes it
+		config = map[string]string{}
+	}
+	cfg, err := json.Marshal(config)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,118 @@
+"""Issue 14 items 9, 10, 12, 13 through `acs-infra` and `pulumi` themselves (real engine, emulator over HTTP):
+bad input stops before a stack exists or an API call is made, and never ends in a traceback."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator, PulumiProject
+
+pytestmark = pytest.mark.e2e
+
+
+def acs(project: PulumiProject, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "infra", "--project-dir", str(project.dir), *args],
+                          env={**project.env, **(env or {})}, capture_output=True, text=True, timeout=600)
+    project.log.append(f"$ acs-infra {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def stacks(project: PulumiProject) -> list[str]:
+    return [s["name"] for s in json.loads(project.run("stack", "ls", "--json").stdout)]
+
+
+def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    text = proc.stdout + proc.stderr
+    assert "Traceback" not in text, text
+
+
+@pytest.mark.parametrize("content", ["", "config:\n"])
+def test_empty_stack_file_is_refused_and_leaves_no_stack(content: str, project: PulumiProject,
+                                                         emulator: Emulator) -> None:
+    """Issue 14 item 9: an empty stack file gave an AttributeError traceback and left an empty stack behind."""
+    (project.dir / "Pulumi.staging.yaml").write_text(content)
+    proc = acs(project, "up", "staging")
+    assert proc.returncode == 1 and "acs:environment: missing" in proc.stderr, proc.stderr
+    no_traceback(proc)
+    assert "staging" not in stacks(project)
+    assert emulator.stats()["total"] == 0
+
+
+def test_program_without_any_config_gets_a_clear_error(project: PulumiProject, emulator: Emulator) -> None:
+    """Issue 14 item 9: `pulumi up` of a stack with no config at all (the language host hands the program the JSON
+    text `null`) names the missing key instead of a traceback, before any API call."""
+    project.run("stack", "init", "staging")
+    (project.dir / "Pulumi.staging.yaml").unlink(missing_ok=True)
+    proc = project.run("up", "--yes", "--skip-preview", stack="staging", check=False)
+    assert proc.returncode != 0
+    assert "acs:environment: missing" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr and "AttributeError" not in proc.stdout + proc.stderr
+    assert emulator.stats()["total"] == 0
+
+
+@pytest.mark.parametrize("args", [("up", "pr-99999999"), ("pr", "up", "0"), ("up", "pr-007"), ("pr", "up", "007"),
+                                  ("up", "pr-1; rm -rf /"), ("pr", "down", "99999999")])
+def test_one_rule_for_pr_numbers_before_any_stack(args: tuple[str, ...], project: PulumiProject,
+                                                  emulator: Emulator) -> None:
+    """Issue 14 item 10: out-of-rule PR stacks were created (and listed by `pr list`, or a traceback, or "organization
+    name must be 'organization'"); now every command refuses them with the one rule, before a stack exists."""
+    proc = acs(project, *args)
+    assert proc.returncode == 1 and "a PR number from 1 to 9999999 without leading zeros" in proc.stderr, proc.stderr
+    no_traceback(proc)
+    assert stacks(project) == []
+    assert json.loads(acs(project, "--json", "pr", "list").stdout) == []
+    assert emulator.stats()["total"] == 0
+
+
+def test_cli_mistakes_end_in_a_message_not_a_traceback(project: PulumiProject, emulator: Emulator) -> None:
+    """Issue 14 item 12: `pr gc --open 1,a`, `monitor dev --window abc` and `pr up 8` without a token each end in
+    one line naming the problem (exit 1), and `pr up 8` leaves no empty `pr-8` behind."""
+    gc = acs(project, "pr", "gc", "--open", "1,a")
+    assert gc.returncode == 1 and "--open: 'a' is not a PR number" in gc.stderr, gc.stderr
+    monitor = acs(project, "monitor", "dev", "--window", "abc")
+    assert monitor.returncode == 1 and "--window: 'abc' is not a duration" in monitor.stderr, monitor.stderr
+    no_token = acs(project, "pr", "up", "8", env={"RAILWAY_API_TOKEN": "", "RAILWAY_TOKEN": ""})
+    assert no_token.returncode == 1 and "no Railway token" in no_token.stderr, no_token.stderr
+    for proc in (gc, monitor, no_token):
+        no_traceback(proc)
+    assert stacks(project) == [] and emulator.stats()["total"] == 0
+
+
+def test_json_is_accepted_after_the_subcommand(project: PulumiProject) -> None:
+    """Issue 14 item 12: `drift dev --json` was refused; `--json` now goes before or after the subcommand."""
+    for args in (("drift", "dev", "--json"), ("--json", "drift", "dev"), ("pr", "list", "--json"),
+                 ("pr", "gc", "--open", "x", "--json")):
+        proc = acs(project, *args)
+        assert "No such option" not in proc.stderr, proc.stderr
+        payload: Any = json.loads(proc.stdout)
+        assert isinstance(payload, (list, dict)), proc.stdout
+    assert json.loads(acs(project, "pr", "gc", "--open", "x", "--json").stdout)["error"].startswith("--open")
+
+
+def _set_variable(emulator: Emulator, out: dict[str, Any], name: str, value: str) -> None:
+    emulator.data("mutation($i:VariableUpsertInput!){ variableUpsert(input:$i) }",
+                  i={"projectId": out["projectId"], "environmentId": out["environmentId"],
+                     "serviceId": out["serviceIds"]["web"], "name": name, "value": value, "skipDeploys": True})
+
+
+def test_drift_reports_never_show_secret_or_undeclared_values(project: PulumiProject, emulator: Emulator) -> None:
+    """Issue 14 item 13: an out-of-band STRIPE_KEY was printed verbatim, and a changed JWT_SECRET went unmentioned
+    when another field drifted too. Every report format is checked for the values (grep), and for the names."""
+    project.up("dev")
+    out = project.outputs("dev")
+    stripe, jwt = "sk_live_51HxAbCdEfGhIjKlMnOp", "stolen-and-replaced-jwt"
+    _set_variable(emulator, out, "STRIPE_KEY", stripe)
+    _set_variable(emulator, out, "JWT_SECRET", jwt)
+    _set_variable(emulator, out, "LOG_LEVEL", "warn")
+    reports = [acs(project, "drift", "dev"), acs(project, "drift", "dev", "--json"),
+               acs(project, "drift", "dev", "--markdown")]
+    for proc in reports:
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        text = proc.stdout + proc.stderr
+        assert stripe not in text and "sk_live" not in text and jwt not in text, text
+        assert "STRIPE_KEY" in text and "JWT_SECRET" in text and "LOG_LEVEL" in text, text
+    assert "variables.LOG_LEVEL: declared debug, live warn" in reports[0].stdout

@@ -1,0 +1,47 @@
+"""Issue 14 item 13: drift reports never print a value of a secret or of a variable not declared plain."""
+from __future__ import annotations
+
+import json
+
+from infra.drift import (FieldDrift, ResourceDrift, StackDrift, field_drift, fingerprint, markdown_report,
+                         merge_secret_drift, text_report, variable_drift)
+
+STRIPE = "sk_live_51HxAbCdEfGhIjKlMnOpQrStUv"
+
+
+def reports(drifts: list[ResourceDrift]) -> str:
+    result = StackDrift("dev", drifts)
+    return text_report([result]) + markdown_report([result]) + json.dumps(result.as_dict(), default=str)
+
+
+def test_out_of_band_variable_shows_name_and_fingerprint_never_its_value() -> None:
+    """Issue 14 item 13: `variables.STRIPE_KEY | (absent) | sk_live_...` was printed verbatim."""
+    fields = variable_drift({"NODE_ENV": "development"}, {"NODE_ENV": "production", "STRIPE_KEY": STRIPE})
+    out = reports([ResourceDrift("dev-web", "changed", fields)])
+    assert STRIPE not in out and "sk_live" not in out
+    assert "variables.STRIPE_KEY" in out and fingerprint(STRIPE) in out
+    assert "declared development, live production" in out  # declared plain: values are fine to show
+
+
+def test_plain_value_moved_onto_an_undeclared_name_is_hidden_too() -> None:
+    """A variable the program does not declare may hold anything: its value is never shown, whatever it looks like."""
+    fields = field_drift({"variables": {"A": "1", "DEBUG_TOKEN": "tok-123"}}, {"variables": {"A": "1"}})
+    assert [f.field for f in fields] == ["variables.DEBUG_TOKEN"]
+    assert "tok-123" not in reports([ResourceDrift("dev-web", "changed", fields)])
+
+
+def test_changed_secret_is_listed_even_when_other_fields_drift() -> None:
+    """Issue 14 item 13: with other fields drifting, a changed secret used to go unmentioned."""
+    events = [ResourceDrift("dev-web", "changed", [FieldDrift("variables.LOG_LEVEL", "debug", "warn")])]
+    secrets = [ResourceDrift("dev-web", "changed", [FieldDrift("secrets.JWT_SECRET", fingerprint("declared-jwt"),
+                                                               fingerprint("stolen-and-replaced"))])]
+    merged = merge_secret_drift(events, secrets)
+    assert len(merged) == 1 and [f.field for f in merged[0].fields] == ["variables.LOG_LEVEL", "secrets.JWT_SECRET"]
+    out = reports(merged)
+    assert "secrets.JWT_SECRET" in out and "stolen-and-replaced" not in out and "declared-jwt" not in out
+
+
+def test_fingerprint_is_short_stable_and_not_the_value() -> None:
+    assert fingerprint("secret-zzz") == fingerprint("secret-zzz") != fingerprint("secret-zzy")
+    assert "zzz" not in fingerprint("secret-zzz") and len(fingerprint("secret-zzz")) < 30
+    assert fingerprint(None) is None
