@@ -219,7 +219,7 @@ def parse_duration(text: str) -> float:
 
 def restore_checkpoint(stack_name: str) -> bool:
     """A run killed while writing the checkpoint of a file backend leaves it truncated: put back the newest
-    intact copy (the backend's own `.bak`, else its backups folder). Resources made after that copy are adopted
+    intact copy (the backend's own `.bak`, else its backups folder, else an empty checkpoint). Resources made after that copy are adopted
     by name on the next up. An object store (s3://) never shows a half-written object: a killed upload leaves the
     previous checkpoint in place, so there is nothing to restore there."""
     url = os.environ.get("PULUMI_BACKEND_URL", "")
@@ -237,7 +237,11 @@ def restore_checkpoint(stack_name: str) -> bool:
             continue
         target.write_text(candidate.read_text())
         return True
-    return False
+    # No intact copy (a first up killed mid-write): start from an empty checkpoint. The recovering up then
+    # adopts what the killed run made, by this stack's own marker, and nothing else.
+    target.write_text(json.dumps({"version": 3, "checkpoint": {
+        "stack": f"organization/{PROJECT_NAME}/{stack_name}", "latest": None}}))
+    return True
 
 
 def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None) -> StackResult:

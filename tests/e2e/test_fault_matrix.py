@@ -136,6 +136,21 @@ def test_truncated_checkpoint_is_restored(project: PulumiProject, emulator: Emul
     project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
 
 
+def test_truncated_checkpoint_without_an_intact_copy(project: PulumiProject, emulator: Emulator) -> None:
+    """A kill can leave the checkpoint and its `.bak` both unreadable (seen as "failed to load checkpoint: EOF"
+    from `recover` after the kill test): recover starts from an empty checkpoint and the next up adopts what the
+    stack made, by its own marker, with no duplicate."""
+    converge(project, "dev")
+    stacks = project.dir.parent / "state/.pulumi/stacks/acs"
+    for name in ("dev.json", "dev.json.bak"):
+        (stacks / name).write_text("")
+    for backup in (project.dir.parent / "state/.pulumi/backups").glob("**/*.json"):
+        backup.write_text("")  # as on a stack whose first up was killed: no finished update, no backup
+    cli(project, "recover", "dev")
+    assert_clean(emulator, project.outputs("dev")["projectId"], DEV)
+    project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
+
+
 def test_recover_reports_a_lock_it_cannot_release(project: PulumiProject) -> None:
     """A stale lock that cannot be removed stops `recover` with its cause instead of being ignored."""
     project.run("stack", "init", "dev")
