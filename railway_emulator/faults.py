@@ -25,6 +25,7 @@ class Faults:
     timeout_seconds: float = 30.0
     drop_rate: float = 0.0          # share of connections closed without an answer
     fail_next: dict[str, int] = field(default_factory=dict)  # operation name -> number of 503s to give
+    timeout_next: dict[str, int] = field(default_factory=dict)  # operation name -> number of slow answers
     seed: int | None = None
 
     def update(self, values: dict[str, Any]) -> None:
@@ -58,6 +59,9 @@ class FaultInjector:
             if f.fail_next.get(operation, 0) > 0:
                 f.fail_next[operation] -= 1
                 return "error_after" if f.error_after_commit else "error"
+            if f.timeout_next.get(operation, 0) > 0:
+                f.timeout_next[operation] -= 1
+                return "timeout"
             roll = self._rng.random()
             for kind, share in (("drop", f.drop_rate), ("timeout", f.timeout_rate), ("error", f.error_rate)):
                 if roll < share:

@@ -44,9 +44,11 @@ class NotificationRuleProvider(RailwayProvider):
         # lost (this run or a killed one) is only found by looking first. Railway gives a rule no name or
         # description to carry a marker; its marker is its place and purpose: a rule of this stack's own project
         # (only the stack that made the project declares rules) for exactly these event types.
+        # One attempt per run: an answer that timed out may still be committed after our look, and without a
+        # unique name a second create would not be refused. The run fails; the rerun's look finds the rule.
         rule = self._find(props) or create_once(
             lambda: client().mutate("NotificationRuleCreate", idempotent=False, input=payload)["notificationRuleCreate"],
-            lambda: self._find(props))
+            lambda: self._find(props), attempts=1)
         if _outs(rule) != _outs({**rule, **self._echo(props)}):  # adopted with other settings: make them ours
             rule = client().mutate("NotificationRuleUpdate", id=rule["id"], input=self._input(props))["notificationRuleUpdate"]
         return CreateResult(rule["id"], {**self.inputs_of(props), **_outs(rule)})

@@ -5,6 +5,7 @@ emulator."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -118,13 +119,26 @@ def test_environment_left_by_this_stack_is_adopted(project: PulumiProject, emula
     assert snapshot(emulator, project_id)["services"] == made["services"]
 
 
-def test_alert_rule_answer_lost_after_commit_is_not_duplicated(project: PulumiProject, emulator: Emulator) -> None:
-    """Issue 14 item 5: a 5xx after Railway committed `notificationRuleCreate` fails the first `up` of a fresh
-    stack; the rerun used to create a second alert rule. Every create is find-then-adopt: one rule, also when
-    the run that made it was killed before recording it (state removed, rerun)."""
-    emulator.admin("/faults", {"error_after_commit": True, "fail_next": {"NotificationRuleCreate": 1}})
-    cli(project, "up", "dev", check=False)  # today: the lost answer is found in the same run
-    assert emulator.stats()["faults"].get("error_after", 0) == 1, emulator.stats()["faults"]
+LOST_ANSWERS = {  # how the answer to the rule's create gets lost, and the fault the emulator counts for it
+    "5xx after commit": ({"error_after_commit": True, "fail_next": {"NotificationRuleCreate": 1}}, "error_after"),
+    "timeout": ({"timeout_next": {"NotificationRuleCreate": 1}, "timeout_seconds": 3}, "timeout"),
+}
+
+
+@pytest.mark.parametrize("lost", sorted(LOST_ANSWERS))
+def test_alert_rule_answer_lost_after_commit_is_not_duplicated(lost: str, project: PulumiProject,
+                                                               emulator: Emulator) -> None:
+    """Issue 14 item 5: a 5xx after Railway committed `notificationRuleCreate`, or an answer slower than the client's
+    timeout, on a fresh stack; the rerun used to create a second alert rule. Every create is find-then-adopt: one
+    rule, also when the run that made it was killed before recording it (state removed, rerun)."""
+    faults, counted = LOST_ANSWERS[lost]
+    project.env["ACS_RAILWAY_TIMEOUT"] = "1"
+    emulator.admin("/faults", faults)
+    cli(project, "up", "dev", check=False)  # may end failed: the answer never came
+    assert emulator.stats()["faults"].get(counted, 0) == 1, emulator.stats()["faults"]
+    deadline = time.monotonic() + 60  # the slow create commits after the client gave up: wait for it, not a time
+    while not emulator.inventory()["notification_rules"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     cli(project, "up", "dev")  # the rerun CI would do
     project_id = project.outputs("dev")["projectId"]
     rules = [r for r in emulator.inventory()["notification_rules"] if r["projectId"] == project_id]
