@@ -43,7 +43,7 @@ def dependents(stack: str, root: Path) -> list[str]:
     found = []
     for summary in ops.workspace(root).list_stacks():
         name = summary.name
-        if name == stack or not summary.resource_count:
+        if name == stack or summary.resource_count == 0:  # unknown (None) counts: better refused than lost
             continue
         if ops.PR_NAME.match(name):
             uses = "dev"
