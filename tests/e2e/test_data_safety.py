@@ -105,6 +105,25 @@ def test_destroy_never_takes_along_what_no_stack_manages(project: PulumiProject,
     assert snapshot(emulator, other) == other_before
 
 
+def test_a_stack_in_devs_project_is_a_dependent_too(project: PulumiProject, emulator: Emulator) -> None:
+    """Issue 14 item 3, a committed dependent: `qa` lives in dev's project (`project: {stack: dev}`). `destroy dev`
+    is refused naming it; with --with-dependents qa goes first, and neither committed stack file is deleted."""
+    text = (project.dir / "Pulumi.dev.yaml").read_text()
+    text = text.replace("    name: dev\n", "    name: qa\n", 1).replace("      name: acs\n", "      stack: dev\n", 1)
+    text = text.replace("subdomain: acs-dev", "subdomain: acs-qa")
+    text = text[:text.index("    alerts:")] + text[text.index("    secrets:"):]  # rules are the project stack's
+    (project.dir / "Pulumi.qa.yaml").write_text(text)
+    project.up("dev")
+    project.up("qa")
+    files = {name: (project.dir / name).read_text() for name in ("Pulumi.dev.yaml", "Pulumi.qa.yaml")}
+
+    refused = cli(project, "destroy", "dev", check=False)
+    assert refused.returncode == 1 and "qa use dev's Railway project" in json.loads(refused.stdout)["error"]
+    done = json.loads(cli(project, "destroy", "dev", "--with-dependents").stdout)
+    assert done["dependents_destroyed"] == ["qa"] and emulator.inventory()["projects"] == []
+    assert {name: (project.dir / name).read_text() for name in files} == files
+
+
 # ---- drift --fix ------------------------------------------------------------------------------------------------
 def test_drift_fix_never_deletes_unmanaged_data(project: PulumiProject, emulator: Emulator) -> None:
     """Issue 14 item 4: `drift --fix` deleted the unmanaged volumes and services of an unprotected stack (dev holds
