@@ -465,6 +465,8 @@ class Backend:
         env = Environment(id=new_id(), name=name, projectId=project.id, isEphemeral=bool(inp.get("ephemeral")),
                           sourceEnvironmentId=inp.get("sourceEnvironmentId"))
         source = self.environment(tok, env.sourceEnvironmentId) if env.sourceEnvironmentId else None
+        if source is not None and source.projectId != project.id:
+            raise NotFound("Environment")
         self.tables["environments"][env.id] = env
         if source is not None:
             self._copy_environment(source, env, deploy=not inp.get("skipInitialDeploys"))
@@ -522,11 +524,10 @@ class Backend:
         name = inp.get("name") or _generated_name()
         source = _source(inp.get("source"))
         env_id = inp.get("environmentId")
-        envs = [self.environment(tok, env_id)] if env_id else self.environments(tok, project.id)
         if tok.is_project_token and not env_id:
             raise NotAuthorized()
-        # Names are unique within an environment: a service scoped to one environment may share its name
-        # with a service of another environment (that is how fork/PR environments hold their own copies).
+        envs = self._service_scope(tok, project.id, env_id)
+        # Names are unique within an environment; a fork may hold a service named like one of its source's.
         if any(name in self._service_names_in(env.id) for env in envs):
             raise BadRequest(f"Service with name {name} already exists")
         svc = Service(id=new_id(), name=name, projectId=project.id, icon=inp.get("icon"),
@@ -562,11 +563,32 @@ class Backend:
             self._deploy(inst)
         return svc
 
+    @staticmethod
+    def is_fork(env: Environment) -> bool:
+        """A fork is an environment made from a source environment (`environmentCreate(sourceEnvironmentId)`)."""
+        return env.sourceEnvironmentId is not None
+
+    def _service_scope(self, tok: Token, project_id: str, env_id: str | None) -> list[Environment]:
+        """Where `serviceCreate` / `serviceDelete(environmentId)` act (their input descriptions): only in the given
+        environment when it is a fork, otherwise in every environment of the project that is not a fork. An absent
+        environmentId acts like a non-fork one (assumed: Railway documents only the two cases above)."""
+        if env_id:
+            env = self.environment(tok, env_id)
+            if env.projectId != project_id:
+                raise NotFound("Environment")
+            if self.is_fork(env):
+                return [env]
+        return [e for e in self.environments(tok, project_id) if not self.is_fork(e)]
+
     def service_delete(self, tok: Token, service_id: str, env_id: str | None) -> bool:
+        """With environmentId: the instances in that fork only, or in every non-fork environment (forks keep
+        theirs); the service itself goes when no instance is left (assumed). Without: the whole service."""
         svc = self.service(tok, service_id)
-        if env_id:  # only this environment's instance and what hangs off it
-            self.environment(tok, env_id)
-            self._purge_service_in_env(service_id, env_id)
+        if env_id:
+            for env in self._service_scope(tok, svc.projectId, env_id):
+                self._purge_service_in_env(service_id, env.id)
+            if not any(i.serviceId == svc.id for i in self.tables["instances"].values()):
+                del self.tables["services"][svc.id]
             return True
         if tok.is_project_token:
             raise NotAuthorized()
@@ -1134,11 +1156,13 @@ class Backend:
         """Applies the parts of an EnvironmentConfig patch the emulator models; `null` for a key deletes it."""
         env = self.environment(tok, env_id)
         patch = patch or {}
+        changed: list[ServiceInstance] = []
         for service_id, spec in (patch.get("services") or {}).items():
             inst = self.instance(tok, env.id, service_id)
-            if spec is None:
+            if spec is None:  # this environment's instance only, never the service
                 self._purge_service_in_env(service_id, env.id)
                 continue
+            changed.append(inst)
             deploy = dict(spec.get("deploy") or {})
             limits = deploy.pop("limitOverride", UNSET)
             settings = {k: v for k, v in deploy.items() if k in INSTANCE_DEFAULTS}
@@ -1159,8 +1183,13 @@ class Backend:
             vi = next((v for v in self.volume_instances_of(env_id=env.id) if v.volumeId == volume_id), None)
             if vi is None:
                 raise NotFound("Volume")
-            if spec and "sizeMB" in spec:
+            if spec is None:  # this environment's volume instance only, never the volume
+                self._drop_volume_instance(vi.id)
+            elif "sizeMB" in spec:
                 self.volume_resize(vi, int(spec["sizeMB"]))
+        for inst in changed:  # committing deploys what the patch changed (cf. environmentPatchCommitStaged)
+            if inst.source:
+                self._deploy(inst)
         return self._workflow("Complete")
 
     def _patch_variables(self, env_id: str, service_id: str | None, spec: dict[str, Any] | None) -> None:
