@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra import automation as ops
+from infra import automation as ops, preview_gc
 from infra.config import ConfigError, parse_pr_number, parse_pr_numbers
 from infra.railway import RailwayApiError, client_from_env
 from infra.release import ReleaseError
@@ -288,36 +288,37 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
         raise ConfigError("pr gc needs --open and/or --max-age")
     keep = parse_pr_numbers(open_prs, "--open") if open_prs is not None else None
     limit = ops.parse_duration(max_age) if max_age else None
-    removed, orphans = [], []
+    removed, objects = [], []
     for s in ops.pr_stacks(root()):
         closed = keep is not None and s.number not in keep
         stale = limit is not None and (s.age_hours() or 0) > limit
         if closed or stale:
             removed.append({"stack": s.name, "reason": "closed" if closed else "too old"})
+            objects += preview_gc.environment_objects(client_from_env(), s.environment_id) if s.environment_id else []
             if not dry_run:
                 ops.destroy_and_remove(s.name, root(), on_output=engine_output)
-    orphans = _orphan_environments(dry_run)
-    emit({"removed_stacks": removed, "removed_environments": orphans, "dry_run": dry_run},
+    orphans, orphan_objects = _orphan_environments(dry_run)
+    objects += orphan_objects
+    emit({"removed_stacks": removed, "removed_environments": orphans, "objects": objects, "dry_run": dry_run},
          f"removed {len(removed)} stack(s): {', '.join(r['stack'] for r in removed) or '-'}; "
          f"{len(orphans)} orphaned environment(s): {', '.join(o['name'] for o in orphans) or '-'}"
-         + (" (dry run)" if dry_run else ""))
+         + (" (dry run)" if dry_run else "") + preview_gc.describe(objects))
 
 
-def _orphan_environments(dry_run: bool) -> list[dict[str, str]]:
-    """Ephemeral environments in the dev project that no PR stack owns (e.g. a crashed `pr up`)."""
+def _orphan_environments(dry_run: bool) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """Ephemeral environments in the dev project that no PR stack owns (e.g. a crashed `pr up`), and the objects
+    that go with them. Only the environments are deleted: services and volumes may live on in dev."""
     project_id = ops.stack_output("dev", root(), "projectId") if ops.stack_exists("dev", root()) else None
     if not project_id:
-        return []
+        return [], []
     owned = {s.environment_id for s in ops.pr_stacks(root())}
     client = client_from_env()
     envs = client.query("EnvironmentFind", projectId=project_id, isEphemeral=True)["environments"]["edges"]
     orphans = [e["node"] for e in envs if e["node"]["id"] not in owned]
+    objects = [o for env in orphans for o in preview_gc.environment_objects(client, env["id"])]
     for env in orphans if not dry_run else []:
-        instances = client.query("ServiceFindInEnvironment", environmentId=env["id"])["environment"]
-        for edge in instances["serviceInstances"]["edges"]:
-            client.mutate("ServiceDelete", id=edge["node"]["serviceId"])
-        client.mutate("EnvironmentDelete", id=env["id"])
-    return [{"id": e["id"], "name": e["name"]} for e in orphans]
+        preview_gc.remove_environment(client, env["id"])
+    return [{"id": e["id"], "name": e["name"]} for e in orphans], objects
 
 
 @app.command("drift")

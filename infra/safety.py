@@ -34,6 +34,8 @@ def held_ids(deployment: dict[str, Any]) -> set[str]:
         for key, value in (res.get("outputs") or {}).items():
             if key.endswith("_id") and isinstance(value, str) and value:
                 ids.add(value)
+            elif key.endswith("_ids") and isinstance(value, dict):  # a fork shape's services, by name
+                ids.update(str(v) for v in value.values() if v)
     return ids
 
 

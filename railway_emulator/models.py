@@ -1158,10 +1158,10 @@ class Backend:
         patch = patch or {}
         changed: list[ServiceInstance] = []
         for service_id, spec in (patch.get("services") or {}).items():
-            inst = self.instance(tok, env.id, service_id)
-            if spec is None:  # this environment's instance only, never the service
+            if spec is None:  # this environment's instance only, never the service; an absent one is no change
                 self._purge_service_in_env(service_id, env.id)
                 continue
+            inst = self.instance(tok, env.id, service_id)
             changed.append(inst)
             deploy = dict(spec.get("deploy") or {})
             limits = deploy.pop("limitOverride", UNSET)
@@ -1181,11 +1181,13 @@ class Backend:
         self._patch_variables(env.id, None, patch.get("sharedVariables"))
         for volume_id, spec in (patch.get("volumes") or {}).items():
             vi = next((v for v in self.volume_instances_of(env_id=env.id) if v.volumeId == volume_id), None)
+            if spec is None:  # this environment's volume instance only, never the volume
+                if vi is not None:
+                    self._drop_volume_instance(vi.id)
+                continue
             if vi is None:
                 raise NotFound("Volume")
-            if spec is None:  # this environment's volume instance only, never the volume
-                self._drop_volume_instance(vi.id)
-            elif "sizeMB" in spec:
+            if "sizeMB" in spec:
                 self.volume_resize(vi, int(spec["sizeMB"]))
         for inst in changed:  # committing deploys what the patch changed (cf. environmentPatchCommitStaged)
             if inst.source:

@@ -9,6 +9,7 @@ from infra.config import ConfigError
 from infra.providers import (BackupSchedule, CustomDomain, Environment, PostgresDatabase, Project, RailwayDomain,
                              Service, ServiceLimits, ServiceSettings)
 from infra.ownership import stack_owner
+from infra.providers.fork import ForkedEnvironment, ForkShape
 from infra.providers.notification_rule import NotificationRule
 
 ALERT_EVENTS = ["Deployment.failed", "Deployment.crashed", "Monitor.triggered", "VolumeAlert.triggered"]
@@ -49,6 +50,9 @@ class AcsEnvironment(ComponentResource):
         self.cfg = cfg
         child = ResourceOptions(parent=self)
         data = ResourceOptions(parent=self, protect=cfg.protect)
+        if cfg.stage == "pr":
+            self._preview(name, secrets, child)
+            return
         self.project_id, self.environment_id, scope = self._place(name, child, data)
         if cfg.alerts:
             if not isinstance(scope, Project):
@@ -93,9 +97,47 @@ class AcsEnvironment(ComponentResource):
                           ephemeral=self.cfg.ephemeral, owner=stack_owner(), opts=data)
         return project_id, env.id, env
 
+    def _preview(self, name: str, secrets: dict[str, Output[str]], child: ResourceOptions) -> None:
+        """A PR preview the way Railway makes them: a fork of the project stack's environment (same services, no
+        new service anywhere else), given the PR's shape in one patch, plus its own domain. Removing the fork
+        removes only the fork's instances."""
+        ref = self.cfg.project.stack
+        if not ref:
+            raise ConfigError("acs:environment.project: a PR preview is a fork of another stack's environment; "
+                              "set project.stack (e.g. dev)")
+        source = StackReference(f"{name}-project-of-{ref}", f"organization/{pulumi.get_project()}/{ref}", opts=child)
+        self.project_id = source.require_output("projectId")
+        fork = ForkedEnvironment(f"{name}-environment", project_id=self.project_id, name=self.cfg.name,
+                                 source_environment_id=source.require_output("environmentId"), opts=child)
+        self.environment_id = fork.id
+        in_env = ResourceOptions(parent=self, deleted_with=fork)  # gone with the fork: no delete call
+        shape = ForkShape(f"{name}-shape", environment_id=fork.id, copied=fork.copied,
+                          services={svc.name: self._shape_of(svc) for svc in self.cfg.services},
+                          secret_variables=secrets or None, opts=in_env)
+        self.database_url = None
+        self.url = Output.from_input(self.cfg.url)
+        self.service_ids = {svc.name: shape.service_ids.apply(lambda ids, n=svc.name: ids[n])
+                            for svc in self.cfg.services}
+        for svc in (s for s in self.cfg.services if s.public):
+            domain = RailwayDomain(f"{name}-{svc.name}-domain", project_id=self.project_id,
+                                   environment_id=self.environment_id, service_id=self.service_ids[svc.name],
+                                   subdomain=self.cfg.domain.subdomain, target_port=svc.port, opts=in_env)
+            self.url = domain.url
+        self.register_outputs({"url": self.url, "environment_id": self.environment_id,
+                               "project_id": self.project_id, "service_ids": self.service_ids})
+
+    def _plain_variables(self, svc: ServiceConfig) -> dict[str, str]:
+        return {**self.cfg.variables, **svc.variables, **database_variables(self.cfg), "PORT": str(svc.port)}
+
+    def _shape_of(self, svc: ServiceConfig) -> dict[str, object]:
+        """One service of a fork's shape: what `_service` declares as separate resources, in one document."""
+        return {"image": svc.source.image, "repo": svc.source.repo, "branch": svc.source.branch,
+                "settings": {k: v for k, v in settings_of(svc).items() if v is not None},
+                "memory_gb": svc.memory / 1024, "vcpus": svc.vcpu, "variables": self._plain_variables(svc)}
+
     def _service(self, name: str, svc: ServiceConfig, secrets: dict[str, Output[str]], child: ResourceOptions,
                  in_env: ResourceOptions) -> None:
-        plain = {**self.cfg.variables, **svc.variables, **database_variables(self.cfg), "PORT": str(svc.port)}
+        plain = self._plain_variables(svc)
         service = Service(f"{name}-{svc.name}", project_id=self.project_id, environment_id=self.environment_id,
                           name=svc.name, image=svc.source.image, repo=svc.source.repo, branch=svc.source.branch,
                           variables=plain, secret_variables=secrets or None, opts=child)

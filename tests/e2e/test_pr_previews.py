@@ -46,7 +46,7 @@ def test_pr_lifecycle(project: PulumiProject, emulator: Emulator, dev: dict[str,
     up = result(cli(project, "pr", "up", "42"))
     calls_up = emulator.stats()
     assert up["url"] == "https://acs-pr-42.up.railway.app"
-    assert calls_up["total"] <= 7, calls_up  # 6 + the environment's owner marker (issue 14 item 1)
+    assert calls_up["total"] <= 4, calls_up  # fork, shape patch, domain create + name
 
     envs = emulator.data(PR_LIVE, p=dev["projectId"])["environments"]["edges"]
     assert [e["node"]["name"] for e in envs] == ["pr-42"]
@@ -74,11 +74,12 @@ def test_pr_lifecycle(project: PulumiProject, emulator: Emulator, dev: dict[str,
 
     emulator.reset_stats()
     down = result(cli(project, "pr", "down", "42"))
-    assert down["action"] == "destroyed" and emulator.stats()["total"] <= 2, emulator.stats()
+    assert down["action"] == "destroyed" and emulator.stats()["total"] <= 1, emulator.stats()
     inventory = emulator.inventory()
     assert not [e for e in inventory["environments"] if e["name"] == "pr-42"]
     assert not [i for i in inventory["instances"] if i["environmentId"] == env["id"]]
-    assert not [s for s in inventory["services"] if s["id"] == web]
+    assert [i["environmentId"] for i in inventory["instances"] if i["serviceId"] == web] == [dev["environmentId"]], \
+        "the fork shared dev's web: its instance goes, the service stays in dev"
     assert not [d for d in inventory["service_domains"] if d["environmentId"] == env["id"]]
     assert not [k for k in inventory["variables"] if k.startswith(env["id"])]
     assert result(cli(project, "pr", "list")) == []
@@ -91,10 +92,9 @@ def test_gc_removes_closed_previews_and_orphans(project: PulumiProject, emulator
                                                 dev: dict[str, Any]) -> None:
     cli(project, "pr", "up", "1")
     cli(project, "pr", "up", "2")
-    orphan = emulator.data("mutation($p:String!){ environmentCreate(input:{projectId:$p, name:\"pr-77\", "
-                           "ephemeral:true}){ id } }", p=dev["projectId"])["environmentCreate"]["id"]
-    emulator.data("mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, name:\"web\", "
-                  "source:{image:\"x\"}}){ id } }", p=dev["projectId"], e=orphan)
+    orphan = emulator.data("mutation($p:String!,$s:String!){ environmentCreate(input:{projectId:$p, name:\"pr-77\", "
+                           "sourceEnvironmentId:$s, ephemeral:true}){ id } }",  # as Railway's PR environments are made
+                           p=dev["projectId"], s=dev["environmentId"])["environmentCreate"]["id"]
     dry = result(cli(project, "pr", "gc", "--open", "2", "--dry-run"))
     assert [r["stack"] for r in dry["removed_stacks"]] == ["pr-1"] and dry["removed_environments"][0]["id"] == orphan
     assert len(result(cli(project, "pr", "list"))) == 2
@@ -103,6 +103,9 @@ def test_gc_removes_closed_previews_and_orphans(project: PulumiProject, emulator
     assert [e["name"] for e in gc["removed_environments"]] == ["pr-77"]
     names = sorted(e["name"] for e in emulator.inventory()["environments"])
     assert names == ["dev", "pr-2"]
+    dev_services = {i["serviceId"] for i in emulator.inventory()["instances"]
+                    if i["environmentId"] == dev["environmentId"]}
+    assert set(dev["serviceIds"].values()) <= dev_services and len(dev_services) == 2, "gc never deletes dev's services"
     assert [r["stack"] for r in result(cli(project, "pr", "list"))] == ["pr-2"]
 
 

@@ -157,8 +157,8 @@ def test_deleting_a_fork_removes_only_its_own_instances(emulator: Emulator) -> N
     source environment, the project's services and volumes stay as they were."""
     w = world(emulator)
     pr = fork(emulator, w["pid"], w["dev"])
-    emulator.data("mutation($e:String!,$s:String!){ serviceDomainCreate(input:{environmentId:$e, serviceId:$s}){ id } }",
-                  e=pr, s=w["web"])
+    emulator.data("mutation($e:String!,$s:String!){ serviceDomainCreate(input:{environmentId:$e, serviceId:$s})"
+                  "{ id } }", e=pr, s=w["web"])
     before = env_of(emulator, w["dev"])
     assert emulator.data("mutation($e:String!){ environmentDelete(id:$e) }", e=pr)["environmentDelete"] is True
     assert env_of(emulator, w["dev"]) == before

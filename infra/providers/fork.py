@@ -1,0 +1,219 @@
+"""A fork of an environment, and the shape it is then given: how PR previews are made on Railway.
+
+`environmentCreate(sourceEnvironmentId)` copies the source's services (same service ids, instances of the fork's
+own), volume instances, settings and variables (Railway's schema). `ForkShape` then adjusts the fork in a single
+`environmentPatchCommit`: the declared services get their source, settings, limits and variables (variables the
+fork copied but the program does not declare are removed), and every copied instance, volume instance and shared
+variable the program does not declare is removed from the fork, never from the source. The shape lives and dies
+with its fork, so it has no delete call of its own.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from pulumi import Input, Output, ResourceOptions
+from pulumi.dynamic import Resource
+
+from infra.providers import variable_sets
+from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
+                                  UpdateResult, client, create_once, ignore_missing)
+from infra.providers.service_instance import SETTINGS, settings_failures
+
+
+def copied_content(e: dict[str, Any]) -> dict[str, Any]:
+    """What a fork holds right after it is made: service ids by name with their variable names, volume ids with
+    the service they are mounted on, shared variable names. Names only, never a value."""
+    config = e.get("config") or {}
+    services = config.get("services") or {}
+    by_name = {}
+    for edge in e["serviceInstances"]["edges"]:
+        sid = edge["node"]["serviceId"]
+        by_name[edge["node"]["serviceName"]] = {"id": sid,
+                                                "variables": sorted((services.get(sid) or {}).get("variables") or {})}
+    mounts = {vol: sid for sid, spec in services.items() for vol in (spec.get("volumeMounts") or {})}
+    # "" for a volume mounted nowhere: the engine drops None values from maps
+    return {"services": by_name, "volumes": {vol: mounts.get(vol, "") for vol in config.get("volumes") or {}},
+            "shared_variables": sorted(config.get("sharedVariables") or {})}
+
+
+class ForkedEnvironmentProvider(RailwayProvider):
+    kind = "railway forked environment"
+    fields = (Field("project_id", replaces=True), Field("source_environment_id", replaces=True),
+              Field("name", replaces=True), Field("ephemeral", replaces=True, default=True))
+    required = ("project_id", "source_environment_id", "name")
+    delete_before_replace = True  # names are unique in a project: the old environment goes before its successor
+
+    def _outs(self, e: dict[str, Any], props: dict[str, Any], copied: dict[str, Any]) -> dict[str, Any]:
+        return {**self.inputs_of(props), "name": e["name"], "project_id": e["projectId"],
+                "ephemeral": e["isEphemeral"], "source_environment_id": (e.get("sourceEnvironment") or {}).get("id"),
+                "copied": copied}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        # The copies are not deployed: they still run the source's image with the source's variables until
+        # the shape is committed, and that commit deploys what the fork is meant to run.
+        payload = {"projectId": props["project_id"], "name": props["name"], "ephemeral": bool(props["ephemeral"]),
+                   "sourceEnvironmentId": props["source_environment_id"], "skipInitialDeploys": True}
+        e = create_once(lambda: client().mutate("EnvironmentFork", idempotent=False,
+                                                input=payload)["environmentCreate"], lambda: self._find(props))
+        return CreateResult(e["id"], self._outs(e, props, copied_content(e)))
+
+    @staticmethod
+    def _find(props: dict[str, Any]) -> dict[str, Any] | None:
+        """After a lost answer: our fork is the environment of that name forked from the same source."""
+        edges = client().query("EnvironmentFind", projectId=props["project_id"])["environments"]["edges"]
+        node = next((e["node"] for e in edges if e["node"]["name"] == props["name"]), None)
+        if node is None:
+            return None
+        e = client().query("EnvironmentForkRead", id=node["id"])["environment"]
+        return e if (e.get("sourceEnvironment") or {}).get("id") == props["source_environment_id"] else None
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        def fetch() -> dict[str, Any]:
+            e = client().query("EnvironmentRead", id=id_)["environment"]
+            return self._outs(e, props, props.get("copied") or {})  # what was copied is a fact of the creation
+        return self.read_or_gone(id_, props, fetch)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        ignore_missing(lambda: client().mutate("EnvironmentDelete", id=id_))
+
+
+class ForkedEnvironment(Resource):
+    """An environment made as a copy of another (`ephemeral` by default: a PR preview)."""
+
+    name: Output[str]
+    project_id: Output[str]
+    copied: Output[dict[str, Any]]
+
+    def __init__(self, resource_name: str, *, project_id: Input[str], source_environment_id: Input[str],
+                 name: Input[str], ephemeral: Input[bool] = True, opts: ResourceOptions | None = None) -> None:
+        super().__init__(ForkedEnvironmentProvider(), resource_name, {
+            "project_id": project_id, "source_environment_id": source_environment_id, "name": name,
+            "ephemeral": ephemeral, "copied": None}, opts)
+
+
+# ---- the shape ----------------------------------------------------------------------------------------------
+def _service_patch(spec: dict[str, Any], secrets: dict[str, str], drop: list[str]) -> dict[str, Any]:
+    source = {"image": spec["image"]} if spec.get("image") else {"repo": spec.get("repo"), "branch": spec.get("branch")}
+    deploy: dict[str, Any] = {SETTINGS[k]: v for k, v in (spec.get("settings") or {}).items()}
+    containers = {k: v for k, v in (("memoryBytes", int(round(spec["memory_gb"] * 1024 ** 3))
+                                     if spec.get("memory_gb") else None), ("cpu", spec.get("vcpus"))) if v}
+    deploy["limitOverride"] = {"containers": containers} if containers else None
+    variables: dict[str, Any] = {name: None for name in drop}
+    variables.update({k: {"value": str(v)} for k, v in {**(spec.get("variables") or {}), **secrets}.items()})
+    return {"source": source, "deploy": deploy, "variables": variables}
+
+
+def shape_patch(copied: dict[str, Any], services: dict[str, Any], secrets: dict[str, str],
+                previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one patch that turns a fresh fork (`previous` None) into the declared shape, or moves it from one
+    declared shape to another. Raises when a declared service is not in the fork."""
+    have = copied.get("services") or {}
+    missing = sorted(set(services) - set(have))
+    if missing:
+        raise ValueError(f"railway fork shape: {', '.join(missing)} not in the source environment (services there: "
+                         f"{', '.join(sorted(have)) or 'none'}); bring the source stack up first")
+    patch: dict[str, Any] = {"services": {}}
+    for name, spec in services.items():
+        if previous is None:
+            declared = set(spec.get("variables") or {}) | set(secrets)
+            drop = [v for v in have[name]["variables"] if v not in declared]
+        else:
+            old = (previous["services"].get(name) or {})
+            if old == spec and previous["secrets"] == secrets:
+                continue
+            drop = sorted(set(old.get("variables") or {}) | set(previous["secrets"])
+                          - set(spec.get("variables") or {}) - set(secrets))
+        patch["services"][have[name]["id"]] = _service_patch(spec, secrets, drop)
+    if previous is None:
+        kept = {have[name]["id"] for name in services}
+        patch["services"].update({s["id"]: None for name, s in have.items() if name not in services})
+        patch["volumes"] = {vol: None for vol, sid in (copied.get("volumes") or {}).items() if sid not in kept}
+        patch["sharedVariables"] = {name: None for name in copied.get("shared_variables") or []}
+    return patch
+
+
+def _live_service(config: dict[str, Any], sid: str, declared: dict[str, Any]) -> dict[str, Any] | None:
+    live = (config.get("services") or {}).get(sid)
+    if live is None:
+        return None
+    deploy = live.get("deploy") or {}
+    containers = ((deploy.get("limitOverride") or {}).get("containers") or {})
+    source = live.get("source") or {}
+    return {"image": source.get("image"), "repo": source.get("repo"), "branch": source.get("branch"),
+            "settings": {k: deploy.get(SETTINGS[k]) for k in (declared.get("settings") or {})},
+            "memory_gb": round(containers["memoryBytes"] / 1024 ** 3, 4) if containers.get("memoryBytes") else None,
+            "vcpus": containers.get("cpu"),
+            "variables": {k: v["value"] for k, v in (live.get("variables") or {}).items()}}
+
+
+class ForkShapeProvider(RailwayProvider):
+    kind = "railway fork shape"
+    fields = (Field("environment_id", replaces=True), Field("copied", replaces=True), Field("services", default={}),
+              Field("secret_variables", default={}), Field("secret_names", default=[]))
+    required = ("environment_id", "copied")
+
+    def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
+        for name, spec in (news.get("services") or {}).items():
+            if bool(spec.get("image")) == bool(spec.get("repo")):
+                yield CheckFailure("services", f"{self.kind}: service {name}: give exactly one source, image or repo")
+            yield from settings_failures(f"{self.kind}: service {name}", spec.get("settings") or {})
+            yield from variable_sets.validate(f"{self.kind}: service {name}",
+                                              {"variables": spec.get("variables"),
+                                               "secret_variables": news.get("secret_variables")})
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return super().check(olds, variable_sets.with_names(news))
+
+    @staticmethod
+    def _outs(props: dict[str, Any]) -> dict[str, Any]:
+        have = props["copied"]["services"]
+        return {"service_ids": {name: have[name]["id"] for name in props.get("services") or {}}}
+
+    def _commit(self, env_id: str, patch: dict[str, Any]) -> None:
+        if patch["services"] or len(patch) > 1:
+            client().mutate("EnvironmentPatchCommit", environmentId=env_id, patch=patch,
+                            commitMessage="acs-infra: preview shape")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        patch = shape_patch(props["copied"], props.get("services") or {}, props.get("secret_variables") or {})
+        self._commit(props["environment_id"], patch)
+        return CreateResult(f"{props['environment_id']}:shape", {**self.inputs_of(props), **self._outs(props)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        def fetch() -> dict[str, Any]:
+            config = client().query("EnvironmentConfig", id=props["environment_id"],
+                                    decryptVariables=True)["environment"]["config"]
+            services, secrets = {}, {}
+            for name, sid in (props.get("service_ids") or {}).items():
+                live = _live_service(config, sid, (props.get("services") or {}).get(name) or {})
+                if live is None:
+                    continue  # reported as a change: the declared service is gone from the fork
+                split = variable_sets.split(live["variables"], props.get("secret_names") or [])
+                services[name], secrets = {**live, "variables": split["variables"]}, split["secret_variables"]
+            return {**props, "services": services, "secret_variables": secrets}
+        return self.read_or_gone(id_, props, fetch)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        previous = {"services": olds.get("services") or {}, "secrets": olds.get("secret_variables") or {}}
+        patch = shape_patch(news["copied"], news.get("services") or {}, news.get("secret_variables") or {}, previous)
+        self._commit(news["environment_id"], patch)
+        return UpdateResult({**self.inputs_of(news), **self._outs(news)})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Nothing to undo on Railway: the shape goes with its fork."""
+
+
+class ForkShape(Resource):
+    """The declared shape of a fork: `services` by name ({image|repo, branch, settings, memory_gb, vcpus,
+    variables}) plus secret variables given to each of them."""
+
+    service_ids: Output[dict[str, str]]
+
+    def __init__(self, resource_name: str, *, environment_id: Input[str], copied: Input[dict[str, Any]],
+                 services: Input[dict[str, Any]], secret_variables: Input[dict[str, Input[str]]] | None = None,
+                 opts: ResourceOptions | None = None) -> None:
+        opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["secret_variables"]))
+        super().__init__(ForkShapeProvider(), resource_name, {
+            "environment_id": environment_id, "copied": copied, "services": services,
+            "secret_variables": Output.secret(secret_variables) if secret_variables else {}, "secret_names": None,
+            "service_ids": None}, opts)

@@ -1,0 +1,126 @@
+"""PR previews are forks of dev: `pr up`, `pr down` and `pr gc` through the real CLI touch only the preview.
+
+Each test first builds a world holding things the command must not touch (dev's services, shared by every fork;
+a hand-made volume; a fork someone made by hand), runs the command, and reads everything back through the
+emulator's API.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator, PulumiProject
+from tests.e2e.test_pr_previews import cli, result
+
+pytestmark = pytest.mark.e2e
+
+ENV = """query($e:String!){ environment(id:$e){ id name sourceEnvironment { id }
+  serviceInstances { edges { node { id serviceId serviceName source { image } preDeployCommand
+    domains { serviceDomains { id domain } } } } }
+  volumeInstances { edges { node { id volumeId serviceId mountPath sizeMB } } }
+  config(decryptVariables: true) } }"""
+PROJECT = """query($p:String!){ project(id:$p){ services { edges { node { id name } } }
+  volumes { edges { node { id name } } } } }"""
+FORK = ("mutation($p:String!,$s:String!,$n:String!){ environmentCreate(input:{projectId:$p, name:$n, "
+        "sourceEnvironmentId:$s, ephemeral:true}){ id } }")
+HAND_MADE_VOLUME = ("mutation($p:String!,$e:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, "
+                    "mountPath:\"/qa-data\"}){ id } }")
+GC_TABLES = ("environments", "instances", "volume_instances", "service_domains", "custom_domains", "backups",
+             "services", "volumes")
+
+
+def environment(emulator: Emulator, env_id: str) -> dict[str, Any]:
+    return emulator.data(ENV, e=env_id)["environment"]
+
+
+def project_view(emulator: Emulator, project_id: str) -> dict[str, set[str]]:
+    p = emulator.data(PROJECT, p=project_id)["project"]
+    return {kind: {e["node"]["id"] for e in p[kind]["edges"]} for kind in ("services", "volumes")}
+
+
+def instance_names(env: dict[str, Any]) -> list[str]:
+    return sorted(e["node"]["serviceName"] for e in env["serviceInstances"]["edges"])
+
+
+def ids(emulator: Emulator) -> set[str]:
+    inventory = emulator.inventory()
+    return {row["id"] for table in GC_TABLES for row in inventory[table]}
+
+
+@pytest.fixture
+def dev(project: PulumiProject, emulator: Emulator) -> dict[str, Any]:
+    """dev as its stack declares it, plus a volume QA made by hand (no stack owns it)."""
+    project.up("dev")
+    out = project.outputs("dev")
+    out["handMadeVolume"] = emulator.data(HAND_MADE_VOLUME, p=out["projectId"], e=out["environmentId"])[
+        "volumeCreate"]["id"]
+    return out
+
+
+def test_pr_up_and_down_leave_dev_and_the_project_as_they_were(project: PulumiProject, emulator: Emulator,
+                                                                dev: dict[str, Any]) -> None:
+    """Issue 15: `pr up 42` forks dev and shapes the fork; dev keeps exactly its declared services and the
+    project gains no service; `pr down 42` removes only the fork. Up in at most 4 API calls, down in 1."""
+    before_dev, before_project = environment(emulator, dev["environmentId"]), project_view(emulator, dev["projectId"])
+    assert instance_names(before_dev) == ["Postgres", "web"]
+
+    emulator.reset_stats()
+    up = result(cli(project, "pr", "up", "42"))
+    assert emulator.stats()["total"] <= 4, emulator.stats()
+    assert up["url"] == "https://acs-pr-42.up.railway.app"
+
+    after_dev = environment(emulator, dev["environmentId"])
+    assert after_dev == before_dev, "nothing of PR 42 reaches dev"
+    assert project_view(emulator, dev["projectId"]) == before_project, "the project gains no service or volume"
+    fork = environment(emulator, up["outputs"]["environmentId"])
+    assert fork["sourceEnvironment"] == {"id": dev["environmentId"]}, "the preview is a fork of dev"
+    assert instance_names(fork) == ["web"] and fork["volumeInstances"]["edges"] == [], \
+        "the fork's Postgres and volume instances are removed: SQLite instead of dev's database"
+    web = fork["serviceInstances"]["edges"][0]["node"]
+    assert web["serviceId"] == dev["serviceIds"]["web"], "same service as dev's web, its own instance"
+    assert web["source"]["image"] == "ghcr.io/acs-team/acs:pr-42"
+    assert [d["domain"] for d in web["domains"]["serviceDomains"]] == ["acs-pr-42.up.railway.app"]
+    variables = {k: v["value"] for k, v in fork["config"]["services"][web["serviceId"]]["variables"].items()}
+    dev_variables = {k: v["value"] for k, v in before_dev["config"]["services"][web["serviceId"]]["variables"].items()}
+    assert variables["DATABASE_KIND"] == "sqlite" and variables["PR_NUMBER"] == "42"
+    assert not [k for k in variables if variables[k] == dev_variables.get(k) and k in ("API_KEY", "JWT_SECRET")]
+    assert "postgres" not in variables["DATABASE_URL"].lower()
+    limits = fork["config"]["services"][web["serviceId"]]["deploy"]["limitOverride"]["containers"]
+    assert limits["memoryBytes"] == 256 * 1024 ** 2
+
+    emulator.reset_stats()
+    down = result(cli(project, "pr", "down", "42"))
+    assert down["action"] == "destroyed" and emulator.stats()["total"] <= 1, emulator.stats()
+    assert environment(emulator, dev["environmentId"]) == before_dev
+    assert project_view(emulator, dev["projectId"]) == before_project
+    assert emulator.gql(ENV, e=up["outputs"]["environmentId"])["errors"][0]["message"] == "Environment not found"
+
+
+def test_gc_deletes_exactly_what_its_dry_run_lists_and_never_dev(project: PulumiProject, emulator: Emulator,
+                                                                 dev: dict[str, Any]) -> None:
+    """Issue 14 item 2: a preview forked by hand (the way Railway's own PR environments and
+    `railway environment new --copy` make them) shares dev's service ids and holds an instance of dev's
+    volumes. `pr gc` removes environments and their own instances only, never a service or volume that lives on
+    in dev; `--dry-run` lists every object and the real run deletes exactly those."""
+    cli(project, "pr", "up", "1")
+    cli(project, "pr", "up", "2")
+    orphan = emulator.data(FORK, p=dev["projectId"], s=dev["environmentId"], n="pr-77")["environmentCreate"]["id"]
+    assert instance_names(environment(emulator, orphan)) == ["Postgres", "web"]
+    before_dev, before_project = environment(emulator, dev["environmentId"]), project_view(emulator, dev["projectId"])
+    pr2 = environment(emulator, result(cli(project, "pr", "list"))[1]["environment_id"])
+
+    world = ids(emulator)
+    dry = result(cli(project, "pr", "gc", "--open", "2", "--dry-run"))
+    assert ids(emulator) == world, "a dry run deletes nothing"
+    listed = {o["id"] for o in dry["objects"]}
+    kinds = {o["kind"] for o in dry["objects"]}
+    assert kinds == {"environment", "service instance", "volume instance", "domain"}, dry["objects"]
+    assert orphan in listed and not listed & (before_project["services"] | before_project["volumes"])
+
+    gc = result(cli(project, "pr", "gc", "--open", "2"))
+    assert {o["id"] for o in gc["objects"]} == listed
+    assert world - ids(emulator) == listed, "the real run deletes exactly the listed objects"
+    assert environment(emulator, dev["environmentId"]) == before_dev
+    assert project_view(emulator, dev["projectId"]) == before_project
+    assert environment(emulator, pr2["id"]) == pr2
