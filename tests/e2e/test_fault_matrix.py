@@ -73,7 +73,9 @@ def test_share_of_5xx_after_commit(project: PulumiProject, emulator: Emulator) -
         if cli(project, "pr", "up", "3", check=False).returncode == 0:
             break
     dev = project.outputs("dev")
+    emulator.admin("/faults", {"error_rate": 0.0})  # the check reads the world through a fault-free API
     assert_clean(emulator, dev["projectId"], {**DEV, "pr-3": {"web"}})
+    emulator.admin("/faults", {"error_rate": 0.2})
     for _ in range(3):
         if cli(project, "pr", "down", "3", check=False).returncode == 0:
             break
