@@ -1,8 +1,9 @@
 """`python -m benchmarks`: API calls and seconds for each operation against the emulator, with a set latency.
 
 Prints a table and writes JSON (bench-results/latest.json). Run it through scripts/bench.sh (sets up the
-toolchain). Budgets: PR up <= 6 calls, PR down <= 2, no-op up 0, refresh <= 1 per resource, dev/prod from
-empty <= 25, N PR stacks in parallel under Hobby limits with none failing.
+toolchain). Budgets: PR up <= 4 calls (a fork of dev, one patch, the domain; was 6), PR down 1 (was 2),
+no-op up 0, refresh <= 1 per resource, dev/prod from empty <= 25, N PR stacks in parallel under Hobby limits with
+none failing. `--only pr` runs just dev up and the single-PR rows.
 """
 from __future__ import annotations
 
@@ -169,10 +170,13 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=100.0, help="latency the emulator adds to every request")
     ap.add_argument("--parallel", default="10,50", help="PR stacks brought up at once, comma-separated")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "latest.json"))
+    ap.add_argument("--only", choices=["all", "pr"], default="all", help="pr: dev up and the single-PR rows only")
     args = ap.parse_args()
     bench = Bench(args.latency_ms)
     facts = machine()
     print(f"machine: {facts}\nemulator latency: {args.latency_ms:.0f} ms per request\n", flush=True)
+    if args.only == "pr":
+        return finish(bench, facts, args, [], pr_rows(bench))
     print("per resource (create / read / delete calls):", flush=True)
     per_resource = per_resource_calls(bench.server)
     for row in per_resource:
@@ -188,9 +192,7 @@ def main() -> None:
     bench.run("pulumi", "stack", "init", "prod")
     bench.measure("prod up from empty",
                   lambda: bench.run("pulumi", "up", "--yes", "--skip-preview", "--stack", "prod"))
-    bench.measure("pr up (one PR)", lambda: bench.cli("pr", "up", "1"))
-    bench.measure("pr up again (no change)", lambda: bench.cli("pr", "up", "1"))
-    bench.measure("pr down (one PR)", lambda: bench.cli("pr", "down", "1"))
+    single_pr(bench)
     bench.server.limiter.set_limits(10, 1000)  # Railway Hobby from here on
     for n in [int(x) for x in args.parallel.split(",") if x]:
         numbers = list(range(100, 100 + n))
@@ -202,9 +204,27 @@ def main() -> None:
                           lambda: {"exit": bench.cli("drift", "--all", check=False).returncode})
         bench.server.limiter.set_limits(10, 1000)
         bench.measure(f"{n} PR stacks down in parallel (Hobby)", lambda: bench.parallel(numbers, "down"))
+    finish(bench, facts, args, per_resource, bench.rows)
+
+
+def single_pr(bench: Bench) -> None:
+    bench.measure("pr up (one PR)", lambda: bench.cli("pr", "up", "1"))
+    bench.measure("pr up again (no change)", lambda: bench.cli("pr", "up", "1"))
+    bench.measure("pr down (one PR)", lambda: bench.cli("pr", "down", "1"))
+
+
+def pr_rows(bench: Bench) -> list[dict[str, Any]]:
+    bench.run("pulumi", "stack", "init", "dev")
+    bench.measure("dev up from empty", lambda: bench.run("pulumi", "up", "--yes", "--skip-preview", "--stack", "dev"))
+    single_pr(bench)
+    return bench.rows
+
+
+def finish(bench: Bench, facts: dict[str, Any], args: argparse.Namespace, per_resource: list[dict[str, Any]],
+           rows: list[dict[str, Any]]) -> None:
     leftovers = [e["name"] for e in bench.server.backend.inventory()["environments"] if e["name"].startswith("pr-")]
     result = {"machine": facts, "latency_ms": args.latency_ms, "per_resource": per_resource,
-              "scenarios": bench.rows, "pr_environments_left": leftovers}
+              "scenarios": rows, "pr_environments_left": leftovers}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print_table(result)
