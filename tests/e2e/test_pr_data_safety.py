@@ -88,6 +88,12 @@ def test_pr_up_and_down_leave_dev_and_the_project_as_they_were(project: PulumiPr
     assert "postgres" not in variables["DATABASE_URL"].lower()
     limits = fork["config"]["services"][web["serviceId"]]["deploy"]["limitOverride"]["containers"]
     assert limits["memoryBytes"] == 256 * 1024 ** 2
+    drift = cli(project, "drift", "pr-42", check=False)
+    assert drift.returncode == 0, drift.stdout  # the fork read back is what the preview declares
+    emulator.data("mutation($i:ServiceInstanceLimitsUpdateInput!){ serviceInstanceLimitsUpdate(input:$i) }",
+                  i={"environmentId": fork["id"], "serviceId": web["serviceId"], "memoryGB": 1})
+    drift = cli(project, "drift", "pr-42", check=False)
+    assert drift.returncode == 2 and "memory_gb" in drift.stdout, drift.stdout
 
     emulator.reset_stats()
     down = result(cli(project, "pr", "down", "42"))

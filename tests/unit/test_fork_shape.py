@@ -1,0 +1,60 @@
+"""The one patch that shapes a fork, without any API call."""
+from __future__ import annotations
+
+import pytest
+
+from infra.providers.fork import ForkShapeProvider, copied_content, shape_patch
+
+COPIED = {"services": {"web": {"id": "s-web", "variables": ["API_KEY", "DATABASE_URL", "NODE_ENV", "QA_FLAG"]},
+                       "Postgres": {"id": "s-pg", "variables": ["POSTGRES_PASSWORD"]}},
+          "volumes": {"v-pg": "s-pg", "v-qa": ""}, "shared_variables": ["SHARED"]}
+WEB = {"image": "acs:pr-1", "settings": {"start_command": "npm start", "num_replicas": 1}, "memory_gb": 0.25,
+       "vcpus": 1.0, "variables": {"DATABASE_URL": "file:/tmp/acs.sqlite", "NODE_ENV": "development"}}
+
+
+def test_a_fresh_fork_keeps_only_what_is_declared() -> None:
+    """Undeclared copies go from the fork (instances, volume instances, shared and undeclared variables); the
+    declared service gets its source, settings, limits, variables and secrets."""
+    patch = shape_patch(COPIED, {"web": WEB}, {"API_KEY": "preview-key"})
+    assert patch["services"]["s-pg"] is None
+    assert patch["volumes"] == {"v-pg": None, "v-qa": None}
+    assert patch["sharedVariables"] == {"SHARED": None}
+    web = patch["services"]["s-web"]
+    assert web["source"] == {"image": "acs:pr-1"}
+    assert web["deploy"]["startCommand"] == "npm start" and web["deploy"]["numReplicas"] == 1
+    assert web["deploy"]["limitOverride"] == {"containers": {"memoryBytes": 256 * 1024 ** 2, "cpu": 1.0}}
+    assert web["variables"]["QA_FLAG"] is None
+    assert web["variables"]["API_KEY"] == {"value": "preview-key"}
+    assert web["variables"]["DATABASE_URL"] == {"value": "file:/tmp/acs.sqlite"}
+
+
+def test_an_update_patches_only_what_changed() -> None:
+    """A later shape touches the changed services only, and removes variables the program no longer declares."""
+    previous = {"services": {"web": WEB}, "secrets": {"API_KEY": "k"}}
+    assert shape_patch(COPIED, {"web": WEB}, {"API_KEY": "k"}, previous) == {"services": {}}
+    newer = {**WEB, "image": "acs:pr-1b", "variables": {"NODE_ENV": "development"}}
+    patch = shape_patch(COPIED, {"web": newer}, {"API_KEY": "k"}, previous)
+    assert set(patch) == {"services"} and set(patch["services"]) == {"s-web"}
+    assert patch["services"]["s-web"]["variables"]["DATABASE_URL"] is None
+    assert patch["services"]["s-web"]["source"] == {"image": "acs:pr-1b"}
+
+
+def test_a_declared_service_missing_from_the_fork_is_named() -> None:
+    with pytest.raises(ValueError, match="worker not in the source environment"):
+        shape_patch(COPIED, {"web": WEB, "worker": WEB}, {})
+
+
+def test_copied_content_keeps_names_never_values() -> None:
+    env = {"serviceInstances": {"edges": [{"node": {"serviceId": "s-web", "serviceName": "web"}}]},
+           "config": {"services": {"s-web": {"variables": {"API_KEY": {"value": "*****"}},
+                                             "volumeMounts": {"v-1": {"mountPath": "/d"}}}},
+                      "volumes": {"v-1": {}, "v-2": {}}, "sharedVariables": {"S": {"value": "*****"}}}}
+    assert copied_content(env) == {"services": {"web": {"id": "s-web", "variables": ["API_KEY"]}},
+                                   "volumes": {"v-1": "s-web", "v-2": ""}, "shared_variables": ["S"]}
+
+
+def test_shape_checks_each_service() -> None:
+    failures = ForkShapeProvider().check({}, {"environment_id": "e", "copied": COPIED, "services": {
+        "web": {**WEB, "repo": "a/b"}, "api": {**WEB, "settings": {"num_replicas": 0}}}}).failures
+    reasons = " ".join(f.reason for f in failures)
+    assert "service web: give exactly one source" in reasons and "num_replicas 0" in reasons
