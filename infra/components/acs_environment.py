@@ -133,7 +133,7 @@ class AcsEnvironment(ComponentResource):
         """One service of a fork's shape: what `_service` declares as separate resources, in one document."""
         return {"image": svc.source.image, "repo": svc.source.repo, "branch": svc.source.branch,
                 "settings": {k: v for k, v in settings_of(svc).items() if v is not None},
-                "memory_gb": svc.memory / 1024, "vcpus": svc.vcpu, "variables": self._plain_variables(svc)}
+                **limits_of(svc), "variables": self._plain_variables(svc)}
 
     def _service(self, name: str, svc: ServiceConfig, secrets: dict[str, Output[str]], child: ResourceOptions,
                  in_env: ResourceOptions) -> None:

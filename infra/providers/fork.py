@@ -95,8 +95,8 @@ class ForkedEnvironment(Resource):
 def _service_patch(spec: dict[str, Any], secrets: dict[str, str], drop: list[str]) -> dict[str, Any]:
     source = {"image": spec["image"]} if spec.get("image") else {"repo": spec.get("repo"), "branch": spec.get("branch")}
     deploy: dict[str, Any] = {SETTINGS[k]: v for k, v in (spec.get("settings") or {}).items()}
-    containers = {k: v for k, v in (("memoryBytes", int(round(spec["memory_gb"] * 1024 ** 3))
-                                     if spec.get("memory_gb") else None), ("cpu", spec.get("vcpus"))) if v}
+    memory = int(spec["memory_bytes"]) if spec.get("memory_bytes") else None  # Railway's stored unit, exactly
+    containers = {k: v for k, v in (("memoryBytes", memory), ("cpu", spec.get("vcpus"))) if v}
     deploy["limitOverride"] = {"containers": containers} if containers else None
     variables: dict[str, Any] = {name: None for name in drop}
     variables.update({k: {"value": str(v)} for k, v in {**(spec.get("variables") or {}), **secrets}.items()})
@@ -141,7 +141,7 @@ def _live_service(config: dict[str, Any], sid: str, declared: dict[str, Any]) ->
     source = live.get("source") or {}
     return {"image": source.get("image"), "repo": source.get("repo"), "branch": source.get("branch"),
             "settings": {k: deploy.get(SETTINGS[k]) for k in (declared.get("settings") or {})},
-            "memory_gb": round(containers["memoryBytes"] / 1024 ** 3, 4) if containers.get("memoryBytes") else None,
+            "memory_bytes": containers.get("memoryBytes"),
             "vcpus": containers.get("cpu"),
             "variables": {k: v["value"] for k, v in (live.get("variables") or {}).items()}}
 
@@ -204,7 +204,7 @@ class ForkShapeProvider(RailwayProvider):
 
 
 class ForkShape(Resource):
-    """The declared shape of a fork: `services` by name ({image|repo, branch, settings, memory_gb, vcpus,
+    """The declared shape of a fork: `services` by name ({image|repo, branch, settings, memory_bytes, vcpus,
     variables}) plus secret variables given to each of them."""
 
     service_ids: Output[dict[str, str]]

@@ -93,7 +93,7 @@ def test_pr_up_and_down_leave_dev_and_the_project_as_they_were(project: PulumiPr
     emulator.data("mutation($i:ServiceInstanceLimitsUpdateInput!){ serviceInstanceLimitsUpdate(input:$i) }",
                   i={"environmentId": fork["id"], "serviceId": web["serviceId"], "memoryGB": 1})
     drift = cli(project, "drift", "pr-42", check=False)
-    assert drift.returncode == 2 and "memory_gb" in drift.stdout, drift.stdout
+    assert drift.returncode == 2 and "memory_bytes" in drift.stdout, drift.stdout
 
     emulator.reset_stats()
     down = result(cli(project, "pr", "down", "42"))

@@ -8,8 +8,9 @@ from infra.providers.fork import ForkShapeProvider, copied_content, shape_patch
 COPIED = {"services": {"web": {"id": "s-web", "variables": ["API_KEY", "DATABASE_URL", "NODE_ENV", "QA_FLAG"]},
                        "Postgres": {"id": "s-pg", "variables": ["POSTGRES_PASSWORD"]}},
           "volumes": {"v-pg": "s-pg", "v-qa": ""}, "shared_variables": ["SHARED"]}
-WEB = {"image": "acs:pr-1", "settings": {"start_command": "npm start", "num_replicas": 1}, "memory_gb": 0.25,
-       "vcpus": 1.0, "variables": {"DATABASE_URL": "file:/tmp/acs.sqlite", "NODE_ENV": "development"}}
+WEB = {"image": "acs:pr-1", "settings": {"start_command": "npm start", "num_replicas": 1},
+       "memory_bytes": 256 * 1024 ** 2, "vcpus": 1.0,
+       "variables": {"DATABASE_URL": "file:/tmp/acs.sqlite", "NODE_ENV": "development"}}
 
 
 def test_a_fresh_fork_keeps_only_what_is_declared() -> None:
