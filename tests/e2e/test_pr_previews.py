@@ -122,7 +122,8 @@ def test_same_pr_twice_at_once_does_not_corrupt_state(project: PulumiProject, em
                                                       dev: dict[str, Any]) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         procs = list(pool.map(lambda _: cli(project, "pr", "up", "5", check=False), range(2)))
-    assert all(p.returncode in (0, 3) for p in procs) and any(p.returncode == 0 for p in procs)
+    assert all(p.returncode in (0, 3) for p in procs) and any(p.returncode == 0 for p in procs), \
+        [(p.returncode, p.stdout[-800:], p.stderr[-1500:]) for p in procs]
     assert len([e for e in emulator.inventory()["environments"] if e["name"] == "pr-5"]) == 1
     project.run("preview", "--expect-no-changes", stack="pr-5")
 
