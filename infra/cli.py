@@ -297,28 +297,32 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
             objects += preview_gc.environment_objects(client_from_env(), s.environment_id) if s.environment_id else []
             if not dry_run:
                 ops.destroy_and_remove(s.name, root(), on_output=engine_output)
-    orphans, orphan_objects = _orphan_environments(dry_run)
+    orphans, orphan_objects, left = _orphan_environments(dry_run)
     objects += orphan_objects
-    emit({"removed_stacks": removed, "removed_environments": orphans, "objects": objects, "dry_run": dry_run},
+    emit({"removed_stacks": removed, "removed_environments": orphans, "objects": objects,
+          "left_environments": left, "dry_run": dry_run},
          f"removed {len(removed)} stack(s): {', '.join(r['stack'] for r in removed) or '-'}; "
          f"{len(orphans)} orphaned environment(s): {', '.join(o['name'] for o in orphans) or '-'}"
-         + (" (dry run)" if dry_run else "") + preview_gc.describe(objects))
+         + (" (dry run)" if dry_run else "") + preview_gc.describe(objects)
+         + "".join(f"\n  left alone: {e['name']} (belongs to {e['owner']})" for e in left))
 
 
-def _orphan_environments(dry_run: bool) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
-    """Ephemeral environments in the dev project that no PR stack owns (e.g. a crashed `pr up`), and the objects
-    that go with them. Only the environments are deleted: services and volumes may live on in dev."""
+def _orphan_environments(dry_run: bool) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]]]:
+    """Ephemeral environments in the dev project that a PR stack made and no PR stack holds (e.g. a killed
+    `pr up`), the objects that go with them, and the ephemeral environments left alone (not made by a PR stack).
+    Only the environments are deleted: services and volumes may live on in dev."""
     project_id = ops.stack_output("dev", root(), "projectId") if ops.stack_exists("dev", root()) else None
     if not project_id:
-        return [], []
+        return [], [], []
     owned = {s.environment_id for s in ops.pr_stacks(root())}
     client = client_from_env()
     envs = client.query("EnvironmentFind", projectId=project_id, isEphemeral=True)["environments"]["edges"]
-    orphans = [e["node"] for e in envs if e["node"]["id"] not in owned]
+    unheld = [e["node"] for e in envs if e["node"]["id"] not in owned]
+    orphans, left = preview_gc.sort_orphans(client, project_id, unheld, ops.PROJECT_NAME)
     objects = [o for env in orphans for o in preview_gc.environment_objects(client, env["id"])]
     for env in orphans if not dry_run else []:
         preview_gc.remove_environment(client, env["id"])
-    return [{"id": e["id"], "name": e["name"]} for e in orphans], objects
+    return [{"id": e["id"], "name": e["name"]} for e in orphans], objects, left
 
 
 @app.command("drift")

@@ -4,12 +4,43 @@ A preview is an environment; removing it removes its own instances (service inst
 their backups, domains) and nothing else. Services and volumes are project-wide and shared with dev (a fork
 holds dev's service ids), so gc never calls `serviceDelete` or `volumeDelete`: one `environmentDelete` per
 orphaned preview, or the preview stack's own destroy (which, for a fork, is that same single call).
+
+An orphan is an ephemeral environment no PR stack holds any more that carries the marker of a PR stack of this
+project and backend (e.g. left by a run killed after the fork was shaped). Any other ephemeral environment (made
+by hand, by Railway's own PR environments, by another backend's stacks) is reported and left alone.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from infra.ownership import OWNER_VARIABLE, backend_id, owner_named_by, marker
 from infra.railway import NotFoundError, RailwayClient
+
+
+def made_by_a_preview(owner: str | None, project: str) -> bool:
+    """Whether an environment's marker names a PR stack (`pr-<N>`) of this Pulumi project and backend."""
+    pattern = rf"[^/]+/{re.escape(project)}/pr-[1-9][0-9]{{0,6}}@{re.escape(backend_id())}"
+    return bool(owner) and re.fullmatch(pattern, owner or "") is not None
+
+
+def owner_of(client: RailwayClient, project_id: str, env_id: str) -> str | None:
+    return client.query("VariablesRead", projectId=project_id, environmentId=env_id,
+                        serviceId=None)["variables"].get(OWNER_VARIABLE)
+
+
+def sort_orphans(client: RailwayClient, project_id: str, envs: list[dict[str, Any]],
+                 project: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(orphans gc removes, others it leaves with whose they are)."""
+    orphans, left = [], []
+    for env in envs:
+        owner = owner_of(client, project_id, env["id"])
+        if made_by_a_preview(owner, project):
+            orphans.append(env)
+        else:
+            left.append({"id": env["id"], "name": env["name"],
+                         "owner": owner_named_by(owner and marker(owner))})
+    return orphans, left
 
 
 def environment_objects(client: RailwayClient, env_id: str) -> list[dict[str, Any]]:

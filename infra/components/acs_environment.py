@@ -108,12 +108,13 @@ class AcsEnvironment(ComponentResource):
         source = StackReference(f"{name}-project-of-{ref}", f"organization/{pulumi.get_project()}/{ref}", opts=child)
         self.project_id = source.require_output("projectId")
         fork = ForkedEnvironment(f"{name}-environment", project_id=self.project_id, name=self.cfg.name,
-                                 source_environment_id=source.require_output("environmentId"), opts=child)
+                                 source_environment_id=source.require_output("environmentId"), owner=stack_owner(),
+                                 opts=child)
         self.environment_id = fork.id
         in_env = ResourceOptions(parent=self, deleted_with=fork)  # gone with the fork: no delete call
         shape = ForkShape(f"{name}-shape", environment_id=fork.id, copied=fork.copied,
                           services={svc.name: self._shape_of(svc) for svc in self.cfg.services},
-                          secret_variables=secrets or None, opts=in_env)
+                          secret_variables=secrets or None, owner=stack_owner(), opts=in_env)
         self.database_url = None
         self.url = Output.from_input(self.cfg.url)
         self.service_ids = {svc.name: shape.service_ids.apply(lambda ids, n=svc.name: ids[n])

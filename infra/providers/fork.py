@@ -6,6 +6,10 @@ own), volume instances, settings and variables (Railway's schema). `ForkShape` t
 fork copied but the program does not declare are removed), and every copied instance, volume instance and shared
 variable the program does not declare is removed from the fork, never from the source. The shape lives and dies
 with its fork, so it has no delete call of its own.
+
+Ownership: the fork carries its stack's marker (the shared variable `ACS_INFRA_OWNER`), written by the shape's
+patch rather than by a call of its own (the fork copies no marker: the patch removes every copied shared variable).
+An environment of the fork's name found at create time is adopted only with this stack's marker.
 """
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.ownership import MARKER, OWNER_VARIABLE, refuse
 from infra.providers import variable_sets
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
+from infra.providers.environment import EnvironmentProvider
 from infra.providers.service_instance import SETTINGS, settings_failures
 
 
@@ -39,7 +45,7 @@ def copied_content(e: dict[str, Any]) -> dict[str, Any]:
 class ForkedEnvironmentProvider(RailwayProvider):
     kind = "railway forked environment"
     fields = (Field("project_id", replaces=True), Field("source_environment_id", replaces=True),
-              Field("name", replaces=True), Field("ephemeral", replaces=True, default=True))
+              Field("name", replaces=True), Field("ephemeral", replaces=True, default=True), Field("owner"))
     required = ("project_id", "source_environment_id", "name")
     delete_before_replace = True  # names are unique in a project: the old environment goes before its successor
 
@@ -54,8 +60,18 @@ class ForkedEnvironmentProvider(RailwayProvider):
         payload = {"projectId": props["project_id"], "name": props["name"], "ephemeral": bool(props["ephemeral"]),
                    "sourceEnvironmentId": props["source_environment_id"], "skipInitialDeploys": True}
         e = create_once(lambda: client().mutate("EnvironmentFork", idempotent=False,
-                                                input=payload)["environmentCreate"], lambda: self._find(props))
+                                                input=payload)["environmentCreate"], lambda: self._find(props),
+                        owned=lambda e: self._owned(e, props))
         return CreateResult(e["id"], self._outs(e, props, copied_content(e)))
+
+    @staticmethod
+    def _owned(env: dict[str, Any], props: dict[str, Any]) -> None:
+        """An environment of this name that was there before the create is ours only with our marker."""
+        owner = EnvironmentProvider._owner(env["id"], props["project_id"])
+        if owner is None or owner != props.get("owner"):
+            raise refuse("railway environment", props["name"], env["id"], owner and f"{MARKER}: {owner}",
+                         props.get("owner"), "Remove that environment or close its PR (a run of this stack killed "
+                         "while forking leaves an unmarked fork: it holds only copies, remove it and run again).")
 
     @staticmethod
     def _find(props: dict[str, Any]) -> dict[str, Any] | None:
@@ -85,10 +101,11 @@ class ForkedEnvironment(Resource):
     copied: Output[dict[str, Any]]
 
     def __init__(self, resource_name: str, *, project_id: Input[str], source_environment_id: Input[str],
-                 name: Input[str], ephemeral: Input[bool] = True, opts: ResourceOptions | None = None) -> None:
+                 name: Input[str], ephemeral: Input[bool] = True, owner: Input[str] | None = None,
+                 opts: ResourceOptions | None = None) -> None:
         super().__init__(ForkedEnvironmentProvider(), resource_name, {
             "project_id": project_id, "source_environment_id": source_environment_id, "name": name,
-            "ephemeral": ephemeral, "copied": None}, opts)
+            "ephemeral": ephemeral, "owner": owner, "copied": None}, opts)
 
 
 # ---- the shape ----------------------------------------------------------------------------------------------
@@ -104,9 +121,10 @@ def _service_patch(spec: dict[str, Any], secrets: dict[str, str], drop: list[str
 
 
 def shape_patch(copied: dict[str, Any], services: dict[str, Any], secrets: dict[str, str],
-                previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                previous: dict[str, Any] | None = None, owner: str | None = None) -> dict[str, Any]:
     """The one patch that turns a fresh fork (`previous` None) into the declared shape, or moves it from one
-    declared shape to another. Raises when a declared service is not in the fork."""
+    declared shape to another; `owner` (when new) marks the fork. Raises when a declared service is not in the
+    fork."""
     have = copied.get("services") or {}
     missing = sorted(set(services) - set(have))
     if missing:
@@ -129,6 +147,8 @@ def shape_patch(copied: dict[str, Any], services: dict[str, Any], secrets: dict[
         patch["services"].update({s["id"]: None for name, s in have.items() if name not in services})
         patch["volumes"] = {vol: None for vol, sid in (copied.get("volumes") or {}).items() if sid not in kept}
         patch["sharedVariables"] = {name: None for name in copied.get("shared_variables") or []}
+    if owner:
+        patch.setdefault("sharedVariables", {})[OWNER_VARIABLE] = {"value": owner}
     return patch
 
 
@@ -149,7 +169,7 @@ def _live_service(config: dict[str, Any], sid: str, declared: dict[str, Any]) ->
 class ForkShapeProvider(RailwayProvider):
     kind = "railway fork shape"
     fields = (Field("environment_id", replaces=True), Field("copied", replaces=True), Field("services", default={}),
-              Field("secret_variables", default={}), Field("secret_names", default=[]))
+              Field("secret_variables", default={}), Field("secret_names", default=[]), Field("owner"))
     required = ("environment_id", "copied")
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
@@ -175,7 +195,8 @@ class ForkShapeProvider(RailwayProvider):
                             commitMessage="acs-infra: preview shape")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        patch = shape_patch(props["copied"], props.get("services") or {}, props.get("secret_variables") or {})
+        patch = shape_patch(props["copied"], props.get("services") or {}, props.get("secret_variables") or {},
+                            owner=props.get("owner"))
         self._commit(props["environment_id"], patch)
         return CreateResult(f"{props['environment_id']}:shape", {**self.inputs_of(props), **self._outs(props)})
 
@@ -195,7 +216,9 @@ class ForkShapeProvider(RailwayProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         previous = {"services": olds.get("services") or {}, "secrets": olds.get("secret_variables") or {}}
-        patch = shape_patch(news["copied"], news.get("services") or {}, news.get("secret_variables") or {}, previous)
+        owner = news.get("owner") if news.get("owner") != olds.get("owner") else None
+        patch = shape_patch(news["copied"], news.get("services") or {}, news.get("secret_variables") or {}, previous,
+                            owner)
         self._commit(news["environment_id"], patch)
         return UpdateResult({**self.inputs_of(news), **self._outs(news)})
 
@@ -211,9 +234,9 @@ class ForkShape(Resource):
 
     def __init__(self, resource_name: str, *, environment_id: Input[str], copied: Input[dict[str, Any]],
                  services: Input[dict[str, Any]], secret_variables: Input[dict[str, Input[str]]] | None = None,
-                 opts: ResourceOptions | None = None) -> None:
+                 owner: Input[str] | None = None, opts: ResourceOptions | None = None) -> None:
         opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["secret_variables"]))
         super().__init__(ForkShapeProvider(), resource_name, {
             "environment_id": environment_id, "copied": copied, "services": services,
             "secret_variables": Output.secret(secret_variables) if secret_variables else {}, "secret_names": None,
-            "service_ids": None}, opts)
+            "owner": owner, "service_ids": None}, opts)

@@ -26,6 +26,8 @@ FORK = ("mutation($p:String!,$s:String!,$n:String!){ environmentCreate(input:{pr
         "sourceEnvironmentId:$s, ephemeral:true}){ id } }")
 HAND_MADE_VOLUME = ("mutation($p:String!,$e:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, "
                     "mountPath:\"/qa-data\"}){ id } }")
+MARK = ("mutation($p:String!,$e:String!,$v:EnvironmentVariables!){ variableCollectionUpsert(input:{projectId:$p, "
+        "environmentId:$e, variables:$v, skipDeploys:true}) }")
 GC_TABLES = ("environments", "instances", "volume_instances", "service_domains", "custom_domains", "backups",
              "services", "volumes")
 
@@ -41,6 +43,16 @@ def project_view(emulator: Emulator, project_id: str) -> dict[str, set[str]]:
 
 def instance_names(env: dict[str, Any]) -> list[str]:
     return sorted(e["node"]["serviceName"] for e in env["serviceInstances"]["edges"])
+
+
+def left_by_a_killed_preview(emulator: Emulator, project: PulumiProject, dev: dict[str, Any], number: int,
+                             monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fork marked by stack pr-<number> of this backend whose stack is gone (its state was lost)."""
+    from infra.ownership import OWNER_VARIABLE, backend_id
+    monkeypatch.setenv("PULUMI_BACKEND_URL", project.env["PULUMI_BACKEND_URL"])
+    env = emulator.data(FORK, p=dev["projectId"], s=dev["environmentId"], n=f"pr-{number}")["environmentCreate"]["id"]
+    emulator.data(MARK, p=dev["projectId"], e=env, v={OWNER_VARIABLE: f"organization/acs/pr-{number}@{backend_id()}"})
+    return env
 
 
 def ids(emulator: Emulator) -> set[str]:
@@ -86,6 +98,7 @@ def test_pr_up_and_down_leave_dev_and_the_project_as_they_were(project: PulumiPr
     assert variables["DATABASE_KIND"] == "sqlite" and variables["PR_NUMBER"] == "42"
     assert not [k for k in variables if variables[k] == dev_variables.get(k) and k in ("API_KEY", "JWT_SECRET")]
     assert "postgres" not in variables["DATABASE_URL"].lower()
+    assert fork["config"]["sharedVariables"]["ACS_INFRA_OWNER"]["value"].startswith("organization/acs/pr-42@")
     limits = fork["config"]["services"][web["serviceId"]]["deploy"]["limitOverride"]["containers"]
     assert limits["memoryBytes"] == 256 * 1024 ** 2
     drift = cli(project, "drift", "pr-42", check=False)
@@ -104,16 +117,19 @@ def test_pr_up_and_down_leave_dev_and_the_project_as_they_were(project: PulumiPr
 
 
 def test_gc_deletes_exactly_what_its_dry_run_lists_and_never_dev(project: PulumiProject, emulator: Emulator,
-                                                                 dev: dict[str, Any]) -> None:
-    """Issue 14 item 2: a preview forked by hand (the way Railway's own PR environments and
-    `railway environment new --copy` make them) shares dev's service ids and holds an instance of dev's
-    volumes. `pr gc` removes environments and their own instances only, never a service or volume that lives on
-    in dev; `--dry-run` lists every object and the real run deletes exactly those."""
+                                                                 dev: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14 item 2: a fork (the way Railway's own PR environments and `railway environment new --copy` make
+    them) shares dev's service ids and holds an instance of dev's volumes. `pr gc` removes environments and their
+    own instances only, never a service or volume that lives on in dev, and only environments a PR stack made:
+    a fork made by hand is left alone. `--dry-run` lists every object and the real run deletes exactly those."""
     cli(project, "pr", "up", "1")
     cli(project, "pr", "up", "2")
-    orphan = emulator.data(FORK, p=dev["projectId"], s=dev["environmentId"], n="pr-77")["environmentCreate"]["id"]
+    orphan = left_by_a_killed_preview(emulator, project, dev, 78, monkeypatch)
+    by_hand = emulator.data(FORK, p=dev["projectId"], s=dev["environmentId"], n="pr-77")["environmentCreate"]["id"]
     assert instance_names(environment(emulator, orphan)) == ["Postgres", "web"]
     before_dev, before_project = environment(emulator, dev["environmentId"]), project_view(emulator, dev["projectId"])
+    before_by_hand = environment(emulator, by_hand)
     pr2 = environment(emulator, result(cli(project, "pr", "list"))[1]["environment_id"])
 
     world = ids(emulator)
@@ -123,6 +139,7 @@ def test_gc_deletes_exactly_what_its_dry_run_lists_and_never_dev(project: Pulumi
     kinds = {o["kind"] for o in dry["objects"]}
     assert kinds == {"environment", "service instance", "volume instance", "domain"}, dry["objects"]
     assert orphan in listed and not listed & (before_project["services"] | before_project["volumes"])
+    assert by_hand not in listed and [e["name"] for e in dry["left_environments"]] == ["pr-77"]
 
     gc = result(cli(project, "pr", "gc", "--open", "2"))
     assert {o["id"] for o in gc["objects"]} == listed
@@ -130,3 +147,17 @@ def test_gc_deletes_exactly_what_its_dry_run_lists_and_never_dev(project: Pulumi
     assert environment(emulator, dev["environmentId"]) == before_dev
     assert project_view(emulator, dev["projectId"]) == before_project
     assert environment(emulator, pr2["id"]) == pr2
+    assert environment(emulator, by_hand) == before_by_hand, "a fork no PR stack made is not gc's to delete"
+
+
+def test_pr_up_never_takes_over_a_fork_it_did_not_make(project: PulumiProject, emulator: Emulator,
+                                                      dev: dict[str, Any]) -> None:
+    """A fork named pr-9 made by hand (no marker of stack pr-9) stops `pr up 9` before its first write, naming
+    the owner; the hand-made fork and dev stay as they were."""
+    by_hand = emulator.data(FORK, p=dev["projectId"], s=dev["environmentId"], n="pr-9")["environmentCreate"]["id"]
+    before, before_dev = environment(emulator, by_hand), environment(emulator, dev["environmentId"])
+    emulator.reset_stats()
+    refused = cli(project, "pr", "up", "9", check=False)
+    assert refused.returncode == 1 and "belongs to nobody known to acs-infra" in refused.stdout, refused.stdout
+    assert emulator.stats()["write_total"] == 1, "only the refused environmentCreate"
+    assert environment(emulator, by_hand) == before and environment(emulator, dev["environmentId"]) == before_dev

@@ -88,13 +88,12 @@ def test_pr_lifecycle(project: PulumiProject, emulator: Emulator, dev: dict[str,
     assert result(cli(project, "pr", "down", "9999"))["action"] == "absent"
 
 
-def test_gc_removes_closed_previews_and_orphans(project: PulumiProject, emulator: Emulator,
-                                                dev: dict[str, Any]) -> None:
+def test_gc_removes_closed_previews_and_orphans(project: PulumiProject, emulator: Emulator, dev: dict[str, Any],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.e2e.test_pr_data_safety import left_by_a_killed_preview
     cli(project, "pr", "up", "1")
     cli(project, "pr", "up", "2")
-    orphan = emulator.data("mutation($p:String!,$s:String!){ environmentCreate(input:{projectId:$p, name:\"pr-77\", "
-                           "sourceEnvironmentId:$s, ephemeral:true}){ id } }",  # as Railway's PR environments are made
-                           p=dev["projectId"], s=dev["environmentId"])["environmentCreate"]["id"]
+    orphan = left_by_a_killed_preview(emulator, project, dev, 77, monkeypatch)
     dry = result(cli(project, "pr", "gc", "--open", "2", "--dry-run"))
     assert [r["stack"] for r in dry["removed_stacks"]] == ["pr-1"] and dry["removed_environments"][0]["id"] == orphan
     assert len(result(cli(project, "pr", "list"))) == 2

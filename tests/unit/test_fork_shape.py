@@ -40,6 +40,25 @@ def test_an_update_patches_only_what_changed() -> None:
     assert patch["services"]["s-web"]["source"] == {"image": "acs:pr-1b"}
 
 
+def test_the_shape_marks_the_fork_as_its_stacks() -> None:
+    """The marker replaces whatever marker the fork copied from its source."""
+    copied = {**COPIED, "shared_variables": ["ACS_INFRA_OWNER", "SHARED"]}
+    patch = shape_patch(copied, {"web": WEB}, {}, owner="organization/acs/pr-1@abc")
+    assert patch["sharedVariables"] == {"ACS_INFRA_OWNER": {"value": "organization/acs/pr-1@abc"}, "SHARED": None}
+
+
+def test_only_a_pr_stacks_marker_makes_an_orphan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.ownership import backend_id
+    from infra.preview_gc import made_by_a_preview
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "file:///state")
+    me = backend_id()
+    assert made_by_a_preview(f"organization/acs/pr-7@{me}", "acs")
+    assert not made_by_a_preview(f"organization/acs/dev@{me}", "acs")
+    assert not made_by_a_preview("organization/acs/pr-7@0123456789ab", "acs")
+    assert not made_by_a_preview(f"organization/other/pr-7@{me}", "acs")
+    assert not made_by_a_preview(None, "acs")
+
+
 def test_a_declared_service_missing_from_the_fork_is_named() -> None:
     with pytest.raises(ValueError, match="worker not in the source environment"):
         shape_patch(COPIED, {"web": WEB, "worker": WEB}, {})
