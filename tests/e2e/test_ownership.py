@@ -72,12 +72,14 @@ def test_same_name_project_made_by_hand_is_not_adopted(project: PulumiProject, e
     assert [p["id"] for p in emulator.inventory()["projects"]] == [hand_id]
 
 
-def _hand_made_preview(emulator: Emulator, project_id: str, owner: str | None) -> str:
-    """An environment `pr-7` in dev's project holding a service with a volume, made outside the pr-7 stack."""
-    env = emulator.data('mutation($p:String!){ environmentCreate(input:{projectId:$p, name:"pr-7", ephemeral:true})'
-                        '{ id } }', p=project_id)["environmentCreate"]["id"]
+def _hand_made_preview(emulator: Emulator, project_id: str, owner: str | None, source: str) -> str:
+    """An environment `pr-7` in dev's project, forked from dev as Railway makes PR environments, holding a service
+    of its own (in a fork only there) with a volume, made outside the pr-7 stack."""
+    env = emulator.data('mutation($p:String!,$s:String!){ environmentCreate(input:{projectId:$p, name:"pr-7", '
+                        'sourceEnvironmentId:$s, ephemeral:true}){ id } }', p=project_id, s=source)[
+        "environmentCreate"]["id"]
     svc = emulator.data('mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, '
-                        'name:"web", source:{image:"qa/app:1"}}){ id } }', p=project_id, e=env)["serviceCreate"]["id"]
+                        'name:"qa-app", source:{image:"qa/app:1"}}){ id } }', p=project_id, e=env)["serviceCreate"]["id"]
     emulator.data('mutation($p:String!,$e:String!,$s:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, '
                   'serviceId:$s, mountPath:"/data"}){ id } }', p=project_id, e=env, s=svc)
     if owner:
@@ -93,7 +95,7 @@ def test_environment_of_the_same_name_is_not_adopted(owner: str | None, project:
     pr-7 stack on another backend) stops `pr up 7` before it writes anything; `pr down 7` then deletes nothing."""
     project.up("dev")
     project_id = project.outputs("dev")["projectId"]
-    _hand_made_preview(emulator, project_id, owner)
+    _hand_made_preview(emulator, project_id, owner, project.outputs("dev")["environmentId"])
     before = snapshot(emulator, project_id)
     up = cli(project, "pr", "up", "7", check=False)
     assert up.returncode == 1, up.stdout
