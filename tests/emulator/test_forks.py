@@ -185,3 +185,5 @@ def test_patch_null_removes_one_environments_instances_and_deploys_what_changed(
     assert envs_of_service(emulator, w["pg"]) == {w["dev"]}
     deployed = [d["serviceId"] for d in emulator.inventory()["deployments"] if d["environmentId"] == pr]
     assert deployed == [w["web"]]
+    again = emulator.gql(PATCH, e=pr, patch={"services": {w["pg"]: None}, "volumes": {w["vol"]: None}})
+    assert not again.get("errors"), "null for a key already gone is no change (assumed): a retried commit succeeds"
