@@ -11,6 +11,7 @@ import os
 import random
 import re
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -84,12 +85,35 @@ def _lock_holder(text: str) -> str:
     return f"{match.group(1)}, pid {match.group(2)}, since {match.group(3)}" if match else "holder unknown"
 
 
+class GuardedCommand(auto.PulumiCommand):
+    """`pulumi`, run through `infra.engine_guard`: a killed `acs-infra` leaves no engine, language host or
+    dynamic provider running (issue 14 item 12)."""
+
+    def __init__(self) -> None:
+        super().__init__()  # checks `pulumi version` once per process, not once per workspace
+        self.pulumi, self.command = self.command, sys.executable
+
+    def run(self, args: list[str], cwd: str, additional_env: Any, on_output: Any = None,
+            on_error: Any = None) -> auto.CommandResult:
+        guarded = ["-m", "infra.engine_guard", str(os.getpid()), self.pulumi, "--non-interactive", *args]
+        return super().run(guarded, cwd, additional_env, on_output, on_error)
+
+
+_COMMAND: list[GuardedCommand] = []
+
+
+def engine_command() -> GuardedCommand:
+    if not _COMMAND:
+        _COMMAND.append(GuardedCommand())
+    return _COMMAND[0]
+
+
 def workspace(root: Path) -> auto.LocalWorkspace:
-    return auto.LocalWorkspace(work_dir=str(root))
+    return auto.LocalWorkspace(work_dir=str(root), pulumi_command=engine_command())
 
 
 def select(stack: str, root: Path, create: bool) -> auto.Stack:
-    opts = auto.LocalWorkspaceOptions(work_dir=str(root))
+    opts = auto.LocalWorkspaceOptions(work_dir=str(root), pulumi_command=engine_command())
     if create:
         try:
             return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)

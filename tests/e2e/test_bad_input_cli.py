@@ -3,9 +3,14 @@ bad input stops before a stack exists or an API call is made, and never ends in 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
-from typing import Any
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -116,3 +121,61 @@ def test_drift_reports_never_show_secret_or_undeclared_values(project: PulumiPro
         assert stripe not in text and "sk_live" not in text and jwt not in text, text
         assert "STRIPE_KEY" in text and "JWT_SECRET" in text and "LOG_LEVEL" in text, text
     assert "variables.LOG_LEVEL: declared debug, live warn" in reports[0].stdout
+
+
+def _marked(mark: str) -> list[int]:
+    """Live processes (not zombies) whose environment carries this test's mark: the CLI and all it started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes() if entry.name.isdigit() else b""
+        except OSError:
+            continue
+        if f"ACS_TEST_RUN={mark}".encode() in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {seconds}s waiting for: {what}"
+        time.sleep(0.2)
+
+
+def _engine(mark: str) -> int:
+    """The `pulumi up` process of the marked run."""
+    for pid in _marked(mark):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if Path(argv[0].decode()).name == "pulumi" and b"up" in argv:
+            return pid
+    raise AssertionError("no engine process found")
+
+
+@pytest.mark.parametrize("victim", ["engine", "cli"])
+def test_sigkilled_run_leaves_nothing_running_and_the_rerun_reports_the_lock(victim: str, project: PulumiProject,
+                                                                             emulator: Emulator) -> None:
+    """Issue 14 item 12: after `kill -9` of a run's engine, its language host and dynamic provider kept running (the
+    `engine` case fails on the old code), and the rerun reported the lock with exit 1. Now every process of the
+    killed run ends (also when the CLI itself is killed), the rerun exits 3 naming `acs-infra recover`, and
+    recover converges."""
+    mark = uuid.uuid4().hex
+    env = {**project.env, "ACS_TEST_RUN": mark, "ACS_ENGINE_GRACE_SECONDS": "0"}  # no grace: the lock stays
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
+        assert run.poll() is None, run.stderr.read() if run.stderr else ""
+        assert len(_marked(mark)) >= 4, "the CLI, the engine and its plugins are running"
+        os.kill(_engine(mark) if victim == "engine" else run.pid, signal.SIGKILL)
+        code = run.wait(300)
+        assert code == (1 if victim == "engine" else -signal.SIGKILL), run.stderr.read() if run.stderr else ""
+        _wait_until(lambda: not _marked(mark), 60, "every process of the killed run to end")
+    finally:  # a failing test leaves none of its processes behind either
+        for pid in _marked(mark):
+            os.kill(pid, signal.SIGKILL)
+    rerun = acs(project, "up", "dev", "--lock-timeout", "1")
+    assert rerun.returncode == 3, rerun.stderr
+    assert "acs-infra recover dev" in rerun.stderr and "Traceback" not in rerun.stderr
+    assert acs(project, "recover", "dev").returncode == 0
+    assert acs(project, "up", "dev").returncode == 0

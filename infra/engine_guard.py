@@ -1,0 +1,83 @@
+"""Runs one `pulumi` command so that nothing it starts outlives the run (issue 14 item 12).
+
+`python -m infra.engine_guard <parent-pid> pulumi <args...>` runs the engine as its child. The engine starts
+its language host and dynamic providers in process groups of their own, so when the engine dies they are
+orphaned; the guard is their "child subreaper" (PR_SET_CHILD_SUBREAPER), so they stay its descendants and it
+can end them:
+- when its parent (`acs-infra`) dies, even by SIGKILL, the kernel tells it (PR_SET_PDEATHSIG): the engine gets
+  SIGTERM (it cancels and releases its lock when it can), and after a grace period every descendant is killed;
+- when the engine ends, on its own or killed, whatever it left running is killed.
+Linux only (prctl); elsewhere the guard just runs the engine.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+# How long the engine gets to cancel (and release its lock) once acs-infra is gone; then everything is killed.
+GRACE_SECONDS = float(os.environ.get("ACS_ENGINE_GRACE_SECONDS") or 10)
+
+
+def _prctl(option: int, value: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:  # "pid (comm) state ppid ...": comm may hold spaces
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_descendants() -> None:
+    for pid in _descendants(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def main(argv: list[str]) -> int:
+    parent, command = int(argv[0]), argv[1:]
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        return 1
+    engine = subprocess.Popen(command)  # stdio inherited: output goes straight through
+
+    def parent_gone(_signum: int, _frame: object) -> None:
+        engine.terminate()
+        try:
+            engine.wait(GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        _kill_descendants()
+        os._exit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, parent_gone)
+    signal.signal(signal.SIGHUP, parent_gone)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the engine itself (same process group)
+    code = engine.wait()
+    _kill_descendants()  # what a killed engine left behind; normally nothing is left
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
