@@ -148,7 +148,7 @@ class EmulatorServer(ThreadingHTTPServer):
         project_token = headers.get("Project-Access-Token")
         if project_token:
             with self.backend.lock:
-                return self.backend.project_tokens.get(project_token.strip())
+                return self.backend.token_by_value(project_token.strip())
         return None
 
     def create_project_token(self, project_id: str, environment_id: str, name: str = "emulator") -> str:
@@ -344,14 +344,12 @@ class Handler(BaseHTTPRequestHandler):
         backend = self.server.backend
         host = self._host()
         with backend.lock:
-            dom = next((d for d in backend.tables["service_domains"].values() if d.domain == host), None) or \
-                next((d for d in backend.tables["custom_domains"].values() if d.domain == host), None)
+            dom = backend.domain_for_host(host)
             if dom is None:
                 return self._send(404, {"status": "error", "message": "Application not found"})
             active = backend.active_deployment(dom.serviceId, dom.environmentId)
             healthy = active is not None and (active.snapshot.get("behaviour") or {}).get("healthy", True)
-            inst = next((i for i in backend.instances_of_env(dom.environmentId) if i.serviceId == dom.serviceId), None)
-            path = (inst.settings.get("healthcheckPath") if inst else None) or "/"
+            path = backend.healthcheck_path(dom.serviceId, dom.environmentId)
         if active is None:
             return self._send(502, {"status": "error", "message": "Application failed to respond"})
         body = {"status": "ok" if healthy else "unhealthy", "deploymentId": active.id, "healthcheckPath": path}

@@ -1,0 +1,104 @@
+"""An environment's whole configuration as one document (Environment.config) and patches committed to it."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from railway_emulator.errors import NotFound
+from railway_emulator.models.records import INSTANCE_DEFAULTS, UNSET, Environment, ServiceInstance, Token
+from railway_emulator.models.store import Store
+from railway_emulator.models.variables import expand_generators
+
+
+class EnvironmentConfigBackend(Store):
+    """Environment.config / configEtag, environmentPatchCommit."""
+
+    def environment_config(self, env: Environment, decrypt: bool) -> dict[str, Any]:
+        services: dict[str, Any] = {}
+        for inst in self.instances_of_env(env.id):
+            key = self.var_key(env.id, inst.serviceId)
+            deploy = {k: v for k, v in inst.settings.items() if k not in ("buildCommand", "builder", "watchPatterns",
+                                                                          "rootDirectory", "dockerfilePath")}
+            if inst.limitOverride:
+                deploy["limitOverride"] = self.limits_json(inst, merged=False)
+            services[inst.serviceId] = {
+                "source": inst.source or {},
+                "build": {"builder": inst.settings["builder"], "buildCommand": inst.settings["buildCommand"]},
+                "deploy": deploy,
+                "variables": {k: {"value": v if decrypt else "*****", "isSealed": k in self.sealed.get(key, set())}
+                              for k, v in self.variable_sets.get(key, {}).items()},
+                "networking": {
+                    "serviceDomains": {d.domain: {"port": d.targetPort} for d in
+                                       self.domains_of(env.id, inst.serviceId)["serviceDomains"]},
+                    "customDomains": {d.domain: {"port": d.targetPort} for d in
+                                      self.domains_of(env.id, inst.serviceId)["customDomains"]}},
+                "volumeMounts": {vi.volumeId: {"mountPath": vi.mountPath} for vi in
+                                 self.volume_instances_of(env_id=env.id) if vi.serviceId == inst.serviceId},
+            }
+        shared_key = self.var_key(env.id, None)
+        return {"services": services,
+                "sharedVariables": {k: {"value": v if decrypt else "*****"}
+                                    for k, v in self.variable_sets.get(shared_key, {}).items()},
+                "volumes": {vi.volumeId: {"sizeMB": vi.sizeMB, "region": vi.region}
+                            for vi in self.volume_instances_of(env_id=env.id)}}
+
+    def config_etag(self, env: Environment) -> str:
+        return hashlib.sha256(json.dumps(self.environment_config(env, True), sort_keys=True, default=str)
+                              .encode()).hexdigest()[:20]
+
+    def environment_patch_commit(self, tok: Token, environment_id: str, patch: dict[str, Any] | None = None,
+                                 commit_message: str | None = None) -> str:
+        """Applies the parts of an EnvironmentConfig patch the emulator models; `null` for a key deletes it."""
+        env = self.environment(tok, environment_id)
+        patch = patch or {}
+        changed: list[ServiceInstance] = []
+        for service_id, spec in (patch.get("services") or {}).items():
+            if spec is None:  # this environment's instance only, never the service; an absent one is no change
+                self.purge_service_in_env(service_id, env.id)
+                continue
+            inst = self.service_instance(tok, env.id, service_id)
+            changed.append(inst)
+            deploy = dict(spec.get("deploy") or {})
+            limits = deploy.pop("limitOverride", UNSET)
+            settings = {k: v for k, v in deploy.items() if k in INSTANCE_DEFAULTS}
+            settings.update({k: v for k, v in (spec.get("build") or {}).items() if k in INSTANCE_DEFAULTS})
+            if "source" in spec:
+                settings["source"] = spec["source"]
+            if settings:
+                self.service_instance_update(tok, service_id, settings, env.id)
+            if limits is not UNSET:
+                containers = (limits or {}).get("containers") or {}
+                self.service_instance_limits_update(tok, {"environmentId": env.id, "serviceId": service_id,
+                                         "memoryGB": containers["memoryBytes"] / 1024 ** 3
+                                         if containers.get("memoryBytes") else None,
+                                         "vCPUs": containers.get("cpu")})
+            self._patch_variables(env.id, service_id, spec.get("variables"))
+        self._patch_variables(env.id, None, patch.get("sharedVariables"))
+        for volume_id, spec in (patch.get("volumes") or {}).items():
+            vi = next((v for v in self.volume_instances_of(env_id=env.id) if v.volumeId == volume_id), None)
+            if spec is None:  # this environment's volume instance only, never the volume
+                if vi is not None:
+                    self.drop_volume_instance(vi.id)
+                continue
+            if vi is None:
+                raise NotFound("Volume")
+            if "sizeMB" in spec:
+                self.volume_resize(vi, int(spec["sizeMB"]))
+        for inst in changed:  # committing deploys what the patch changed (cf. environmentPatchCommitStaged)
+            if inst.source:
+                self.deploy_instance(inst)
+        return self.workflow_create("Complete")
+
+    def _patch_variables(self, env_id: str, service_id: str | None, spec: dict[str, Any] | None) -> None:
+        if not spec:
+            return
+        key = self.var_key(env_id, service_id)
+        current = self.variable_sets.setdefault(key, {})
+        for name, entry in spec.items():
+            if entry is None:
+                current.pop(name, None)
+                continue
+            current[name] = expand_generators(str(entry.get("value", "")))
+            if entry.get("isSealed"):
+                self.sealed.setdefault(key, set()).add(name)
