@@ -6,6 +6,8 @@ nothing but the backend serialise too): a run that finds the stack locked waits 
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import random
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError, load_stack_file, preflight
@@ -116,10 +118,25 @@ def select(stack: str, root: Path, create: bool) -> auto.Stack:
     opts = auto.LocalWorkspaceOptions(work_dir=str(root), pulumi_command=engine_command())
     if create:
         try:
-            return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)
+            with stack_files_locked(root):
+                return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)
         except auto.StackAlreadyExistsError:  # another runner created it between our look and our init
             pass
     return auto.select_stack(stack, work_dir=str(root), opts=opts)
+
+
+@contextlib.contextmanager
+def stack_files_locked(root: Path) -> Iterator[None]:
+    """Serialises the writes of this clone's stack files (`stack init` writes the salt, `config set` the
+    secrets). Two runs in one clone would otherwise interleave them and one engine read a file without the
+    other's secrets. The stack files are this clone's, so a lock on this clone's Pulumi.yaml is enough; runs in
+    other clones are kept apart by the backend's stack lock."""
+    with open(root / "Pulumi.yaml", "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def stack_exists(stack: str, root: Path) -> bool:
@@ -130,6 +147,11 @@ def ensure_pr_secrets(stack: auto.Stack, root: Path) -> list[str]:
     """A PR stack gets preview secrets: `ACS_PREVIEW_<NAME>` from CI if given, else the value the stack already
     holds in the backend (its secret output, so a runner with a fresh clone keeps them), else a random value made
     once. Never the dev or prod values."""
+    with stack_files_locked(root):
+        return _ensure_pr_secrets(stack, root)
+
+
+def _ensure_pr_secrets(stack: auto.Stack, root: Path) -> list[str]:
     names = (load_stack_file("dev", root).get("acs:environment") or {}).get("secrets") or []
     present = stack.get_all_config()
     missing = [n for n in names if f"{PROJECT_NAME}:{n}" not in present]
