@@ -75,36 +75,57 @@ class FaultInjector:
 
 
 class RateLimiter:
-    """Per-token sliding windows of one second and one hour, as Railway enforces per plan."""
+    """Per-token limits as Railway documents them per plan: requests per second and per hour.
 
-    def __init__(self, per_second: int, per_hour: int) -> None:
-        self.per_second, self.per_hour = per_second, per_hour
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
+    Every answer carries `X-RateLimit-Limit` (the hourly budget), `X-RateLimit-Remaining` (what is left of it
+    after this request) and `X-RateLimit-Reset` (epoch seconds when the hourly budget starts over); a 429 adds
+    `Retry-After` in seconds. Railway does not document the window's shape or the Reset unit: the emulator
+    assumes a fixed window that opens with a token's first request (so Reset is one instant every client of the
+    token sees alike) and epoch seconds, and counts only answered requests, not 429s. The second window is
+    sliding, on real monotonic time; the hourly one reads `clock` (tests move it) and may be shortened
+    (`window_seconds`) so a benchmark can watch work queue across several windows.
+    """
+
+    def __init__(self, per_second: int, per_hour: int, clock: Any = None, window_seconds: float = 3600.0) -> None:
+        self.per_second, self.per_hour, self.window = per_second, per_hour, window_seconds
+        self.clock = clock
+        self._recent: dict[str, deque[float]] = defaultdict(deque)
+        self._windows: dict[str, tuple[float, int]] = {}  # token -> (window start, requests counted)
         self._lock = threading.Lock()
 
-    def set_limits(self, per_second: int, per_hour: int) -> None:
+    def set_limits(self, per_second: int, per_hour: int, window_seconds: float | None = None) -> None:
         """New limits start with fresh windows."""
         with self._lock:
             self.per_second, self.per_hour = per_second, per_hour
-            self._hits.clear()
+            if window_seconds is not None:
+                self.window = float(window_seconds)
+            self._recent.clear()
+            self._windows.clear()
+
+    def _now(self) -> float:
+        return self.clock.now() if self.clock is not None else time.time()
 
     def acquire(self, token: str) -> tuple[bool, int, dict[str, str]]:
         """(allowed, retry_after_seconds, headers)."""
-        now = time.monotonic()
+        mono, now = time.monotonic(), self._now()
         with self._lock:
-            hits = self._hits[token]
-            while hits and now - hits[0] >= 3600:
-                hits.popleft()
-            last_second = sum(1 for t in reversed(hits) if now - t < 1.0)
-            headers = {"X-RateLimit-Limit": str(self.per_hour),
-                       "X-RateLimit-Remaining": str(max(0, self.per_hour - len(hits) - 1))}
-            if len(hits) >= self.per_hour:
-                retry = math.ceil(3600 - (now - hits[0]))
-            elif last_second >= self.per_second:
+            start, used = self._windows.get(token, (now, 0))
+            if now - start >= self.window:
+                start, used = now, 0
+            recent = self._recent[token]
+            while recent and mono - recent[0] >= 1.0:
+                recent.popleft()
+            reset = start + self.window
+            if used >= self.per_hour:
+                retry = max(1, math.ceil(reset - now))
+            elif len(recent) >= self.per_second:
                 retry = 1
             else:
-                hits.append(now)
-                return True, 0, headers
-            headers["X-RateLimit-Remaining"] = "0"
-            headers["X-RateLimit-Reset"] = str(int(time.time()) + retry)
-            return False, retry, headers
+                retry = 0
+                used += 1
+                recent.append(mono)
+            self._windows[token] = (start, used)
+            headers = {"X-RateLimit-Limit": str(self.per_hour),
+                       "X-RateLimit-Remaining": str(max(0, self.per_hour - used)),
+                       "X-RateLimit-Reset": str(math.ceil(reset))}
+            return retry == 0, retry, headers

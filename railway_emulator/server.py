@@ -114,7 +114,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.clock = self.backend.clock = clock or Clock()  # real time unless a test moves it
         self.schema = build()
         self.account_tokens = {t: m.Token(t, self.backend.workspace_id) for t in (tokens or [DEFAULT_TOKEN])}
-        self.limiter = RateLimiter(*PLANS[plan])
+        self.limiter = RateLimiter(*PLANS[plan], clock=self.clock)
         self.faults = FaultInjector(faults)
         self.stats = Stats()
         self._documents: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
@@ -403,8 +403,8 @@ def _set_clock(srv: EmulatorServer, body: dict[str, Any]) -> dict[str, Any]:
 
 def _set_limits(srv: EmulatorServer, body: dict[str, Any]) -> dict[str, Any]:
     rps, rph = PLANS[body["plan"]] if "plan" in body else (body["per_second"], body["per_hour"])
-    srv.limiter.set_limits(rps, rph)
-    return {"per_second": rps, "per_hour": rph}
+    srv.limiter.set_limits(rps, rph, body.get("window_seconds", 3600.0))
+    return {"per_second": rps, "per_hour": rph, "window_seconds": srv.limiter.window}
 
 
 ADMIN_ROUTES = {

@@ -5,15 +5,15 @@
 - Retries (tenacity) with exponential backoff for 5xx, timeouts, dropped connections and 429 (honouring
   `Retry-After`); non-idempotent writes are not retried blindly: an unanswered write raises
   `AmbiguousWriteError` so the caller can look before it creates again.
-- A request-rate cap shared by every process on the machine that uses the same token (a file-locked leaky
-  bucket), so many parallel `pulumi up`s stay inside Railway's per-token limits.
+- Pacing from what Railway answers, so independent processes sharing a token (on one machine or fifty
+  runners) stay inside its limits together without sharing anything but the token (`Pacer`).
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import os
-import tempfile
+import random
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,6 +45,14 @@ def operations() -> dict[str, str]:
     return ops
 
 
+class _RateLimited(Exception):
+    """Internal: a 429 with a Retry-After worth waiting for."""
+
+    def __init__(self, retry_after: float, hourly: bool) -> None:
+        super().__init__(f"429, retry after {retry_after}s")
+        self.retry_after, self.hourly = retry_after, hourly
+
+
 class _Transient(Exception):
     """Internal: a failure worth retrying."""
 
@@ -53,29 +61,71 @@ class _Transient(Exception):
         self.error, self.retry_after, self.sent = error, retry_after, sent
 
 
-class SharedRateLimiter:
-    """A leaky bucket whose state lives in a file, so all local processes using one token share it."""
+class Pacer:
+    """Paces one process's requests from Railway's answers; nothing is shared between processes but the token.
 
-    def __init__(self, key: str, per_second: float) -> None:
+    - Per second: a per-process cap that halves on every 429 and creeps back on each answered request, so N
+      processes converge on the plan's per-second limit between them instead of retrying in a storm.
+    - Per hour: `X-RateLimit-Remaining` / `X-RateLimit-Reset` tell every process what is left of the token's
+      budget; once less than `low_water` of it is left, requests are spread over the time until the reset.
+    """
+
+    low_water = 0.1
+
+    def __init__(self, per_second: float) -> None:
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        self.path = Path(tempfile.gettempdir()) / f"acs-railway-rate-{digest}"
+        self.factor = 1.0
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self.reset_at: float | None = None  # monotonic instant of the hourly reset
+        self._next = 0.0
+        self._told = False  # said once per process that the hourly budget is being stretched
+        self._lock = threading.Lock()
 
     def acquire(self) -> None:
-        if not self.interval:
-            return
-        with open(self.path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.seek(0)
-            raw = fh.read().strip()
-            now = time.time()
-            slot = max(now, float(raw) if raw else 0.0)
-            fh.seek(0)
-            fh.truncate()
-            fh.write(repr(slot + self.interval))
-            fh.flush()
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            spread = self._spread(now)
+            self._next = slot + max(self.interval * self.factor, spread)
+            told, self._told = self._told, self._told or spread > 1
+        if spread > 1 and not told:
+            print(f"acs-infra: {self.remaining} request(s) left of this token's hourly API budget (shared with any "
+                  f"other runner); spacing requests {spread:.1f}s apart until it resets", file=sys.stderr, flush=True)
         if slot > now:
             time.sleep(slot - now)
+
+    def _spread(self, now: float) -> float:
+        if self.limit is None or self.remaining is None or self.reset_at is None:
+            return 0.0
+        if self.remaining > self.limit * self.low_water:
+            return 0.0
+        return max(0.0, self.reset_at - now) / max(self.remaining, 1)
+
+    def answered(self, headers: httpx.Headers) -> None:
+        """Reads the budget headers of any answer (a 429's too)."""
+        with self._lock:
+            self.limit = _int(headers.get("X-RateLimit-Limit"), self.limit)
+            self.remaining = _int(headers.get("X-RateLimit-Remaining"), self.remaining)
+            reset = _int(headers.get("X-RateLimit-Reset"), None)
+            if reset is not None:  # epoch seconds (an assumption: Railway does not document the unit)
+                self.reset_at = time.monotonic() + max(0.0, reset - time.time())
+            self.factor = max(1.0, self.factor * 0.95)
+
+    def rate_limited(self, retry_after: float) -> float:
+        """A 429: slow this process down; returns how long to wait, with jitter so waiters spread out."""
+        with self._lock:
+            self.factor = min(self.factor * 2, 64.0)
+            wait = retry_after + random.uniform(0.0, max(1.0, self.interval * self.factor))
+            self._next = max(self._next, time.monotonic() + wait)
+            return wait
+
+
+def _int(value: str | None, default: int | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else default
+    except ValueError:
+        return default
 
 
 @dataclass
@@ -85,7 +135,7 @@ class RailwayClient:
     project_token: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     max_attempts: int = 6
-    max_retry_after: float = 60.0   # a 429 asking for longer than this fails fast (F7)
+    max_retry_after: float = 3600.0  # a 429 asking for longer than one hourly window fails fast (F7)
     max_elapsed: float = 300.0
     requests_per_second: float = 8.0  # under Hobby's 10/s with headroom
     backoff_base: float = 0.25
@@ -97,7 +147,7 @@ class RailwayClient:
         elif self.project_token:
             headers["Project-Access-Token"] = self.project_token
         self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(self.timeout, connect=10.0))
-        self._limiter = SharedRateLimiter(f"{self.url}|{self.token or self.project_token}", self.requests_per_second)
+        self._pacer = Pacer(self.requests_per_second)
         self.calls = 0
 
     def close(self) -> None:
@@ -129,7 +179,7 @@ class RailwayClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._send(operation, body)
+                    return self._send_paced(operation, body)
         except _Transient as exc:
             if not idempotent and exc.sent:
                 raise AmbiguousWriteError(f"no answer to a write ({exc.error.message}); outcome unknown",
@@ -143,8 +193,22 @@ class RailwayClient:
             return exc.retry_after
         return min(self.backoff_base * 2 ** (state.attempt_number - 1), 8.0)
 
+    def _send_paced(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A 429 means Railway did not run the request: wait as asked and send it again, for any operation and
+        without spending a retry attempt, so no run fails on a 429 it was told how to wait out."""
+        while True:
+            try:
+                return self._send(operation, body)
+            except _RateLimited as limited:
+                wait = self._pacer.rate_limited(limited.retry_after)
+                if limited.hourly:  # the hourly budget, not the per-second one: say why this run stops
+                    print(f"acs-infra: Railway's hourly API budget for this token is used up (another runner may "
+                          f"share it); waiting {wait:.0f}s for it to reset before {operation}", file=sys.stderr,
+                          flush=True)
+                time.sleep(wait)
+
     def _send(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        self._limiter.acquire()
+        self._pacer.acquire()
         self.calls += 1
         try:
             resp = self._http.post(self.url, json=body)
@@ -152,12 +216,13 @@ class RailwayClient:
             raise _Transient(ApiUnavailableError(f"cannot connect to {self.url}: {exc}", operation), sent=False)
         except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise _Transient(ApiUnavailableError(f"{type(exc).__name__} talking to Railway", operation))
+        self._pacer.answered(resp.headers)
         if resp.status_code == 429:
             retry_after = _retry_after(resp)
-            error = RateLimitedError("rate limited by Railway (HTTP 429)", operation, retry_after)
             if retry_after is None or retry_after > self.max_retry_after:
-                raise error  # an hour-long wait or an edge block: fail fast, state stays consistent
-            raise _Transient(error, retry_after=retry_after, sent=False)
+                # an edge block or a wait beyond the limit: fail fast, nothing was run, state stays consistent
+                raise RateLimitedError("rate limited by Railway (HTTP 429)", operation, retry_after)
+            raise _RateLimited(retry_after, hourly=self._pacer.remaining == 0)
         if resp.status_code >= 500:
             raise _Transient(ApiUnavailableError(f"HTTP {resp.status_code} from Railway", operation))
         try:
@@ -192,6 +257,8 @@ def client_from_env(env: dict[str, str] | None = None, **overrides: Any) -> Rail
     }
     if env.get("ACS_RAILWAY_RPS"):
         settings["requests_per_second"] = float(env["ACS_RAILWAY_RPS"])
+    if env.get("ACS_RAILWAY_MAX_WAIT"):
+        settings["max_retry_after"] = float(env["ACS_RAILWAY_MAX_WAIT"])
     if env.get("ACS_RAILWAY_TIMEOUT"):
         settings["timeout"] = float(env["ACS_RAILWAY_TIMEOUT"])
     settings.update({k: v for k, v in overrides.items() if v is not None})

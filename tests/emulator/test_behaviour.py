@@ -1,6 +1,7 @@
 """The emulator behaves like Railway where it matters to a provisioner, checked over real HTTP."""
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -165,8 +166,26 @@ def test_rate_limit_answers_429_with_retry_after(emulator: Emulator) -> None:
     codes = [emulator.http.post(emulator.url, json={"query": "{ projects { edges { node { id } } } }"},
                                 headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}) for _ in range(3)]
     assert [r.status_code for r in codes] == [200, 200, 429]
-    assert codes[2].headers["Retry-After"] == "1" and codes[2].headers["X-RateLimit-Remaining"] == "0"
+    # A per-second 429: one second to wait, while the hourly budget still has 998 of 1000 left.
+    assert codes[2].headers["Retry-After"] == "1" and codes[2].headers["X-RateLimit-Remaining"] == "998"
     assert emulator.stats()["rate_limited"] == 1
+
+
+def test_rate_limit_headers_on_every_answer_and_hourly_window(emulator: Emulator) -> None:
+    emulator.admin("/clock", {"freeze": True})
+    emulator.admin("/limits", {"per_second": 100, "per_hour": 2})
+    ask = lambda: emulator.http.post(emulator.url, json={"query": "{ projects { edges { node { id } } } }"},  # noqa: E731
+                                     headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"})
+    codes = [ask() for _ in range(3)]
+    now = emulator.admin("/clock")["now"]
+    assert [r.status_code for r in codes] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in codes] == ["1", "0", "0"]
+    assert {r.headers["X-RateLimit-Limit"] for r in codes} == {"2"}
+    assert {r.headers["X-RateLimit-Reset"] for r in codes} == {str(math.ceil(now + 3600))}
+    assert "Retry-After" not in codes[0].headers and codes[2].headers["Retry-After"] == "3600"
+    emulator.admin("/clock", {"advance": 3600})
+    fresh = ask()
+    assert fresh.status_code == 200 and fresh.headers["X-RateLimit-Remaining"] == "1"
 
 
 def test_injected_faults(emulator: Emulator) -> None:

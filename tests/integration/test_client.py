@@ -1,7 +1,12 @@
 """The Railway client against the emulator's faults: retries, Retry-After, ambiguous writes, error mapping."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -84,14 +89,57 @@ def test_client_timeout_then_success(emulator: Emulator) -> None:
     assert c.query("ProjectFindByName")
 
 
-def test_shared_rate_cap_spaces_requests(emulator: Emulator) -> None:
-    a = RailwayClient(url=emulator.url, token=DEFAULT_TOKEN, requests_per_second=20)
-    b = RailwayClient(url=emulator.url, token=DEFAULT_TOKEN, requests_per_second=20)
-    started = time.monotonic()
-    for _ in range(10):
-        a.query("ProjectFindByName")
-        b.query("ProjectFindByName")
-    assert time.monotonic() - started >= 19 / 20 * 0.9, "two clients share one budget of 20 req/s"
+def test_independent_clients_share_the_per_second_limit(emulator: Emulator) -> None:
+    """Clients that share nothing but the token, each pushing harder than the plan allows: Railway answers 429,
+    every client waits as told and slows down; no request fails."""
+    emulator.admin("/limits", {"per_second": 4, "per_hour": 1000})
+    clients = [RailwayClient(url=emulator.url, token=DEFAULT_TOKEN, requests_per_second=20) for _ in range(3)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda c: [c.query("ProjectFindByName") for _ in range(8)], clients))
+    stats = emulator.stats()
+    assert stats["rate_limited"] > 0, "the clients did push past the per-second limit"
+    assert stats["status"]["200"] == 24
+    assert max(c._pacer.factor for c in clients) > 1, "a 429 slowed its client down"
+
+
+def test_hourly_budget_is_waited_out_not_failed(emulator: Emulator) -> None:
+    """A budget smaller than the work: the client waits for the window's reset (from Retry-After) and goes on."""
+    emulator.admin("/limits", {"per_second": 100, "per_hour": 3, "window_seconds": 2})
+    c = make(emulator, max_retry_after=10)
+    for _ in range(7):
+        c.query("ProjectFindByName")
+    stats = emulator.stats()
+    assert stats["status"]["200"] == 7 and stats["rate_limited"] >= 1
+    assert c._pacer.limit == 3 and c._pacer.remaining is not None
+
+
+HAMMER = """
+import sys
+from infra.railway import client_from_env
+c = client_from_env()
+for _ in range(int(sys.argv[1])):
+    c.query("ProjectFindByName")
+print(c._pacer.remaining)
+"""
+
+
+def test_processes_sharing_a_token_stay_within_its_budget(emulator: Emulator, tmp_path: Path) -> None:
+    """Several processes, no shared temp dir, a budget that cannot hold their work in one window: every process
+    finishes (none fails on a 429) and says why it waited."""
+    emulator.admin("/limits", {"per_second": 50, "per_hour": 6, "window_seconds": 3})
+    procs = []
+    for i in range(3):
+        (tmp_path / f"tmp{i}").mkdir()
+        env = {**os.environ, "RAILWAY_API_URL": emulator.url, "RAILWAY_API_TOKEN": DEFAULT_TOKEN,
+               "ACS_RAILWAY_MAX_WAIT": "30", "TMPDIR": str(tmp_path / f"tmp{i}")}
+        env.pop("RAILWAY_TOKEN", None)
+        procs.append(subprocess.Popen([sys.executable, "-c", HAMMER, "8"], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outcomes = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outcomes
+    log = [e for e in emulator.admin("/requests") if e["operation"] == "ProjectFindByName"]
+    assert sum(1 for e in log if e["status"] == 200) == 24 and any(e["status"] == 429 for e in log)
+    assert any("hourly API budget" in err for _, err in outcomes), "a process said why it waited"
 
 
 def test_token_from_environment() -> None:
