@@ -36,8 +36,10 @@ def client() -> RailwayClient:
 
 
 def reset_client() -> None:
-    """Tests that switch emulators between calls in one process drop the cached client."""
+    """Tests that switch emulators between calls in one process drop the cached client (and its snapshots)."""
     global _CLIENT
+    from infra.providers import snapshot
+    snapshot.forget()
     with _CLIENT_LOCK:
         if _CLIENT is not None:
             _CLIENT.close()

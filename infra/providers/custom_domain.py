@@ -7,6 +7,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, create_once, ignore_missing)
 from infra.providers.domain import SUFFIX, _domains
@@ -45,7 +46,8 @@ class CustomDomainProvider(RailwayProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         def fetch() -> dict[str, Any] | None:
-            d = next((x for x in _domains(props)["customDomains"] if x["id"] == id_), None)
+            inst = snapshot.instance(props["environment_id"], props["service_id"])
+            d = next((x for x in (inst["domains"]["customDomains"] if inst else []) if x["id"] == id_), None)
             return d and {"domain": d["domain"], **_outs(d)}
         return self.read_or_gone(id_, props, fetch)
 

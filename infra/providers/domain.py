@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, create_once, ignore_missing)
 
@@ -71,7 +72,8 @@ class RailwayDomainProvider(RailwayProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         def fetch() -> dict[str, Any] | None:
-            dom = next((d for d in _domains(props)["serviceDomains"] if d["id"] == id_), None)
+            inst = snapshot.instance(props["environment_id"], props["service_id"])
+            dom = next((d for d in (inst["domains"]["serviceDomains"] if inst else []) if d["id"] == id_), None)
             if dom is None:
                 return None
             sub = dom["domain"].removesuffix("." + SUFFIX)

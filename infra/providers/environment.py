@@ -8,6 +8,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.ownership import MARKER, OWNER_VARIABLE, refuse
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, create_once, ignore_missing)
 
@@ -71,8 +72,10 @@ class EnvironmentProvider(RailwayProvider):
         return node and {**node, "projectId": project_id}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return self.read_or_gone(id_, props, lambda: _outs(client().query("EnvironmentRead", id=id_)["environment"],
-                                                           self.inputs_of(props)))
+        def fetch() -> dict[str, Any] | None:
+            live = snapshot.environment(id_)  # one read of the whole environment per run
+            return live and _outs(live, self.inputs_of(props))
+        return self.read_or_gone(id_, props, fetch)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         name = olds.get("name")

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, ignore_missing)
 
@@ -50,9 +51,12 @@ class ServiceLimitsProvider(RailwayProvider):
         return CreateResult(f"{props['environment_id']}:{props['service_id']}:limits", self.inputs_of(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        def fetch() -> dict[str, Any]:
-            live = client().query("ServiceInstanceLimitOverride", serviceId=props["service_id"],
-                                  environmentId=props["environment_id"])["serviceInstanceLimitOverride"] or {}
+        def fetch() -> dict[str, Any] | None:
+            if snapshot.instance(props["environment_id"], props["service_id"]) is None:
+                return None
+            # The environment config's deploy.limitOverride is what serviceInstanceLimitOverride answers.
+            deploy = snapshot.service_config(props["environment_id"], props["service_id"]).get("deploy") or {}
+            live = deploy.get("limitOverride") or {}
             containers = live.get("containers") or {}
             return {"memory_bytes": containers.get("memoryBytes"), "vcpus": containers.get("cpu")}
         return self.read_or_gone(id_, props, fetch)

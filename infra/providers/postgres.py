@@ -10,6 +10,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 from infra.providers.volume import create_volume, resize, volume_failures
@@ -79,9 +80,25 @@ class PostgresProvider(RailwayProvider):
                 "volume_instance_id": vi and vi["id"], "password": password,
                 "database_url": database_url(data["service"]["name"], password)}
 
+    @staticmethod
+    def _snapshot_state(id_: str, props: dict[str, Any]) -> dict[str, Any] | None:
+        """What `_state` reads, from the run's snapshot of the environment."""
+        env = props["environment_id"]
+        inst = snapshot.instance(env, id_)
+        if inst is None:
+            return None
+        vi = next((v for v in snapshot.volume_instances(env) or [] if v["serviceId"] == id_), None)
+        password = (snapshot.variables(env, id_) or {}).get("POSTGRES_PASSWORD", "")
+        return {"name": inst["serviceName"], "image": (inst["source"] or {}).get("image"),
+                "volume_size_mb": vi["sizeMB"] if vi else None, "volume_id": vi and vi["volumeId"],
+                "volume_instance_id": vi and vi["id"], "password": password,
+                "database_url": database_url(inst["serviceName"], password)}
+
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        def fetch() -> dict[str, Any]:
-            state = self._state(id_, props)
+        def fetch() -> dict[str, Any] | None:
+            state = self._snapshot_state(id_, props)
+            if state is None:
+                return None
             if props.get("volume_size_mb") is None:
                 state["volume_size_mb"] = None  # size not managed: Railway's default is not drift
             return state

@@ -12,6 +12,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.providers import variable_sets
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
 
@@ -67,7 +68,15 @@ class ServiceProvider(RailwayProvider):
                 **variable_sets.split(data["variables"], props.get("secret_names") or [])}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return self.read_or_gone(id_, props, lambda: self._state(id_, props))
+        def fetch() -> dict[str, Any] | None:  # from the run's snapshot of the environment
+            inst = snapshot.instance(props["environment_id"], id_)
+            if inst is None:
+                return None
+            source = inst["source"] or {}
+            return {"name": inst["serviceName"], "image": source.get("image"), "repo": source.get("repo"),
+                    **variable_sets.split(snapshot.variables(props["environment_id"], id_) or {},
+                                          props.get("secret_names") or [])}
+        return self.read_or_gone(id_, props, fetch)
 
     @staticmethod
     def _put_variables(id_: str, props: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, ignore_missing)
 
@@ -74,9 +75,10 @@ class ServiceSettingsProvider(RailwayProvider):
         return CreateResult(self._id(props), self.inputs_of(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        def fetch() -> dict[str, Any]:
-            live = client().query("ServiceInstanceRead", serviceId=props["service_id"],
-                                  environmentId=props["environment_id"])["serviceInstance"]
+        def fetch() -> dict[str, Any] | None:
+            live = snapshot.instance(props["environment_id"], props["service_id"])
+            if live is None:
+                return None
             # Unmanaged settings stay None: Railway's defaults are not drift.
             return {k: live.get(v) if props.get(k) is not None else None for k, v in SETTINGS.items()}
         return self.read_or_gone(id_, props, fetch)

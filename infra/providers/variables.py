@@ -7,6 +7,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.providers import variable_sets
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, ignore_missing)
 
@@ -36,9 +37,10 @@ class VariablesProvider(RailwayProvider):
         return CreateResult(f"{props['environment_id']}:{scope}:variables", self.inputs_of(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return self.read_or_gone(id_, props, lambda: variable_sets.split(client().query(
-            "VariablesRead", projectId=props["project_id"], environmentId=props["environment_id"],
-            serviceId=props.get("service_id"))["variables"], props.get("secret_names") or []))
+        def fetch() -> dict[str, Any] | None:  # from the run's snapshot of the environment
+            live = snapshot.variables(props["environment_id"], props.get("service_id"))
+            return None if live is None else variable_sets.split(live, props.get("secret_names") or [])
+        return self.read_or_gone(id_, props, fetch)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         self._put(news, variable_sets.merged(news))

@@ -7,6 +7,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 
@@ -70,7 +71,7 @@ class VolumeProvider(RailwayProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         def fetch() -> dict[str, Any] | None:
-            vi = find_volume_instance(props["environment_id"], id_)
+            vi = next((v for v in snapshot.volume_instances(props["environment_id"]) or [] if v["volumeId"] == id_), None)
             return vi and {"mount_path": vi["mountPath"], "size_mb": vi["sizeMB"], "service_id": vi["serviceId"],
                            "volume_instance_id": vi["id"]}
         return self.read_or_gone(id_, props, fetch)

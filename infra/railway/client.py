@@ -149,6 +149,7 @@ class RailwayClient:
         self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(self.timeout, connect=10.0))
         self._pacer = Pacer(self.requests_per_second)
         self.calls = 0
+        self.writes = 0  # mutations sent: a cached read of the environment is stale once this moves
 
     def close(self) -> None:
         self._http.close()
@@ -166,6 +167,7 @@ class RailwayClient:
 
     def mutate(self, operation: str, *, idempotent: bool = True, **variables: Any) -> dict[str, Any]:
         """Runs a write. Updates and deletes are idempotent; creates pass `idempotent=False`."""
+        self.writes += 1
         return self._run(operation, variables, idempotent=idempotent)
 
     # ---- internals -------------------------------------------------------------------------------

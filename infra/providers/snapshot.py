@@ -1,0 +1,91 @@
+"""Refresh and drift read each environment once per run, not once per resource.
+
+The engine runs one dynamic-provider process per run and calls `read` for every resource of the stack. Here
+that process reads each environment once (`EnvironmentSnapshot`: `environment(id) { config ... }` as the CLI's
+`GetEnvironmentConfig` reads it, plus the instances, domains and volumes with their ids) and answers every
+resource's read from that snapshot. Any write through the client drops the snapshots, so a read after a change
+in the same run sees Railway again. Only the provider process caches (a long-lived process, such as a test
+calling providers directly, reads live each time unless it turns caching on with `per_run(True)`).
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from collections import defaultdict
+from typing import Any
+
+from infra.railway import NotFoundError
+
+_SNAPSHOTS: dict[str, tuple[int, dict[str, Any]]] = {}  # environment id -> (client writes seen, environment)
+_LOCKS: dict[str, threading.Lock] = defaultdict(threading.Lock)
+_GUARD = threading.Lock()
+
+
+def _in_provider_process() -> bool:
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", "") == "pulumi.dynamic.__main__"
+
+
+_ENABLED = _in_provider_process()
+
+
+def per_run(enabled: bool) -> None:
+    """Turns the per-run cache on or off in this process (and forgets what it held)."""
+    global _ENABLED
+    _ENABLED = enabled
+    forget()
+
+
+def forget() -> None:
+    with _GUARD:
+        _SNAPSHOTS.clear()
+
+
+def environment(environment_id: str) -> dict[str, Any] | None:
+    """The environment's snapshot (None when Railway no longer has it); one call per environment per run."""
+    from infra.providers.base import client  # base imports the providers' helpers, not the other way round
+    api = client()
+    if not _ENABLED:
+        return _fetch(api, environment_id)
+    with _GUARD:
+        lock = _LOCKS[environment_id]
+    with lock:  # concurrent reads of one environment wait for the first one's answer
+        held = _SNAPSHOTS.get(environment_id)
+        if held is None or held[0] != api.writes:
+            held = (api.writes, _fetch(api, environment_id))
+            _SNAPSHOTS[environment_id] = held
+        return held[1]
+
+
+def _fetch(api: Any, environment_id: str) -> dict[str, Any] | None:
+    try:
+        return api.query("EnvironmentSnapshot", id=environment_id)["environment"]
+    except NotFoundError:
+        return None
+
+
+def instance(environment_id: str, service_id: str) -> dict[str, Any] | None:
+    env = environment(environment_id)
+    edges = env["serviceInstances"]["edges"] if env else []
+    return next((e["node"] for e in edges if e["node"]["serviceId"] == service_id), None)
+
+
+def service_config(environment_id: str, service_id: str) -> dict[str, Any]:
+    env = environment(environment_id)
+    return ((env or {}).get("config") or {}).get("services", {}).get(service_id) or {}
+
+
+def variables(environment_id: str, service_id: str | None) -> dict[str, str] | None:
+    """Unrendered, unsealed variables of a service (or the shared ones), as `variables(unrendered: true)`."""
+    env = environment(environment_id)
+    if env is None:
+        return None
+    config = env.get("config") or {}
+    held = service_config(environment_id, service_id).get("variables") if service_id else \
+        config.get("sharedVariables")
+    return {k: v["value"] for k, v in (held or {}).items() if not v.get("isSealed")}
+
+
+def volume_instances(environment_id: str) -> list[dict[str, Any]] | None:
+    env = environment(environment_id)
+    return None if env is None else [e["node"] for e in env["volumeInstances"]["edges"]]
