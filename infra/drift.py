@@ -15,12 +15,13 @@ import pulumi.automation as auto
 from pulumi.automation.events import EngineEvent, OpType
 
 from infra import automation as ops
+from infra.providers.snapshot import INVENTORY
 from infra.railway import NotFoundError, client_from_env
 from infra.safety import held_ids
 
 MASK = "[secret]"
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
-HIDDEN = {"__provider", "secret_names", "adopt_id"}
+HIDDEN = {"__provider", "secret_names", "adopt_id", INVENTORY}
 
 
 @dataclass
@@ -174,7 +175,19 @@ def from_events(events: list[EngineEvent]) -> list[ResourceDrift]:
 DATABASE_IMAGES = ("postgres", "mysql", "mariadb", "mongo", "redis", "clickhouse")
 
 
-def unmanaged(stack: auto.Stack) -> list[ResourceDrift]:
+def refreshed_inventory(events: list[EngineEvent], env_id: str) -> dict[str, Any] | None:
+    """The environment's contents as the refresh just read them (published by the project's or environment's
+    read from the run's snapshot), so the look for undeclared objects costs no call of its own."""
+    for event in events:  # the outputs after this run's read, never the copy a pre-event shows from the state
+        meta = event.res_outputs_event.metadata if event.res_outputs_event else None
+        outputs = (meta.new.outputs if meta and meta.op == OpType.REFRESH and meta.new else None) or {}
+        held = outputs.get(INVENTORY)
+        if isinstance(held, dict) and held.get("id") == env_id:
+            return held
+    return None
+
+
+def unmanaged(stack: auto.Stack, events: list[EngineEvent] | None = None) -> list[ResourceDrift]:
     """Services, volumes and domains in the stack's environment that the stack does not hold. Only services
     without data and domains get a `removal`: a volume, a service with a volume and a database are never
     removed by drift."""
@@ -183,9 +196,9 @@ def unmanaged(stack: auto.Stack) -> list[ResourceDrift]:
     if not env_id:
         return []
     ids = held_ids(stack.export_stack().deployment or {})
-    client = client_from_env()
     try:
-        env = client.query("EnvironmentInstances", environmentId=env_id)["environment"]
+        env = refreshed_inventory(events or [], env_id) or \
+            client_from_env().query("EnvironmentInstances", environmentId=env_id)["environment"]
     except NotFoundError:
         return [ResourceDrift(f"environment {outputs.get('environmentName', env_id)}", "deleted",
                               note="the whole environment was deleted outside Pulumi")]
@@ -268,7 +281,7 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
             result.resources, result.remaining = from_events(events) + found, found
             return result
         result.resources = merge_secret_drift(from_events(events), secret_drift(stack))
-        extra = unmanaged(stack)
+        extra = unmanaged(stack, events)
         result.resources += extra
         if (fix or remove_unmanaged_objects) and result.drifted:
             result.fixed = {}

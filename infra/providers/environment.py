@@ -74,7 +74,7 @@ class EnvironmentProvider(RailwayProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         def fetch() -> dict[str, Any] | None:
             live = snapshot.environment(id_)  # one read of the whole environment per run
-            return live and _outs(live, self.inputs_of(props))
+            return live and {**_outs(live, self.inputs_of(props)), snapshot.INVENTORY: snapshot.inventory(id_)}
         return self.read_or_gone(id_, props, fetch)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

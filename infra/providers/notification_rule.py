@@ -7,6 +7,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, create_once, ignore_missing)
 
@@ -68,8 +69,9 @@ class NotificationRuleProvider(RailwayProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         def fetch() -> dict[str, Any] | None:
-            rules = client().query("NotificationRules", workspaceId=props["workspace_id"],
-                                   projectId=props["project_id"])["notificationRules"]
+            held = snapshot.project(props["project_id"], props["workspace_id"])  # shared with the project's read
+            rules = held["notificationRules"] if held else client().query(
+                "NotificationRules", workspaceId=props["workspace_id"], projectId=props["project_id"])["notificationRules"]
             rule = next((r for r in rules if r["id"] == id_), None)
             return rule and _outs(rule)
         return self.read_or_gone(id_, props, fetch)

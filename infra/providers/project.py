@@ -7,6 +7,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.ownership import marker, refuse
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
 
@@ -68,8 +69,12 @@ class ProjectProvider(RailwayProvider):
         return CreateResult(p["id"], _outs(p, inputs, envs[0]["node"] if envs else {"id": None}))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return self.read_or_gone(id_, props, lambda: _outs(client().query("ProjectRead", id=id_)["project"],
-                                                           self.inputs_of(props)))
+        def fetch() -> dict[str, Any]:
+            held = snapshot.project(id_, props.get("workspace_id"))
+            found = held["project"] if held else client().query("ProjectRead", id=id_)["project"]
+            live = _outs(found, self.inputs_of(props))
+            return {**live, snapshot.INVENTORY: snapshot.inventory(props.get("default_environment_id"))}
+        return self.read_or_gone(id_, props, fetch)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         p = client().mutate("ProjectUpdate", id=id_, input={"name": news["name"], "description": news.get("description"),

@@ -16,6 +16,7 @@ from typing import Any
 
 from infra.railway import NotFoundError
 
+INVENTORY = "environment_inventory"  # the read output drift looks for objects nobody declared in
 _SNAPSHOTS: dict[str, tuple[int, dict[str, Any]]] = {}  # environment id -> (client writes seen, environment)
 _LOCKS: dict[str, threading.Lock] = defaultdict(threading.Lock)
 _GUARD = threading.Lock()
@@ -64,6 +65,28 @@ def _fetch(api: Any, environment_id: str) -> dict[str, Any] | None:
         return None
 
 
+def project(project_id: str, workspace_id: str | None) -> dict[str, Any] | None:
+    """A project and its notification rules (`ProjectSnapshot`), once per project per run; None when the
+    project is gone or its workspace is unknown (the caller then reads the way it did before)."""
+    if not workspace_id:
+        return None
+    key = f"project:{project_id}"
+    from infra.providers.base import client
+    api = client()
+    with _GUARD:
+        lock = _LOCKS[key]
+    with lock:
+        held = _SNAPSHOTS.get(key) if _ENABLED else None
+        if held is None or held[0] != api.writes:
+            try:
+                held = (api.writes, api.query("ProjectSnapshot", id=project_id, workspaceId=workspace_id))
+            except NotFoundError:
+                held = (api.writes, None)
+            if _ENABLED:
+                _SNAPSHOTS[key] = held
+        return held[1]
+
+
 def instance(environment_id: str, service_id: str) -> dict[str, Any] | None:
     env = environment(environment_id)
     edges = env["serviceInstances"]["edges"] if env else []
@@ -84,6 +107,14 @@ def variables(environment_id: str, service_id: str | None) -> dict[str, str] | N
     held = service_config(environment_id, service_id).get("variables") if service_id else \
         config.get("sharedVariables")
     return {k: v["value"] for k, v in (held or {}).items() if not v.get("isSealed")}
+
+
+def inventory(environment_id: str | None) -> dict[str, Any] | None:
+    """What the environment holds (the shape of `EnvironmentInstances`), published as an output of the project's
+    or environment's read so that drift finds objects nobody declared without a call of its own."""
+    env = environment(environment_id) if environment_id else None
+    return env and {"id": env["id"], "serviceInstances": env["serviceInstances"],
+                    "volumeInstances": env["volumeInstances"]}
 
 
 def volume_instances(environment_id: str) -> list[dict[str, Any]] | None:
