@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmarks import scale
 from railway_emulator.faults import Faults
 from railway_emulator.server import DEFAULT_TOKEN, EmulatorServer
 
@@ -171,12 +172,19 @@ def main() -> None:
     ap.add_argument("--parallel", default="10,50", help="PR stacks brought up at once, comma-separated")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "latest.json"))
     ap.add_argument("--only", choices=["all", "pr"], default="all", help="pr: dev up and the single-PR rows only")
+    ap.add_argument("--processes", type=int, default=50, help="previews brought up by as many separate runners")
+    ap.add_argument("--quota-previews", type=int, default=200, help="previews queued against a budget too small")
+    ap.add_argument("--quota-budget", type=int, default=1000, help="requests per window for that scenario (Hobby)")
+    ap.add_argument("--quota-window", type=float, default=3600, help="the window's length in seconds (Railway: 1 h)")
+    ap.add_argument("--only-scale", action="store_true", help="run only the team-scale scenarios")
     args = ap.parse_args()
     bench = Bench(args.latency_ms)
     facts = machine()
     print(f"machine: {facts}\nemulator latency: {args.latency_ms:.0f} ms per request\n", flush=True)
     if args.only == "pr":
         return finish(bench, facts, args, [], pr_rows(bench))
+    if args.only_scale:
+        return run_scale(bench, facts, args)
     print("per resource (create / read / delete calls):", flush=True)
     per_resource = per_resource_calls(bench.server)
     for row in per_resource:
@@ -223,11 +231,25 @@ def pr_rows(bench: Bench) -> list[dict[str, Any]]:
 def finish(bench: Bench, facts: dict[str, Any], args: argparse.Namespace, per_resource: list[dict[str, Any]],
            rows: list[dict[str, Any]]) -> None:
     leftovers = [e["name"] for e in bench.server.backend.inventory()["environments"] if e["name"].startswith("pr-")]
+    if args.only == "all":
+        scale.run(bench, args.processes, args.quota_previews, args.quota_budget, args.quota_window)
     result = {"machine": facts, "latency_ms": args.latency_ms, "per_resource": per_resource,
               "scenarios": rows, "pr_environments_left": leftovers}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print_table(result)
+    bench.server.stop()
+    shutil.rmtree(bench.tmp, ignore_errors=True)
+
+
+def run_scale(bench: Bench, facts: dict[str, Any], args: argparse.Namespace) -> None:
+    print("team-scale scenarios:", flush=True)
+    scale.env_ready(bench)
+    scale.run(bench, args.processes, args.quota_previews, args.quota_budget, args.quota_window)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"machine": facts, "latency_ms": args.latency_ms, "scenarios": bench.rows},
+                                         indent=2))
+    scale.print_scale(bench.rows)
     bench.server.stop()
     shutil.rmtree(bench.tmp, ignore_errors=True)
 
@@ -248,6 +270,7 @@ def print_table(result: dict[str, Any]) -> None:
     for row in result["per_resource"]:
         print(f"| {row['resource']} | {row['create']} | {row['read']} | {row['delete']} |")
     print(f"\nPR environments left after the run: {result['pr_environments_left'] or 'none'}")
+    scale.print_scale([row for row in result["scenarios"] if "stacks" in row or "calls_per_environment" in row])
 
 
 if __name__ == "__main__":
