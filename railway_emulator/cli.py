@@ -24,14 +24,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped")
     serve.add_argument("--deploy-seconds", type=float, default=0.3, help="BUILDING -> SUCCESS duration")
     serve.add_argument("--url-file", help="also write the URL to this file once listening")
+    serve.add_argument("--workspace-id", type=_workspace_id, default=None,
+                       help="id of the user's workspace (default: a fixed one), e.g. to replay a recorded world")
     return ap.parse_args(argv)
+
+
+def _workspace_id(value: str) -> str:
+    if not value or value != value.strip() or any(c.isspace() for c in value):
+        raise argparse.ArgumentTypeError(f"workspace id must be a non-empty id without spaces, got {value!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, drop_rate=args.drop_rate)
     server = EmulatorServer(args.host, args.port, state_path=args.state, tokens=args.token, plan=args.plan,
-                            faults=faults, deploy_seconds=args.deploy_seconds)
+                            faults=faults, deploy_seconds=args.deploy_seconds, workspace_id=args.workspace_id)
     print(f"Railway emulator listening on {server.url}", flush=True)
     print(f"token: {next(iter(server.account_tokens))}  (Authorization: Bearer <token>)", flush=True)
     print(f"admin: {server.base_url}/_emulator/stats", flush=True)

@@ -46,17 +46,23 @@ def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def operation(field_name: str, field: GraphQLField) -> Resolver:
-    """A root field answered by `backend.<snake(field_name)>(token, **arguments)`; a list answer becomes a
-    connection when the field is one."""
-    method = snake(field_name)
+def method_name(schema: GraphQLSchema, root: str, field_name: str) -> str:
+    """The backend operation answering a root field: its snake_case name; a mutation named like a query
+    (sandboxTemplateBuild) gets the suffix `_mutation`."""
+    clash = root == "Mutation" and field_name in schema.query_type.fields
+    return snake(field_name) + ("_mutation" if clash else "")
+
+
+def operation(method: str, field: GraphQLField) -> Resolver:
+    """A root field answered by `backend.<method>(token, **arguments)` (arguments in snake_case); a list answer
+    becomes a connection when the field is one."""
     paged = get_named_type(field.type).name.endswith("Connection")
 
     def resolve(_: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         backend, tok = _ctx(info)
         page = {k: args.pop(k) for k in PAGE_ARGS if k in args}
         result = getattr(backend, method)(tok, **{snake(k): v for k, v in args.items()})
-        return connection(result, **page) if paged else result
+        return connection(result, **page) if paged and result is not None else result
 
     return resolve
 
@@ -74,8 +80,20 @@ def _instance_field(name: str) -> Resolver:
 
 
 TYPES: dict[str, dict[str, Resolver]] = {
-    "ProjectToken": {"displayToken": lambda t, info: t.value[:4] + "****"},  # never the value itself
+    "ProjectToken": {
+        "displayToken": lambda t, info: t.value[:4] + "****",  # never the value itself
+        "project": lambda t, info: _backend(info).project_of(t),
+        "environment": lambda t, info: _backend(info).environment_of(t),
+    },
+    "Workspace": {
+        "projects": lambda w, info, **kw: connection(
+            _backend(info).workspace_projects(info.context["token"], w["id"]), **_page(kw)),
+    },
+    "EnvironmentPatch": {
+        "patch": lambda p, info, decryptVariables=None: _backend(info).staged_patch_view(p, bool(decryptVariables)),
+    },
     "Project": {
+        "buckets": lambda p, info, **kw: connection([], **_page(kw)),  # buckets are not modelled: none exist
         "environments": lambda p, info, isEphemeral=None, **kw: connection(
             _backend(info).environments(info.context["token"], p.id, isEphemeral), **_page(kw)),
         "services": lambda p, info, **kw: connection(_backend(info).services_of(p.id), **_page(kw)),
@@ -108,6 +126,7 @@ TYPES: dict[str, dict[str, Resolver]] = {
         "deletedAt": lambda i, info: None,
         "upstreamUrl": lambda i, info: None,
         "nextCronRunAt": lambda i, info: None,
+        "edgeConfig": lambda i, info: None,  # no CDN edge config can be enabled in the emulator
     },
     "Volume": {
         "volumeInstances": lambda v, info, **kw: connection(
@@ -159,9 +178,10 @@ def build() -> GraphQLSchema:
     schema = build_schema(SCHEMA_PATH.read_text())
     for root in (schema.query_type, schema.mutation_type):
         for name, field in root.fields.items():
-            if not callable(getattr(m.Backend, snake(name), None)):
-                raise LookupError(f"the backend has no operation {snake(name)} for {root.name}.{name}")
-            field.resolve = operation(name, field)
+            method = method_name(schema, root.name, name)
+            if not callable(getattr(m.Backend, method, None)):
+                raise LookupError(f"the backend has no operation {method} for {root.name}.{name}")
+            field.resolve = operation(method, field)
     for type_name, resolvers in TYPES.items():
         gql_type = schema.type_map[type_name]
         for field_name, fn in resolvers.items():

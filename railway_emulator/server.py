@@ -108,9 +108,9 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, state_path: str | None = None,
                  tokens: list[str] | None = None, plan: str = "unlimited", faults: Faults | None = None,
-                 deploy_seconds: float = 0.3, clock: Clock | None = None) -> None:
+                 deploy_seconds: float = 0.3, clock: Clock | None = None, workspace_id: str | None = None) -> None:
         super().__init__((host, port), Handler)
-        self.backend = m.Backend(state_path, deploy_seconds=deploy_seconds)
+        self.backend = m.Backend(state_path, deploy_seconds=deploy_seconds, workspace_id=workspace_id)
         self.clock = self.backend.clock = clock or Clock()  # real time unless a test moves it
         self.schema = build()
         self.account_tokens = {t: m.Token(t, self.backend.workspace_id) for t in (tokens or [DEFAULT_TOKEN])}
@@ -200,9 +200,9 @@ def _message(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, RailwayError):
         return original.message
-    if original is not None:
+    if original is not None and not isinstance(original, GraphQLError):  # a fault of ours, not of the request
         return "Problem processing request"
-    return error.message
+    return error.message  # GraphQL's own, e.g. a variable that cannot be coerced to its declared type
 
 
 def _is_mutation(document: Any, operation_name: str | None) -> bool:

@@ -1,8 +1,10 @@
 """Regenerate railway_emulator/schema.graphql: the emulator's SDL, a strict subset of Railway's schema.
 
 Run with ../shared present: `python tools/gen_emulator_sdl.py ../shared/ref/railway-schema.graphql`.
-The subset is chosen here (root fields and the fields of each object type the emulator models); input
-types, enums and scalars they reach are taken whole. Descriptions are dropped: the SDL is ours.
+The subset is chosen here (root fields and the fields of each object type the emulator models), plus every
+query and mutation field, and every object field, that Railway's own clients select (the CLI's and the Terraform
+provider's operations beside the schema); input types, enums and scalars they reach are taken whole.
+Descriptions are dropped: the SDL is ours.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import sys
 from pathlib import Path
 
 from graphql import (GraphQLEnumType, GraphQLInputObjectType, GraphQLNamedType, GraphQLObjectType,
-                     GraphQLScalarType, build_schema, get_named_type, print_type)
+                     GraphQLScalarType, TypeInfo, TypeInfoVisitor, Visitor, build_schema, get_named_type, parse,
+                     print_type, visit)
 from graphql.type import introspection_types, specified_scalar_types
 
 QUERY = """project projects environment environments service serviceInstance serviceInstanceLimits
@@ -79,6 +82,41 @@ OBJECTS: dict[str, str] = {
     "HttpDurationMetricsResult": "samples",
     "HttpDurationMetricsSample": "ts p50 p90 p95 p99",
 }
+
+
+REFERENCE_OPERATIONS = ("railway-cli-operations.graphql", "tf-provider-operations.graphql")
+
+
+def used_by_clients(schema, ref_dir: Path) -> dict[str, set[str]]:
+    """Type name -> the fields Railway's own clients select on it (subscriptions stay out)."""
+    used: dict[str, set[str]] = {}
+    info = TypeInfo(schema)
+
+    class Fields(Visitor):
+        def enter_field(self, node, *_):
+            parent = info.get_parent_type()
+            if parent is not None and parent.name != "Subscription" and not node.name.value.startswith("__"):
+                used.setdefault(parent.name, set()).add(node.name.value)
+
+    for name in REFERENCE_OPERATIONS:
+        visit(parse((ref_dir / name).read_text()), TypeInfoVisitor(info, Fields()))
+    return used
+
+
+def add_client_fields(schema, ref_dir: Path) -> None:
+    """Widens QUERY, MUTATION and OBJECTS by what the clients select, so none of their operations is a schema
+    error against the emulator."""
+    used = used_by_clients(schema, ref_dir)
+    QUERY.extend(sorted(used.pop("Query", set()) - set(QUERY)))
+    MUTATION.extend(sorted(used.pop("Mutation", set()) - set(MUTATION)))
+    for type_name, fields in used.items():
+        t = schema.type_map[type_name]
+        if isinstance(t, GraphQLObjectType) and not _generic(t):
+            OBJECTS[type_name] = " ".join(sorted(set(OBJECTS.get(type_name, "").split()) | fields))
+
+
+def _generic(t: GraphQLObjectType) -> bool:
+    return t.name.endswith(("Connection", "Edge")) or t.name == "PageInfo"
 
 
 def _keep_object(t: GraphQLObjectType) -> bool:
@@ -154,6 +192,7 @@ def render(schema, roots: dict[str, list[str]]) -> str:
 
 if __name__ == "__main__":
     real = build_schema(Path(sys.argv[1]).read_text())
+    add_client_fields(real, Path(sys.argv[1]).parent)
     out = Path(__file__).resolve().parent.parent / "railway_emulator" / "schema.graphql"
     out.write_text(render(real, {"Query": QUERY, "Mutation": MUTATION}))
     print(f"wrote {out}")

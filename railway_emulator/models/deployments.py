@@ -101,7 +101,12 @@ class DeploymentsBackend(Store):
         return bool(self._deploy_source(tok, service_id, environment_id))
 
     def service_instance_redeploy(self, tok: Token, service_id: str, environment_id: str) -> bool:
-        return bool(self._deploy_source(tok, service_id, environment_id))
+        """Redeploys the instance; one without a source has nothing to build and answers true without a
+        deployment (as the Terraform provider sees when it renames a service that has no source)."""
+        inst = self.service_instance(tok, environment_id, service_id)
+        if inst.source:
+            self.deploy_instance(inst)
+        return True
 
     def deployment_redeploy(self, tok: Token, id: str, use_previous_image_tag: bool | None = None) -> Deployment:
         dep = self.deployment(tok, id)
@@ -143,7 +148,13 @@ class DeploymentsBackend(Store):
         return f"https://{doms[0].domain}" if doms else None
 
     def deployment_meta(self, dep: Deployment) -> dict[str, Any]:
-        return {"image": (dep.snapshot.get("source") or {}).get("image"), "rollbackFrom": dep.rolledBackFrom}
+        """What was deployed: the image, the rollback origin, and the service manifest (the instance's source,
+        build and deploy settings at deploy time, in EnvironmentConfig's shape; the Terraform provider reads
+        `serviceManifest.deploy.multiRegionConfig`)."""
+        source = dep.snapshot.get("source") or {}
+        settings = dep.snapshot.get("settings") or {}
+        return {"image": source.get("image"), "rollbackFrom": dep.rolledBackFrom,
+                "serviceManifest": _manifest(source, settings)}
 
     def deployment_instances(self, dep: Deployment) -> list[dict[str, str]]:
         status = INSTANCE_STATUS.get(self.status(dep), "UNKNOWN")
@@ -188,3 +199,58 @@ class DeploymentsBackend(Store):
         dep, _inst, start, end, step = self._series_window(tok, service_id, environment_id, start_date, end_date,
                                                            step_seconds)
         return {"samples": metrics.duration_series(dep, start, end, step) if dep else []}
+
+    def http_metrics_grouped_by_status(self, tok: Token, service_id: str, environment_id: str, start_date: str,
+                                       end_date: str, step_seconds: int | None = None,
+                                       **_unmodelled: Any) -> list[dict[str, Any]]:
+        """Request counts per status code; the emulated app answers 200 or, at its error rate, 500."""
+        return [{"statusCode": code, "samples": self.http_metrics(tok, service_id, environment_id, start_date, end_date,
+                                                                  step_seconds, code)["samples"]}
+                for code in (200, 500)]
+
+    # ---- logs ----------------------------------------------------------------------------------------------
+    def build_logs(self, tok: Token, deployment_id: str, limit: int | None = None, filter: str | None = None,
+                   **_unmodelled: Any) -> list[dict[str, Any]]:
+        return _page_logs(self._log_lines(self.deployment(tok, deployment_id), build=True), limit, filter)
+
+    def deployment_logs(self, tok: Token, deployment_id: str, limit: int | None = None, filter: str | None = None,
+                        **_unmodelled: Any) -> list[dict[str, Any]]:
+        return _page_logs(self._log_lines(self.deployment(tok, deployment_id), build=False), limit, filter)
+
+    def http_logs(self, tok: Token, deployment_id: str, **_unmodelled: Any) -> list[dict[str, Any]]:
+        """The emulated app's requests are not logged one by one (metrics count them): no HTTP log lines."""
+        self.deployment(tok, deployment_id)
+        return []
+
+    def _log_lines(self, dep: Deployment, build: bool) -> list[dict[str, Any]]:
+        """The lines the platform itself writes while a deployment moves through its statuses (the emulated app
+        writes none); each appears once the clock has reached it."""
+        image = (dep.snapshot.get("source") or {}).get("image") or "the source"
+        half = self.deploy_seconds / 2
+        lines = ([(0.0, f"Pulling {image}"), (half * 0.9, "Build complete")] if build else
+                 [(half, "Starting Container"), (self.deploy_seconds,
+                  "Container failed to start" if dep.outcome != "SUCCESS" else "Container is healthy")])
+        now = self.clock.now()
+        return [{"timestamp": now_iso(dep.createdTs + at), "message": text,
+                 "attributes": [{"key": "level", "value": "error" if "failed" in text else "info"}]}
+                for at, text in lines if dep.createdTs + at <= now]
+
+
+def _page_logs(lines: list[dict[str, Any]], limit: int | None, text: str | None) -> list[dict[str, Any]]:
+    """Railway's log arguments: an empty filter matches every line; limit defaults to 100 and is capped at 5000
+    (the most recent lines are kept). The filter here is a plain substring (Railway's query syntax is not
+    modelled)."""
+    matching = [line for line in lines if not text or text.lower() in line["message"].lower()]
+    count = min(100 if limit is None else limit, 5000)
+    return matching[-count:] if count > 0 else []
+
+
+def _manifest(source: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    region, replicas = settings.get("region") or "us-west2", settings.get("numReplicas") or 1
+    deploy = {k: settings.get(k) for k in ("startCommand", "preDeployCommand", "healthcheckPath",
+                                           "healthcheckTimeout", "numReplicas", "region", "restartPolicyType",
+                                           "restartPolicyMaxRetries", "cronSchedule", "sleepApplication",
+                                           "overlapSeconds", "drainingSeconds")}
+    deploy["multiRegionConfig"] = {region: {"numReplicas": replicas}}
+    build = {k: settings.get(k) for k in ("builder", "buildCommand", "dockerfilePath", "watchPatterns")}
+    return {"source": {k: v for k, v in source.items() if v is not None}, "build": build, "deploy": deploy}

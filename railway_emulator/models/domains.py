@@ -1,17 +1,23 @@
-"""Domains: Railway-provided `*.up.railway.app` service domains and custom domains with their DNS status."""
+"""Domains: Railway-provided `*.up.railway.app` service domains, custom domains with their DNS status, and TCP
+proxies (a public host and port in front of a service instance)."""
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from typing import Any
 
 from railway_emulator.errors import BadRequest, NotFound
-from railway_emulator.models.records import DOMAIN_SUFFIX, CustomDomain, ServiceDomain, Token, new_id, now_iso, slug
+from railway_emulator.models.records import (DOMAIN_SUFFIX, CustomDomain, ServiceDomain, TcpProxy, Token, new_id,
+                                             now_iso, slug)
 from railway_emulator.models.store import Store
 
 
+TCP_PROXY_HOST = "emulator.proxy.rlwy.net"
+
+
 class DomainsBackend(Store):
-    """serviceDomainCreate/Update/Delete, customDomain*, domains, *DomainAvailable."""
+    """serviceDomainCreate/Update/Delete, customDomain*, domains, *DomainAvailable, tcpProxy*."""
 
     def _domain_taken(self, domain: str) -> bool:
         return any(d.domain == domain for d in self.tables["service_domains"].values()) or \
@@ -100,9 +106,8 @@ class DomainsBackend(Store):
     def custom_domain_status(self, dom: CustomDomain) -> dict[str, Any]:
         """DNS is never set up for an emulated domain: records wait for an update, like a fresh real one."""
         host, _, zone = dom.domain.partition(".")
-        target = next((d.domain for d in self.tables["service_domains"].values()
-                       if d.serviceId == dom.serviceId and d.environmentId == dom.environmentId),
-                      f"{secrets.token_hex(4)}.{DOMAIN_SUFFIX}")
+        # The CNAME target is fixed for the domain's life: derived from its id, the same on every read.
+        target = f"{hashlib.sha256(dom.id.encode()).hexdigest()[:8]}.{DOMAIN_SUFFIX}"
         token = f"railway-verify={dom.id.replace('-', '')[:24]}"
         records = [
             {"hostlabel": host, "fqdn": dom.domain, "recordType": "DNS_RECORD_TYPE_CNAME", "requiredValue": target,
@@ -110,11 +115,15 @@ class DomainsBackend(Store):
              "purpose": "DNS_RECORD_PURPOSE_TRAFFIC_ROUTE"},
             {"hostlabel": f"_railway-verify.{host}", "fqdn": f"_railway-verify.{dom.domain}",
              "recordType": "DNS_RECORD_TYPE_TXT", "requiredValue": token, "currentValue": "",
-             "status": "DNS_RECORD_STATUS_REQUIRES_UPDATE", "zone": zone, "purpose": "DNS_RECORD_PURPOSE_VERIFICATION"},
+             "status": "DNS_RECORD_STATUS_REQUIRES_UPDATE", "zone": zone,
+             "purpose": "DNS_RECORD_PURPOSE_UNSPECIFIED"},  # DNSRecordPurpose has no value for ownership TXT records
         ]
         return {"dnsRecords": records, "verificationDnsHost": f"_railway-verify.{host}", "verificationToken": token,
                 "verified": False, "certificateStatus": "CERTIFICATE_STATUS_TYPE_VALIDATING_OWNERSHIP",
-                "certificateErrorMessage": None, "cdnProvider": "DETECTED_CDN_PROVIDER_UNSPECIFIED"}
+                "certificateErrorMessage": None, "cdnProvider": "DETECTED_CDN_PROVIDER_UNSPECIFIED",
+                # no certificate is issued before ownership is validated, so none to show and no error yet
+                "certificates": [], "certificateStatusDetailed": None, "certificateErrorType": None,
+                "certificateRetryable": None}
 
     def domains(self, tok: Token, project_id: str, environment_id: str, service_id: str) -> dict[str, list[Any]]:
         return self.domains_of(self.scope_check(tok, project_id, environment_id, service_id).id, service_id)
@@ -129,3 +138,30 @@ class DomainsBackend(Store):
                                    if d.environmentId == env_id and d.serviceId == service_id],
                 "customDomains": [d for d in self.tables["custom_domains"].values()
                                   if d.environmentId == env_id and d.serviceId == service_id]}
+
+    # ---- TCP proxies -------------------------------------------------------------------------------------
+    def tcp_proxies(self, tok: Token, environment_id: str, service_id: str) -> list[TcpProxy]:
+        self.service_instance(tok, environment_id, service_id)
+        return [p for p in self.tables["tcp_proxies"].values()
+                if p.environmentId == environment_id and p.serviceId == service_id]
+
+    def tcp_proxy_create(self, tok: Token, inp: dict[str, Any]) -> TcpProxy:
+        """A public `proxy host:port` for the instance's applicationPort (assumed: the host is shared by all
+        proxies and each gets its own port, as Railway's `*.proxy.rlwy.net:<port>` addresses look)."""
+        self.service_instance(tok, inp["environmentId"], inp["serviceId"])
+        if not 1 <= inp["applicationPort"] <= 65535:
+            raise BadRequest("applicationPort must be between 1 and 65535")
+        taken = {p.proxyPort for p in self.tables["tcp_proxies"].values()}
+        port = next(p for p in iter(lambda: 10000 + secrets.randbelow(50000), None) if p not in taken)
+        proxy = TcpProxy(id=new_id(), serviceId=inp["serviceId"], environmentId=inp["environmentId"],
+                         applicationPort=inp["applicationPort"], proxyPort=port, domain=TCP_PROXY_HOST)
+        self.tables["tcp_proxies"][proxy.id] = proxy
+        return proxy
+
+    def tcp_proxy_delete(self, tok: Token, id: str) -> bool:
+        proxy = self.tables["tcp_proxies"].get(id)
+        if proxy is None:
+            raise NotFound("TCP proxy")
+        self.service_instance(tok, proxy.environmentId, proxy.serviceId)
+        del self.tables["tcp_proxies"][id]
+        return True

@@ -5,14 +5,15 @@ import hashlib
 import json
 from typing import Any
 
-from railway_emulator.errors import NotFound
-from railway_emulator.models.records import INSTANCE_DEFAULTS, UNSET, Environment, ServiceInstance, Token
+from railway_emulator.errors import BadRequest, NotFound
+from railway_emulator.models.records import (INSTANCE_DEFAULTS, UNSET, Environment, ServiceInstance, StagedPatch, Token,
+                                             new_id, now_iso)
 from railway_emulator.models.store import Store
 from railway_emulator.models.variables import expand_generators
 
 
 class EnvironmentConfigBackend(Store):
-    """Environment.config / configEtag, environmentPatchCommit."""
+    """Environment.config / configEtag, environmentPatchCommit, environmentStageChanges and its commit."""
 
     def environment_config(self, env: Environment, decrypt: bool) -> dict[str, Any]:
         services: dict[str, Any] = {}
@@ -50,8 +51,53 @@ class EnvironmentConfigBackend(Store):
     def environment_patch_commit(self, tok: Token, environment_id: str, patch: dict[str, Any] | None = None,
                                  commit_message: str | None = None) -> str:
         """Applies the parts of an EnvironmentConfig patch the emulator models; `null` for a key deletes it."""
+        return self._apply_patch(tok, self.environment(tok, environment_id), patch or {}, skip_deploys=False)
+
+    # ---- staged changes ------------------------------------------------------------------------------------
+    def environment_staged_changes(self, tok: Token, environment_id: str) -> StagedPatch:
+        """The environment's staged patch; an environment with nothing staged has an empty one (assumed: the field
+        is non-null and Railway does not say what it holds before anything is staged)."""
         env = self.environment(tok, environment_id)
-        patch = patch or {}
+        staged = next((p for p in self.tables["staged_patches"].values() if p.environmentId == env.id), None)
+        if staged is None:
+            staged = StagedPatch(id=new_id(), environmentId=env.id, patch={})
+            self.tables["staged_patches"][staged.id] = staged
+        return staged
+
+    def environment_stage_changes(self, tok: Token, environment_id: str, inp: dict[str, Any],
+                                  merge: bool | None = None) -> StagedPatch:
+        """Sets the staged patch, or with `merge` merges the input into what is staged (a key's `null` is kept:
+        it deletes that key when committed). Nothing changes in the environment until the commit."""
+        staged = self.environment_staged_changes(tok, environment_id)
+        staged.patch = _merged(staged.patch, inp or {}) if merge else json.loads(json.dumps(inp or {}))
+        staged.updatedAt = now_iso()
+        return staged
+
+    def environment_patch_commit_staged(self, tok: Token, environment_id: str, commit_message: str | None = None,
+                                        skip_deploys: bool | None = None) -> str:
+        """Commits the staged patch; `skipDeploys` leaves the affected services undeployed. The staged patch is
+        then gone (the next read starts empty)."""
+        env = self.environment(tok, environment_id)
+        staged = self.environment_staged_changes(tok, env.id)
+        if not staged.patch:
+            raise BadRequest("No staged changes to commit")  # assumed message
+        workflow = self._apply_patch(tok, env, staged.patch, skip_deploys=bool(skip_deploys))
+        del self.tables["staged_patches"][staged.id]
+        return workflow
+
+    def staged_patch_view(self, staged: StagedPatch, decrypt: bool) -> dict[str, Any]:
+        """EnvironmentPatch.patch: variable values are masked unless decryptVariables, as in Environment.config."""
+        view = json.loads(json.dumps(staged.patch))
+        if not decrypt:
+            scopes = [*(s.get("variables") for s in (view.get("services") or {}).values() if s),
+                      view.get("sharedVariables")]
+            for variables in filter(None, scopes):
+                for entry in filter(None, variables.values()):
+                    if "value" in entry:
+                        entry["value"] = "*****"
+        return view
+
+    def _apply_patch(self, tok: Token, env: Environment, patch: dict[str, Any], skip_deploys: bool) -> str:
         changed: list[ServiceInstance] = []
         for service_id, spec in (patch.get("services") or {}).items():
             if spec is None:  # this environment's instance only, never the service; an absent one is no change
@@ -85,7 +131,7 @@ class EnvironmentConfigBackend(Store):
                 raise NotFound("Volume")
             if "sizeMB" in spec:
                 self.volume_resize(vi, int(spec["sizeMB"]))
-        for inst in changed:  # committing deploys what the patch changed (cf. environmentPatchCommitStaged)
+        for inst in [] if skip_deploys else changed:  # committing deploys what the patch changed
             if inst.source:
                 self.deploy_instance(inst)
         return self.workflow_create("Complete")
@@ -102,3 +148,14 @@ class EnvironmentConfigBackend(Store):
             current[name] = expand_generators(str(entry.get("value", "")))
             if entry.get("isSealed"):
                 self.sealed.setdefault(key, set()).add(name)
+
+
+def _merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge of EnvironmentConfig patches: objects merge key by key, anything else (null too) replaces."""
+    out = json.loads(json.dumps(base))
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = json.loads(json.dumps(value))
+    return out

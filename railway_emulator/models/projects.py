@@ -1,4 +1,4 @@
-"""Projects, their environments (with forks), project tokens and the account behind a token."""
+"""Projects, their environments (with forks) and project tokens."""
 from __future__ import annotations
 
 import json
@@ -11,14 +11,7 @@ from railway_emulator.models.store import Store
 
 
 class ProjectsBackend(Store):
-    """projectCreate/Update/Delete, environmentCreate/Rename/Delete, projectToken*, me."""
-
-    def me(self, tok: Token) -> dict[str, Any]:
-        """The user behind an account token; a project token has none."""
-        if tok.is_project_token:
-            raise NotAuthorized()
-        return {"id": "user-" + tok.workspaceId[:8], "email": "developer@acs.local", "name": "ACS developer",
-                "workspaces": [{"id": tok.workspaceId, "name": "ACS"}]}
+    """projectCreate/Update/Delete, projectScheduleDelete, environmentCreate/Rename/Delete, projectToken*."""
 
     def project_token(self, tok: Token) -> Token:
         """The project token making the request."""
@@ -95,6 +88,15 @@ class ProjectsBackend(Store):
         del self.tables["projects"][id]
         return True
 
+    def project_schedule_delete(self, tok: Token, id: str) -> bool:
+        """Deletes a project after a 48-hour grace period: it is gone from every read at once (deletedAt set) but
+        its data is kept; the emulator never reaches the end of the grace period (assumed: no purge)."""
+        if tok.is_project_token:
+            raise NotAuthorized()
+        project = self.project(tok, id)
+        project.deletedAt = project.updatedAt = now_iso()
+        return True
+
     def environment_create(self, tok: Token, inp: dict[str, Any]) -> Environment:
         if tok.is_project_token:
             raise NotAuthorized()
@@ -150,7 +152,8 @@ class ProjectsBackend(Store):
         return True
 
     def _environment_purge(self, env_id: str) -> None:
-        for table in ("instances", "service_domains", "custom_domains", "deployments"):
+        for table in ("instances", "service_domains", "custom_domains", "deployments", "tcp_proxies",
+                      "staged_patches"):
             for key in [k for k, o in self.tables[table].items() if o.environmentId == env_id]:
                 del self.tables[table][key]
         for vi in self.volume_instances_of(env_id=env_id):

@@ -195,11 +195,52 @@ class NotificationRule:
     updatedAt: str = field(default_factory=now_iso)
 
 
+@dataclass
+class TcpProxy:
+    """A TCP proxy: a public `host:proxyPort` forwarding to `applicationPort` of a service instance."""
+
+    id: str
+    serviceId: str
+    environmentId: str
+    applicationPort: int
+    proxyPort: int
+    domain: str
+    createdAt: str = field(default_factory=now_iso)
+    updatedAt: str = field(default_factory=now_iso)
+    deletedAt: str | None = None
+    syncStatus: str = "ACTIVE"
+
+
+@dataclass
+class SshPublicKey:
+    """An SSH public key, owned by the user (userId) or by a workspace (workspaceId)."""
+
+    id: str
+    name: str
+    publicKey: str
+    fingerprint: str
+    userId: str | None
+    workspaceId: str | None
+
+
+@dataclass
+class StagedPatch:
+    """An environment's staged (not yet committed) EnvironmentConfig patch."""
+
+    id: str
+    environmentId: str
+    patch: dict[str, Any]
+    status: str = "STAGED"
+    createdAt: str = field(default_factory=now_iso)
+    updatedAt: str = field(default_factory=now_iso)
+
+
 TABLES: dict[str, type] = {
     "projects": Project, "environments": Environment, "services": Service, "instances": ServiceInstance,
     "volumes": Volume, "volume_instances": VolumeInstance, "backups": Backup, "service_domains": ServiceDomain,
     "custom_domains": CustomDomain, "deployments": Deployment, "behaviours": Behaviour,
-    "notification_rules": NotificationRule,
+    "notification_rules": NotificationRule, "tcp_proxies": TcpProxy, "ssh_keys": SshPublicKey,
+    "staged_patches": StagedPatch,
 }
 
 @dataclass

@@ -107,7 +107,7 @@ class ServicesBackend(Store):
                 if i.serviceId != besides}
 
     def purge_service_in_env(self, service_id: str, env_id: str) -> None:
-        for table in ("instances", "service_domains", "custom_domains", "deployments"):
+        for table in ("instances", "service_domains", "custom_domains", "deployments", "tcp_proxies"):
             for key in [k for k, o in self.tables[table].items()
                         if o.serviceId == service_id and o.environmentId == env_id]:
                 del self.tables[table][key]
@@ -118,8 +118,15 @@ class ServicesBackend(Store):
 
     def service_instance_update(self, tok: Token, service_id: str, inp: dict[str, Any],
                                 environment_id: str | None = None) -> bool:
-        targets = ([self.service_instance(tok, environment_id, service_id)] if environment_id else
-                   [i for i in self.tables["instances"].values() if i.serviceId == self.service(tok, service_id).id])
+        """With environmentId: the instance of that fork only, or of every environment that is not a fork (the
+        argument's description); without: every instance of the service (assumed, as for serviceDelete)."""
+        svc = self.service(tok, service_id)
+        if environment_id:
+            self.service_instance(tok, environment_id, service_id)
+            envs = {e.id for e in self._service_scope(tok, svc.projectId, environment_id)}
+            targets = [i for i in self.instances_of_service(svc.id) if i.environmentId in envs]
+        else:
+            targets = self.instances_of_service(svc.id)
         self.check_env_scope(tok, [i.environmentId for i in targets])
         for inst in targets:
             new = dict(inst.settings)

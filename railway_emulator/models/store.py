@@ -16,6 +16,9 @@ from railway_emulator.models.records import (TABLES, Deployment, Environment, Pr
                                              Token, Volume, VolumeInstance, new_id)
 
 
+DEFAULT_WORKSPACE_ID = "4f2c1f0e-0000-4000-8000-000000000001"
+
+
 class Store:
     """All of Railway the emulator models, behind one lock, optionally persisted to a SQLite file."""
 
@@ -23,11 +26,13 @@ class Store:
     # one (tests advance it instead of sleeping).
     clock: SystemClock = SystemClock()
 
-    def __init__(self, state_path: str | None = None, deploy_seconds: float = 0.3) -> None:
+    def __init__(self, state_path: str | None = None, deploy_seconds: float = 0.3,
+                 workspace_id: str | None = None) -> None:
         self.lock = threading.RLock()
         self.state_path = state_path
         self.deploy_seconds = deploy_seconds
-        self.workspace_id = "4f2c1f0e-0000-4000-8000-000000000001"
+        # the one workspace of the emulator's user; chosen to replay a world recorded with real ids
+        self.workspace_id = workspace_id or DEFAULT_WORKSPACE_ID
         self.tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
         self.variable_sets: dict[str, dict[str, str]] = {}  # "env|service-or-shared" -> {name: value}
         self.sealed: dict[str, set[str]] = {}
@@ -197,8 +202,11 @@ class Store:
     def instances_of_service(self, service_id: str) -> list[ServiceInstance]:
         return [i for i in self.tables["instances"].values() if i.serviceId == service_id]
 
-    def project_of(self, obj: Service) -> Project:
+    def project_of(self, obj: Service | Token) -> Project:
         return self.tables["projects"][obj.projectId]
+
+    def environment_of(self, obj: Token) -> Environment:
+        return self.tables["environments"][obj.environmentId]
 
     def service_of(self, obj: ServiceInstance) -> Service:
         return self.tables["services"][obj.serviceId]

@@ -11,6 +11,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "postgres": {
         "id": "a0e7d5e8-7bb8-4b8f-9a57-postgres0001",
         "name": "PostgreSQL",
+        "description": "A PostgreSQL database with a volume",
         "config": {"services": {"postgres": {
             "name": "Postgres",
             "source": {"image": "ghcr.io/railwayapp-templates/postgres-ssl:16"},
@@ -36,12 +37,16 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 class TemplatesBackend(Store):
     """template, templateDeployV2."""
 
-    def template(self, tok: Token, code: str | None = None, **_unmodelled: Any) -> dict[str, Any]:
-        """Templates by code; only Postgres is modelled (id, owner and repo lookups are not)."""
-        if code not in TEMPLATES:
+    def template(self, tok: Token, code: str | None = None, id: str | None = None,
+                 **_unmodelled: Any) -> dict[str, Any]:
+        """A template by code or id; only Postgres exists (lookups by GitHub owner and repo find nothing)."""
+        code = next((c for c, spec in TEMPLATES.items() if c == code or (id and spec["id"] == id)), None)
+        if code is None:
             raise NotFound("Template")
-        return {"id": TEMPLATES[code]["id"], "code": code, "name": TEMPLATES[code]["name"],
-                "serializedConfig": TEMPLATES[code]["config"]}
+        spec = TEMPLATES[code]
+        return {"id": spec["id"], "code": code, "name": spec["name"], "serializedConfig": spec["config"],
+                "description": spec["description"], "image": spec["config"]["services"]["postgres"]["source"]["image"],
+                "category": "Storage", "readme": None, "demoProjectId": None, "status": "PUBLISHED", "workspaceId": None}
 
     def template_deploy_v2(self, tok: Token, inp: dict[str, Any]) -> dict[str, Any]:
         project_id, env_id = inp.get("projectId"), inp.get("environmentId")

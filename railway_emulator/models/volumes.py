@@ -88,7 +88,7 @@ class VolumesBackend(Store):
     def volume_instance_backup_create(self, tok: Token, volume_instance_id: str, name: str | None = None,
                                       schedule_id: str | None = None) -> dict[str, str]:
         vi = self.volume_instance(tok, volume_instance_id)
-        backup = Backup(id=new_id(), volumeInstanceId=vi.id, name=name or now_iso()[:19], usedMB=min(vi.sizeMB, 120),
+        backup = Backup(id=new_id(), volumeInstanceId=vi.id, name=name or "Manual", usedMB=min(vi.sizeMB, 120),
                         volumeInstanceSizeMB=vi.sizeMB, scheduleId=schedule_id)
         self.tables["backups"][backup.id] = backup
         return {"workflowId": self.workflow_create("Complete")}

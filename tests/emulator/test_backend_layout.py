@@ -8,7 +8,7 @@ from pathlib import Path
 from graphql import GraphQLNonNull, build_schema
 
 from railway_emulator.models import Backend
-from railway_emulator.resolvers import PAGE_ARGS, SCHEMA_PATH, snake
+from railway_emulator.resolvers import PAGE_ARGS, SCHEMA_PATH, method_name, snake
 
 
 def test_every_root_field_binds_to_its_backend_operation() -> None:
@@ -16,9 +16,10 @@ def test_every_root_field_binds_to_its_backend_operation() -> None:
     problems = []
     for root in (schema.query_type, schema.mutation_type):
         for name, field in root.fields.items():
-            method = getattr(Backend, snake(name), None)
+            wanted = method_name(schema, root.name, name)
+            method = getattr(Backend, wanted, None)
             if method is None:
-                problems.append(f"{root.name}.{name}: no Backend.{snake(name)}")
+                problems.append(f"{root.name}.{name}: no Backend.{wanted}")
                 continue
             every = {snake(a): None for a in field.args if a not in PAGE_ARGS}
             required = {snake(a): None for a, arg in field.args.items() if isinstance(arg.type, GraphQLNonNull)}
@@ -26,7 +27,7 @@ def test_every_root_field_binds_to_its_backend_operation() -> None:
                 try:
                     inspect.signature(method).bind(None, None, **args)
                 except TypeError as exc:
-                    problems.append(f"{root.name}.{name} -> Backend.{snake(name)}: {exc}")
+                    problems.append(f"{root.name}.{name} -> Backend.{wanted}: {exc}")
     assert not problems, "\n".join(problems)
 
 
