@@ -315,3 +315,15 @@ def test_volume_instance_update_without_environment_updates_every_instance(emula
     assert paths() == {env: "/all", fork: "/all"}
     emulator.data(update, v=vol, i={"state": "READY"})
     assert paths() == {env: "/all", fork: "/all"}
+
+
+def test_merged_limits_fill_in_the_plan_defaults(emulator: Emulator) -> None:
+    """serviceInstanceLimits are the merged limits: the override where one is set, the plan's default for the
+    rest (8 vCPU and 8 GB on the emulator's plan)."""
+    pid, env = project(emulator)
+    sid = service(emulator, pid, env)
+    emulator.data("mutation($i:ServiceInstanceLimitsUpdateInput!){ serviceInstanceLimitsUpdate(input:$i) }",
+                  i={"serviceId": sid, "environmentId": env, "memoryGB": 0.5})
+    merged = emulator.data("query($s:String!,$e:String!){ serviceInstanceLimits(serviceId:$s, environmentId:$e) }",
+                           s=sid, e=env)["serviceInstanceLimits"]
+    assert merged == {"containers": {"cpu": 8.0, "memoryBytes": 512 * 1024 ** 2}}

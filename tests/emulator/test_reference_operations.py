@@ -4,6 +4,7 @@ ledger names (railway_emulator/COVERAGE.md), never a schema error. Subscriptions
 (build/reference-operations.txt) lists every operation with how it is answered."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,20 @@ def test_coverage_report(capsys: pytest.CaptureFixture[str]) -> None:
                       "\n".join(f"{k}: {why}" for k, why in sorted(refused.items())) + "\n\nNOT ANSWERED\n" +
                       "\n".join(f"{k}: {why}" for k, why in sorted(outside.items())) + "\n")
     assert len(answered) >= 120 and len(answered) + len(refused) == len(RUNNABLE)
+
+
+def test_coverage_ledger_lists_every_operation() -> None:
+    """railway_emulator/COVERAGE.md has a row for every operation of both clients, with the answer this test
+    expects of it."""
+    ledger = (Path(__file__).resolve().parents[2] / "railway_emulator" / "COVERAGE.md").read_text()
+    rows = {(m.group(1), m.group(2)): m.group(3) for m in re.finditer(r"^\| (cli|tf) \| `([^`]+)` \| `[^`]+` \| (.+) \|$",
+                                                                    ledger, re.M)}
+    missing = [k for k in OPERATIONS if tuple(k.split(":", 1)) not in rows]
+    assert not missing, missing
+    for key in RUNNABLE:
+        wanted = expected_error(key)
+        assert (wanted in rows[tuple(key.split(":", 1))]) if wanted else rows[tuple(key.split(":", 1))].startswith(
+            "data"), key
 
 
 def _filler(type_: Any, name: str, ids: dict[str, Any]) -> Any:
