@@ -79,7 +79,8 @@ class VolumeProvider(RailwayProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if olds.get("mount_path") != news["mount_path"]:
             client().mutate("VolumeInstanceUpdate", volumeId=id_, environmentId=news["environment_id"],
-                            input={"mountPath": news["mount_path"]})
+                            # serviceId always: Railway disconnects a volume whose update leaves it out
+                            input={"mountPath": news["mount_path"], "serviceId": news["service_id"]})
         if news.get("size_mb") and news.get("size_mb") != olds.get("size_mb"):
             resize(news["environment_id"], id_, int(news["size_mb"]))
         return UpdateResult({**self.inputs_of(news), "volume_id": id_,

@@ -64,8 +64,8 @@ class VolumesBackend(Store):
                 continue
             if "mountPath" in inp and inp["mountPath"]:
                 vi.mountPath = inp["mountPath"]
-            if "serviceId" in inp:  # null detaches
-                vi.serviceId = inp["serviceId"]
+            # Railway documents that a serviceId not provided disconnects the volume (absent and null alike).
+            vi.serviceId = inp.get("serviceId")
             if inp.get("state"):
                 vi.state = inp["state"]
         return True

@@ -327,3 +327,24 @@ def test_merged_limits_fill_in_the_plan_defaults(emulator: Emulator) -> None:
     merged = emulator.data("query($s:String!,$e:String!){ serviceInstanceLimits(serviceId:$s, environmentId:$e) }",
                            s=sid, e=env)["serviceInstanceLimits"]
     assert merged == {"containers": {"cpu": 8.0, "memoryBytes": 512 * 1024 ** 2}}
+
+
+def test_volume_instance_update_without_service_disconnects(emulator: Emulator) -> None:
+    """VolumeInstanceUpdateInput.serviceId: "If not provided, the volume will be disconnected" — an update that
+    leaves serviceId out detaches the volume; one that names the service keeps (or moves) the attachment."""
+    pid, env = project(emulator)
+    sid = service(emulator, pid, env)
+    vol = emulator.data(VOLUME, p=pid, e=env, s=sid)["volumeCreate"]["id"]
+    update = ("mutation($v:String!,$e:String,$i:VolumeInstanceUpdateInput!){ volumeInstanceUpdate(volumeId:$v, "
+              "environmentId:$e, input:$i) }")
+    attached = ("query($p:String!){ project(id:$p){ volumes { edges { node { volumeInstances { edges { node { "
+                "serviceId mountPath } } } } } } } }")
+
+    def instance() -> dict[str, Any]:
+        node = emulator.data(attached, p=pid)["project"]["volumes"]["edges"][0]["node"]
+        return node["volumeInstances"]["edges"][0]["node"]
+
+    emulator.data(update, v=vol, e=env, i={"mountPath": "/kept", "serviceId": sid})
+    assert instance() == {"serviceId": sid, "mountPath": "/kept"}
+    emulator.data(update, v=vol, e=env, i={"mountPath": "/moved"})
+    assert instance() == {"serviceId": None, "mountPath": "/moved"}

@@ -167,7 +167,9 @@ def test_volume(railway_env: Emulator, base: dict[str, str]) -> None:
     news = checked(p, {**props, "size_mb": 2048, "mount_path": "/srv"}, outs)
     assert not p.diff(id_, outs, news).replaces
     outs = {**outs, **p.update(id_, outs, news).outs}
-    assert p.read(id_, outs).outs["mount_path"] == "/srv"
+    live = p.read(id_, outs).outs
+    assert (live["mount_path"], live["service_id"]) == ("/srv", base["service_id"]), "a mount-path update keeps " \
+        "the volume attached (Railway detaches it when the update leaves serviceId out)"
     railway_env.data("mutation($e:String!,$patch:EnvironmentConfig){ environmentPatchCommit(environmentId:$e, "
                      "patch:$patch) }", e=base["environment_id"], patch={"volumes": {id_: {"sizeMB": 4096}}})
     assert p.read(id_, outs).outs["size_mb"] == 4096
