@@ -383,6 +383,12 @@ def guard_stack(stack: str, cfg: EnvironmentConfig) -> None:
             raise ConfigError(f"stack {stack!r} is a PR stack and may never use the prod stack's project")
     elif cfg.stage == "pr":
         raise ConfigError(f"stage 'pr' is only for stacks named pr-<number>, not {stack!r}")
+    elif cfg.project.stack:
+        # Railway makes a service created in a non-fork environment in every non-fork environment of the
+        # project (ServiceCreateInput.environmentId): a second persistent environment would share dev's services.
+        raise ConfigError(f"acs:environment.project.stack: stack {stack!r} may not use stack "
+                          f"{cfg.project.stack!r}'s project; only PR previews (pr-<N>, forks of dev) share a project. "
+                          "Allowed: project.name (a project of its own) or project.id (adopt one by id)")
 
 
 # ---- checks on names and files, before a stack is created (issue 14 items 7, 9, 10, 11) ----------------------

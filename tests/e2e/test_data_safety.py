@@ -105,23 +105,25 @@ def test_destroy_never_takes_along_what_no_stack_manages(project: PulumiProject,
     assert snapshot(emulator, other) == other_before
 
 
-def test_a_stack_in_devs_project_is_a_dependent_too(project: PulumiProject, emulator: Emulator) -> None:
-    """Issue 14 item 3, a committed dependent: `qa` lives in dev's project (`project: {stack: dev}`). `destroy dev`
-    is refused naming it; with --with-dependents qa goes first, and neither committed stack file is deleted."""
+def test_a_persistent_stack_cannot_share_devs_project(project: PulumiProject, emulator: Emulator) -> None:
+    """Issue 14 item 3 under Railway's rule (ServiceCreateInput.environmentId): a service made in an environment
+    that is not a fork is made in every non-fork environment of the project, so a persistent `qa` in dev's
+    project (`project: {stack: dev}`) would collide with, and then share, dev's services. It is refused before any
+    API call, naming the key and what is allowed; only PR previews (forks of dev) share dev's project."""
     text = (project.dir / "Pulumi.dev.yaml").read_text()
     text = text.replace("    name: dev\n", "    name: qa\n", 1).replace("      name: acs\n", "      stack: dev\n", 1)
     text = text.replace("subdomain: acs-dev", "subdomain: acs-qa")
     text = text[:text.index("    alerts:")] + text[text.index("    secrets:"):]  # rules are the project stack's
     (project.dir / "Pulumi.qa.yaml").write_text(text)
     project.up("dev")
-    project.up("qa")
-    files = {name: (project.dir / name).read_text() for name in ("Pulumi.dev.yaml", "Pulumi.qa.yaml")}
-
-    refused = cli(project, "destroy", "dev", check=False)
-    assert refused.returncode == 1 and "qa use dev's Railway project" in json.loads(refused.stdout)["error"]
-    done = json.loads(cli(project, "destroy", "dev", "--with-dependents").stdout)
-    assert done["dependents_destroyed"] == ["qa"] and emulator.inventory()["projects"] == []
-    assert {name: (project.dir / name).read_text() for name in files} == files
+    before = emulator.inventory()
+    emulator.reset_stats()
+    refused = cli(project, "up", "qa", check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    error = json.loads(refused.stdout)["error"]
+    assert "acs:environment.project.stack" in error and "project.name" in error and "Traceback" not in refused.stderr
+    assert emulator.stats()["total"] == 0 and emulator.inventory() == before
+    assert "qa" not in [s.strip(" *") for s in project.run("stack", "ls").stdout.split()]
 
 
 # ---- drift --fix ------------------------------------------------------------------------------------------------
