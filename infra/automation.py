@@ -176,13 +176,20 @@ def _changes(summary: Any) -> dict[str, int]:
     return {k: v for k, v in (summary.resource_changes or {}).items() if v}
 
 
+def with_release(stack: auto.Stack, release: Any) -> auto.Stack:
+    """Hands the next engine runs of this stack the release to pin and record (infra.versions.Request)."""
+    if release is not None:
+        stack.workspace.env_vars.update(release.env())
+    return stack
+
+
 def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Callable[[str], Any] | None = None,
-       expect_pr: bool = False) -> StackResult:
+       expect_pr: bool = False, release: Any = None) -> StackResult:
     if expect_pr and not PR_STACK.match(stack_name):
         raise ConfigError(f"{stack_name!r} is not a PR stack")
     preflight(stack_name, root)  # bad names and files stop here, before a stack exists
     started = time.monotonic()
-    stack = select(stack_name, root, create=True)
+    stack = with_release(select(stack_name, root, create=True), release)
     if PR_STACK.match(stack_name):
         ensure_pr_secrets(stack, root)
     result = run_locked(stack_name, lock_timeout, lambda: stack.up(

@@ -146,24 +146,32 @@ def backup_cmd(stack: str, label: Optional[str] = typer.Option(None, help="backu
 
 @app.command("deploy")
 @guarded
-def deploy_cmd(stack: str, auto_rollback: bool = typer.Option(False, "--auto-rollback",
-                                                             help="roll back when the health gate fails"),
+def deploy_cmd(stack: str, image: Optional[str] = typer.Option(
+                   None, "--image", help="the app image to release, pinned: <repo>@sha256:<digest> or a commit-SHA tag"),
+               commit: Optional[str] = typer.Option(None, "--commit", help="the git commit the image was built from"),
+               auto_rollback: bool = typer.Option(False, "--auto-rollback",
+                                                  help="roll back when the health gate fails (always for --image)"),
                health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer"),
                monitor_window: Optional[str] = typer.Option(None, "--monitor", help="then watch for this long"),
                monitor_interval: str = typer.Option("30s", help="time between monitor readings"),
                report_path: Optional[Path] = typer.Option(None, "--report", help="monitor report (Markdown + SVG)")) -> None:
-    """Release: pre-deployment backup (if anything changes), up, deploy, wait, health gate, optional rollback."""
-    from infra import release
+    """Release: pre-deployment backup (if anything changes), up, deploy, wait, health gate, rollback to the
+    previous release when unhealthy (for --image, or with --auto-rollback); the record goes to `history`."""
+    from infra import release, versions
+    image, commit = (versions.check_image(image) if image else None), versions.check_commit(commit)
     if monitor_window:  # a typo in the watch must not surface after the release went out
         _seconds("--monitor", monitor_window), _seconds("--monitor-interval", monitor_interval)
     report = release.deploy(stack, root(), auto_rollback=auto_rollback, health_timeout=health_timeout,
-                            on_output=engine_output, on_status=lambda s: err.print(f"deployment: {s}"))
-    lines = [f"{stack}: {_describe(report.changes)}"]
+                            on_output=engine_output, on_status=lambda s: err.print(f"deployment: {s}"),
+                            image=image, commit=commit)
+    lines = [f"{stack}: {_describe(report.changes)}" + (f" (image {report.image})" if report.image else "")]
     if report.backup:
         lines.append(f"pre-deployment backup: {report.backup['name']}")
     lines.append(f"health: {report.health}")
     if report.rolled_back:
-        lines.append(f"rolled back {report.rolled_back['service']} to deployment {report.rolled_back['rolled_back_to']}")
+        lines.append(f"rolled back {report.rolled_back['service']} to deployment {report.rolled_back['rolled_back_to']}"
+                     + (f" ({report.release['rolled_back_to']})" if report.release and
+                        report.release.get("rolled_back_to") else ""))
     if monitor_window and STATE["json"]:  # stdout carries one JSON document: the monitor's
         err.print(json.dumps(report.as_dict(), default=str))
     else:
@@ -213,41 +221,74 @@ def _monitor(stack: str, window: str, interval: str, service: str | None, report
 
 @app.command("rollback")
 @guarded
-def rollback_cmd(stack: str, service: Optional[str] = typer.Option(None, help="service (default: the first)")) -> None:
-    """Roll a service back to its previous successful deployment and wait until it is live."""
-    from infra import release
-    done = release.rollback(release.target(stack, root()), service)
-    emit({"stack": stack, **done}, f"{stack}/{done['service']}: rolled back to {done['rolled_back_to']}, live")
+def rollback_cmd(stack: str, service: Optional[str] = typer.Option(
+        None, help="roll only this service back one deployment (default: the previous release's image)")) -> None:
+    """Return to the previous release's image (pinned again, so a later `up` keeps it) and wait until it is
+    live; without release records, or with --service, one deployment back."""
+    from infra import promotion, release
+    if service:
+        done = {"stack": stack, **release.rollback(release.target(stack, root()), service)}
+    else:
+        done = promotion.roll_back_release(stack, root(), on_output=engine_output,
+                                           on_status=lambda s: err.print(f"deployment: {s}"))
+    emit(done, f"{stack}/{done['service']}: rolled back to {done.get('image') or done['rolled_back_to']}, live")
 
 
 @app.command("promote")
 @guarded
-def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--dry-run", help="show, change nothing")) -> None:
-    """Show what differs between two stacks' declared configurations and what promotion changes in DEST."""
-    from infra import release
-    plan = release.promote_plan(source, dest, root())
+def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--dry-run", help="show, change nothing"),
+                health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer in DEST")) -> None:
+    """Deploy to DEST the exact image SOURCE runs (by digest), with the configuration difference promotion implies;
+    refused when the image is unhealthy in SOURCE or DEST would change anything the plan does not list."""
+    from infra import promotion
+    plan = promotion.plan(source, dest, root())
+    _print_plan(plan, source, dest)
+    done = promotion.promote(source, dest, root(), dry_run=dry_run, on_output=engine_output,
+                             on_status=lambda s: err.print(f"deployment: {s}"), health_timeout=health_timeout)
     if STATE["json"]:
-        out.print_json(json.dumps(plan, default=str))
-    else:
-        print(f"{source} -> {dest}: {len(plan['differences'])} difference(s)")
-        for d in plan["differences"]:
-            print(f"  {d['what']}: {source}={d[source]!r} {dest}={d[dest]!r}")
-        print(f"{dest} would change:" if plan["changes"] else f"{dest} would not change")
-        for c in plan["changes"]:
-            print(f"  {c['change']}" + (f": {c['from']!r} -> {c['to']!r}" if "to" in c else ""))
-    if not dry_run and plan["changes"]:
-        path = release.apply_promotion(plan, root())
-        err.print(f"wrote {path.name}; review it, then run: acs-infra deploy {dest}")
+        out.print_json(json.dumps(done, default=str))
+    elif not dry_run:
+        print(f"{dest}: runs {done['image']['to']} ({done['deploy']['health']})")
+    if dry_run and not done["source_healthy"]:
+        err.print(f"[yellow]would refuse:[/yellow] {done['source_health']}")
+    if not dry_run and not done["deploy"]["healthy"]:
+        fail(f"promotion to {dest} failed: {done['deploy']['error']}")
+
+
+def _print_plan(plan: dict[str, Any], source: str, dest: str) -> None:
+    if STATE["json"]:
+        return
+    print(f"{source} -> {dest}: {len(plan['differences'])} difference(s)")
+    for d in plan["differences"]:
+        print(f"  {d['what']}: {source}={d[source]!r} {dest}={d[dest]!r}")
+    img = plan["image"]
+    print(f"image: {dest} runs {img['from']}, {source} runs {img['to']}" + ("" if img["changes"] else " (same)"))
+    print(f"{dest} would change:" if plan["changes"] or img["changes"] else f"{dest} would not change")
+    if img["changes"]:
+        print(f"  image: {img['from']!r} -> {img['to']!r}")
+    for c in plan["changes"]:
+        print(f"  {c['change']}" + (f": {c['from']!r} -> {c['to']!r}" if "to" in c else ""))
 
 
 # ---- PR previews ------------------------------------------------------------------------------------------
 @pr_app.command("up")
 @guarded
 def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
+          image: Optional[str] = typer.Option(None, "--image", help="the PR's image, pinned (digest or commit tag)"),
+          commit: Optional[str] = typer.Option(None, "--commit", help="the PR's head commit"),
           lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
-    """Create or update the preview of PR <number> and print its URL."""
+    """Create or update the preview of PR <number> (with a new image: redeployed) and print its URL."""
+    from infra import versions
     number = parse_pr_number(pr)
-    result = ops.up(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output, expect_pr=True)
+    request = None
+    if image:
+        ref = versions.check_image(image)
+        request = versions.Request(f"pr-{number}", ref, versions.commit_of(ref, versions.check_commit(commit)))
+    result = ops.up(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output, expect_pr=True,
+                    release=request)
+    if request:
+        from infra import promotion
+        result.outputs["deployments"] = promotion.redeploy_image(f"pr-{number}", root())
     emit(result.as_dict(), f"pr-{number}: {_describe(result.changes)}\n{result.url}")
 
 
@@ -374,6 +415,9 @@ def normalise_argv(argv: list[str]) -> list[str]:
     if "--json" not in argv[:end]:
         return argv
     return ["--json"] + [a for i, a in enumerate(argv) if not (a == "--json" and i < end)]
+
+
+from infra import cli_release  # noqa: E402,F401  (registers history and status)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 
+from infra import versions
 from infra.components import AcsEnvironment
 from infra.config import (PR_STACK, ConfigError, EnvironmentConfig, check_secret_storage, check_stack_name,
                           check_token, check_unique_subdomain, guard_stack, parse_environment, pr_config)
@@ -56,12 +57,15 @@ def run(stack: str, config: pulumi.Config) -> dict[str, Any]:
     cfg = load_config(stack, config)
     check_keys(cfg, config_keys())
     secrets = {name: config.require_secret(name) for name in cfg.secrets}
-    env = AcsEnvironment(stack, cfg, secrets)
+    env = AcsEnvironment(stack, cfg, secrets, release=versions.requested(stack))
     outputs: dict[str, Any] = {
         "url": env.url, "environmentName": cfg.name, "environmentId": env.environment_id,
         "projectId": env.project_id, "serviceIds": env.service_ids, "databaseKind": cfg.database.kind,
         "stage": cfg.stage,
     }
+    if env.release is not None:  # the version it runs, and its releases: every runner reads them here
+        outputs["release"] = {"image": env.release.image, "commit": env.release.commit, "since": env.release.since}
+        outputs["releases"] = env.release.records
     if env.database_url is not None:
         outputs["databaseUrl"] = pulumi.Output.secret(env.database_url)
     if PR_STACK.match(stack) and secrets:  # kept in the backend: a runner with a fresh clone reuses them

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import httpx
 import pulumi.automation as auto
 
-from infra import automation as ops
+from infra import automation as ops, versions
 from infra.config import ConfigError, EnvironmentConfig, parse_environment, load_stack_file
 from infra.railway import RailwayClient, client_from_env
 
@@ -158,6 +158,9 @@ class DeployReport:
     health: str = ""
     rolled_back: dict[str, Any] | None = None
     error: str | None = None
+    image: str | None = None
+    commit: str | None = None
+    release: dict[str, Any] | None = None  # the release record written to the stack's outputs
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -165,32 +168,60 @@ class DeployReport:
 
 def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_timeout: float = 120,
            deploy_timeout: float = 900, on_output: Callable[[str], Any] | None = None,
-           on_status: Callable[[str], Any] | None = None) -> DeployReport:
-    """Preview; if anything changes, back up the database first; up; redeploy the services so the new settings
-    and migrations run; wait; probe the health path; roll back when unhealthy and asked to."""
+           on_status: Callable[[str], Any] | None = None, image: str | None = None,
+           commit: str | None = None) -> DeployReport:
+    """A release. Preview (with the image asked for, if any); nothing changes: nothing is written. Otherwise back
+    up the database first; up (pins the image); redeploy the services so the new image, settings and migrations
+    (the pre-deploy command) run; wait; probe the health path; when unhealthy, roll back to the previous release
+    if asked (always for an image release) and pin its image again. The release record (image, commit, time,
+    deployments, backup, outcome, rolled back to) is kept in the stack's outputs."""
     report = DeployReport(stack_name)
     cfg = _config(stack_name, root)
     stack = ops.select(stack_name, root, create=True)
+    was = versions.current(stack_name, root)
+    image = image or was.get("image")
+    report.image, report.commit = image, versions.commit_of(image, commit) if image else None
+    ops.with_release(stack, versions.Request(stack_name, image, report.commit) if image else None)
     changes = _preview_changes(stack)
     exists = ops.stack_output(stack_name, root, "environmentId")
     before = _live_deployments(target(stack_name, root)) if exists else {}
     if changes and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
         label = f"pre-deploy-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         report.backup = backup(target(stack_name, root), label)
+    record = versions.new_record(stack_name, image, report.commit) if changes and image else None
+    if record:
+        record.update(previous_image=was.get("image"), previous_commit=was.get("commit"), backup=(report.backup or {}).get("name"))
+        ops.with_release(stack, versions.Request(stack_name, image, report.commit, record))
     result = ops.run_locked(stack_name, 600, lambda: stack.up(
         on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
     report.changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if v and k != "same"}
     t = target(stack_name, root)
     client = client_from_env()
+    _new_deployments(client, t, report, before)
+    _gate(client, t, cfg, report, health_timeout, deploy_timeout, on_status)
+    rolled_back_image = None
+    if not report.healthy and (auto_rollback or (record and record["previous_image"] not in (None, image))):
+        rolled_back_image = _roll_back(client, t, cfg, report, before, record, on_status)
+    if record:
+        _finish_record(stack, record, report, rolled_back_image, on_output)
+    return report
+
+
+def _new_deployments(client: RailwayClient, t: Target, report: DeployReport, before: dict[str, str]) -> None:
     for name, sid in t.service_ids.items():
         latest = deployments(client, t, sid, first=1)
         newest = latest[0]["id"] if latest else None
         if report.changes and (newest is None or newest == before.get(name)):
-            # Settings changes do not redeploy by themselves (variable changes do): deploy once so they apply.
+            # Image and settings changes do not redeploy by themselves (variable changes do): deploy once.
             newest = client.mutate("ServiceInstanceDeploy", serviceId=sid,
                                    environmentId=t.environment_id)["serviceInstanceDeployV2"]
         if newest:
             report.deployments[name] = newest
+
+
+def _gate(client: RailwayClient, t: Target, cfg: EnvironmentConfig, report: DeployReport, health_timeout: float,
+          deploy_timeout: float, on_status: Callable[[str], Any] | None) -> None:
+    """Healthy = every new deployment reached SUCCESS and the public service answers 200 on its health path."""
     failures = []
     for name, dep in report.deployments.items():
         status = wait_deployment(client, dep, deploy_timeout, on_status=on_status)
@@ -205,11 +236,37 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
         report.healthy, report.health = health_gate(t, path, health_timeout)
     if not report.healthy:
         report.error = report.health
-        if auto_rollback:
-            if not before.get(svc.name):
-                raise ReleaseError(f"{report.error}; and there is no previous deployment to roll back to")
-            report.rolled_back = rollback(t, svc.name, client=client, on_status=on_status, to=before[svc.name])
-    return report
+
+
+def _roll_back(client: RailwayClient, t: Target, cfg: EnvironmentConfig, report: DeployReport,
+               before: dict[str, str], record: dict[str, Any] | None,
+               on_status: Callable[[str], Any] | None) -> str | None:
+    """Back to what served before the release: its deployment again (a failed deployment never replaced it),
+    and, for an image release, its image pinned again in the state."""
+    svc = cfg.public_service
+    if not before.get(svc.name):
+        raise ReleaseError(f"{report.error}; and there is no previous deployment to roll back to")
+    live = _live_deployments(t).get(svc.name)
+    if live != before[svc.name]:
+        report.rolled_back = rollback(t, svc.name, client=client, on_status=on_status, to=before[svc.name])
+    else:
+        report.rolled_back = {"service": svc.name, "rolled_back_to": live, "deployment": live}
+    return record["previous_image"] if record else None
+
+
+def _finish_record(stack: auto.Stack, record: dict[str, Any], report: DeployReport, rolled_back_image: str | None,
+                   on_output: Callable[[str], Any] | None) -> None:
+    """Writes the release's outcome to the stack's outputs; after a rollback this run pins the previous image, so
+    a later `up` keeps it."""
+    outcome = "healthy" if report.healthy else ("rolled back" if report.rolled_back else "unhealthy")
+    record.update(outcome=outcome, deployments=report.deployments, reason=report.error,
+                  rolled_back_to=rolled_back_image if report.rolled_back else None)
+    image = rolled_back_image or record["image"]
+    commit = record["previous_commit"] if rolled_back_image else record["commit"]
+    ops.with_release(stack, versions.Request(report.stack, image, commit, record))
+    ops.run_locked(report.stack, 600, lambda: stack.up(on_output=on_output, show_secrets=False,
+                                                       suppress_progress=True), on_output)
+    report.release = record
 
 
 def _live_deployments(t: Target) -> dict[str, str]:
@@ -238,8 +295,10 @@ def _preview_changes(stack: auto.Stack) -> dict[str, int] | None:
 
 # ---- promotion --------------------------------------------------------------------------------------------
 STAGE_SPECIFIC_VARIABLES = {"NODE_ENV", "LOG_LEVEL"}
-PROMOTED_SERVICE_FIELDS = ("source", "start_command", "pre_deploy_command", "healthcheck", "restart_policy", "port")
-KEPT_SERVICE_FIELDS = ("memory", "vcpu", "replicas", "region")
+# The image is not promoted through the stack file: it moves as data, by digest (infra.promotion). A declared
+# `source` is each stage's own starting point (and a repo source builds from the stage's own branch).
+PROMOTED_SERVICE_FIELDS = ("start_command", "pre_deploy_command", "healthcheck", "restart_policy", "port")
+KEPT_SERVICE_FIELDS = ("source", "memory", "vcpu", "replicas", "region")
 
 
 def promote_plan(source: str, dest: str, root: Path) -> dict[str, Any]:
@@ -299,7 +358,7 @@ def apply_promotion(plan: dict[str, Any], root: Path) -> Path:
         if svc["name"] not in by_name:
             continue
         src = by_name[svc["name"]].model_dump(by_alias=True, exclude_none=True)
-        for key in ("source", "startCommand", "preDeployCommand", "healthcheck", "restartPolicy", "port"):
+        for key in ("startCommand", "preDeployCommand", "healthcheck", "restartPolicy", "port"):
             if key in src:
                 _assign(svc, key, src[key])
     for key, value in source.variables.items():

@@ -11,6 +11,8 @@ from infra.providers import (BackupSchedule, CustomDomain, Environment, Postgres
 from infra.ownership import stack_owner
 from infra.providers.fork import ForkedEnvironment, ForkShape
 from infra.providers.notification_rule import NotificationRule
+from infra.providers.release import Release
+from infra.versions import Request
 
 ALERT_EVENTS = ["Deployment.failed", "Deployment.crashed", "Monitor.triggered", "VolumeAlert.triggered"]
 
@@ -45,11 +47,12 @@ class AcsEnvironment(ComponentResource):
     secrets, and the public domain."""
 
     def __init__(self, name: str, cfg: EnvironmentConfig, secrets: dict[str, Output[str]],
-                 opts: ResourceOptions | None = None) -> None:
+                 opts: ResourceOptions | None = None, release: Request | None = None) -> None:
         super().__init__("acs:railway:Environment", name, None, opts)
         self.cfg = cfg
         child = ResourceOptions(parent=self)
         data = ResourceOptions(parent=self, protect=cfg.protect)
+        self.release = self._release(name, release or Request(name), child)
         if cfg.stage == "pr":
             self._preview(name, secrets, child)
             return
@@ -132,15 +135,28 @@ class AcsEnvironment(ComponentResource):
 
     def _shape_of(self, svc: ServiceConfig) -> dict[str, object]:
         """One service of a fork's shape: what `_service` declares as separate resources, in one document."""
-        return {"image": svc.source.image, "repo": svc.source.repo, "branch": svc.source.branch,
+        return {"image": self._image(svc), "repo": svc.source.repo, "branch": svc.source.branch,
                 "settings": {k: v for k, v in settings_of(svc).items() if v is not None},
                 **limits_of(svc), "variables": self._plain_variables(svc)}
+
+    def _image(self, svc: ServiceConfig) -> Output[str] | str | None:
+        """An image-sourced service runs the release's pinned image."""
+        return self.release.image if svc.source.image and self.release else svc.source.image
+
+    def _release(self, name: str, req: Request, child: ResourceOptions) -> Release | None:
+        """The app's version: one image for the app's image-sourced services (repo-built ones have none)."""
+        declared = next((s.source.image for s in self.cfg.services if s.source.image), None)
+        if declared is None:
+            return None
+        return Release(f"{name}-release", declared_image=declared, image=req.image, commit=req.commit,
+                       record=req.record, opts=child)
 
     def _service(self, name: str, svc: ServiceConfig, secrets: dict[str, Output[str]], child: ResourceOptions,
                  in_env: ResourceOptions) -> None:
         plain = self._plain_variables(svc)
         service = Service(f"{name}-{svc.name}", project_id=self.project_id, environment_id=self.environment_id,
-                          name=svc.name, image=svc.source.image, repo=svc.source.repo, branch=svc.source.branch,
+                          name=svc.name, image=self._image(svc),
+                          repo=svc.source.repo, branch=svc.source.branch,
                           variables=plain, secret_variables=secrets or None, opts=child)
         self.service_ids[svc.name] = service.id
         sid = ResourceOptions.merge(in_env, ResourceOptions(depends_on=[service]))

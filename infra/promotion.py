@@ -1,0 +1,163 @@
+"""`promote <source> <dest>`: build once, promote the same artifact. Deploys to DEST the exact image SOURCE runs
+(pinned by digest), with the configuration difference promotion implies, after showing both. Refused when the
+image is not healthy in SOURCE, and when DEST would change anything the plan does not list."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi.automation as auto
+
+from infra import automation as ops, release, versions
+from infra.config import ConfigError
+from infra.railway import client_from_env
+
+# What each promoted configuration field touches in DEST (resource names after the stack prefix).
+FIELD_RESOURCES = {"start_command": ("{svc}-settings",), "pre_deploy_command": ("{svc}-settings",),
+                   "healthcheck": ("{svc}-settings",), "restart_policy": ("{svc}-settings",),
+                   "port": ("{svc}", "{svc}-settings", "{svc}-domain"), "source": ("{svc}",)}
+
+
+def plan(source: str, dest: str, root: Path) -> dict[str, Any]:
+    """The configuration plan plus the image move: what DEST runs now and what it would run."""
+    out = release.promote_plan(source, dest, root)
+    src, now = versions.current(source, root), versions.current(dest, root)
+    image = src.get("image")
+    if not image:
+        raise ConfigError(f"{source} records no image yet: run `acs-infra deploy {source} --image <ref>` first")
+    out["image"] = {"from": now.get("image"), "to": image, "commit": src.get("commit"),
+                    "changes": image != now.get("image")}
+    return out
+
+
+def source_health(source: str, root: Path, image: str, timeout: float = 10) -> tuple[bool, str]:
+    """The image is healthy in SOURCE: pinned, its newest deployment runs it and reached SUCCESS, and the health
+    path answers 200 now."""
+    if not versions.pinned(image):
+        return False, (f"{source} runs {image}, a moving tag: deploy {source} with a pinned image "
+                       "(`--image <repo>@sha256:<digest>`) before promoting it")
+    t = release.target(source, root)
+    cfg = release._config(source, root)
+    svc = cfg.public_service
+    latest = release.deployments(client_from_env(), t, t.service_ids[svc.name], first=1)
+    if not latest:
+        return False, f"{source}/{svc.name} has no deployment"
+    dep = latest[0]
+    ran = (dep.get("meta") or {}).get("image")
+    if ran and ran != image:
+        return False, f"{source}/{svc.name}'s newest deployment {dep['id']} runs {ran}, not {image}"
+    if dep["status"] != "SUCCESS":
+        return False, f"{source}/{svc.name}'s deployment {dep['id']} is {dep['status']}"
+    ok, detail = release.health_gate(t, svc.healthcheck.path if svc.healthcheck else "/", timeout)
+    return ok, detail
+
+
+def expected_resources(p: dict[str, Any], dest: str, root: Path) -> set[str]:
+    """The resources of DEST the plan says may change."""
+    cfg_services = [c["change"] for c in p["changes"]]
+    names = {f"{dest}-release"}
+    for change in cfg_services:
+        if change.startswith(("variable ", "secret ")):
+            names |= {f"{dest}-{s}" for s in _service_names(dest, root)}
+        elif change.startswith("add service "):
+            svc = change.removeprefix("add service ")
+            names |= {f"{dest}-{svc}", f"{dest}-{svc}-settings", f"{dest}-{svc}-limits"}
+        elif "." in change:
+            svc, key = change.split(".", 1)
+            names |= {f"{dest}-" + r.format(svc=svc) for r in FIELD_RESOURCES.get(key, ())}
+    if p["image"]["changes"]:
+        names |= {f"{dest}-{s}" for s in _service_names(dest, root)}
+    return names
+
+
+def _service_names(dest: str, root: Path) -> list[str]:
+    return [s.name for s in release._config(dest, root).services if s.source.image]
+
+
+def unlisted_changes(dest: str, root: Path, req: versions.Request, allowed: set[str]) -> list[str]:
+    """Previews DEST with the promoted image; names every resource that would change outside the plan."""
+    stack = ops.with_release(ops.select(dest, root, create=False), req)
+    touched: list[str] = []
+
+    def on_event(event: auto.EngineEvent) -> None:
+        pre = event.resource_pre_event
+        if pre and pre.metadata.op.value not in ("same", "read") and pre.metadata.type != "pulumi:pulumi:Stack":
+            touched.append(f"{pre.metadata.urn.split('::')[-1]} ({pre.metadata.op.value})")
+
+    stack.preview(on_event=on_event, suppress_progress=True)
+    return [t for t in touched if t.split(" ")[0] not in allowed]
+
+
+def promote(source: str, dest: str, root: Path, *, dry_run: bool, on_output: Callable[[str], Any] | None = None,
+            on_status: Callable[[str], Any] | None = None, health_timeout: float = 120) -> dict[str, Any]:
+    p = plan(source, dest, root)
+    ok, detail = source_health(source, root, p["image"]["to"])
+    p["source_healthy"], p["source_health"] = ok, detail
+    if dry_run:
+        return p
+    if not ok:
+        raise release.ReleaseError(f"refused: {source}'s image {p['image']['to']} is not healthy there: {detail}")
+    path = root / f"Pulumi.{dest}.yaml"
+    kept = path.read_text()
+    if p["changes"]:
+        release.apply_promotion(p, root)
+    req = versions.Request(dest, p["image"]["to"], p["image"]["commit"])
+    unlisted = unlisted_changes(dest, root, req, expected_resources(p, dest, root))
+    if unlisted:
+        path.write_text(kept)  # the stack file as it was: nothing promoted
+        raise release.ReleaseError(f"refused: {dest} would also change {', '.join(unlisted)}, which the promotion "
+                                   f"plan does not list (drift? run `acs-infra drift {dest}`); nothing was changed")
+    report = release.deploy(dest, root, image=p["image"]["to"], commit=p["image"]["commit"], auto_rollback=True,
+                            health_timeout=health_timeout, on_output=on_output, on_status=on_status)
+    p["deploy"] = report.as_dict()
+    return p
+
+
+def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None,
+                      on_status: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """Back to the previous healthy release's image: its deployment again when Railway still has it (else a new
+    deployment of it), and the image pinned again in the state, so a later `up` keeps it. A stack without
+    release records goes back one deployment, as before."""
+    cur = versions.current(stack_name, root)
+    prev = versions.previous_good(versions.history(stack_name, root), cur.get("image"))
+    t = release.target(stack_name, root)
+    name = release._config(stack_name, root).public_service.name
+    if prev is None:
+        return {"stack": stack_name, **release.rollback(t, name, on_status=on_status)}
+    client = client_from_env()
+    ran_it = next((d for d in release.deployments(client, t, t.service_ids[name])
+                   if d["canRollback"] and (d.get("meta") or {}).get("image") == prev["image"]), None)
+    done = release.rollback(t, name, client=client, on_status=on_status, to=ran_it["id"]) if ran_it else None
+    record = versions.new_record(stack_name, prev["image"], prev.get("commit"), kind="rollback")
+    record.update(previous_image=cur.get("image"), rolled_back_to=prev["image"], outcome="healthy",
+                  deployments={name: done["deployment"]} if done else {})
+    stack = ops.with_release(ops.select(stack_name, root, create=False),
+                             versions.Request(stack_name, prev["image"], prev.get("commit"), record))
+    ops.run_locked(stack_name, 600, lambda: stack.up(on_output=on_output, show_secrets=False,
+                                                     suppress_progress=True), on_output)
+    if done is None:  # Railway no longer holds a deployment of it: deploy the pinned image anew
+        dep = client.mutate("ServiceInstanceDeploy", serviceId=t.service_ids[name],
+                            environmentId=t.environment_id)["serviceInstanceDeployV2"]
+        status = release.wait_deployment(client, dep, 900, on_status=on_status)
+        if status != "SUCCESS":
+            raise release.ReleaseError(f"{stack_name}/{name}: the deployment of {prev['image']} ended {status}")
+        done = {"service": name, "rolled_back_to": None, "deployment": dep}
+    return {"stack": stack_name, **done, "image": prev["image"], "commit": prev.get("commit"), "record": record}
+
+
+def redeploy_image(stack_name: str, root: Path) -> dict[str, str]:
+    """Deploys each image-sourced service whose newest deployment does not run the pinned image (a preview whose
+    PR got new commits); one that already runs it is left alone. Returns the new deployments."""
+    image = versions.current(stack_name, root).get("image")
+    t = release.target(stack_name, root)
+    client = client_from_env()
+    made = {}
+    for svc in release._config(stack_name, root).services:
+        if not svc.source.image or svc.name not in t.service_ids:
+            continue
+        latest = release.deployments(client, t, t.service_ids[svc.name], first=1)
+        if latest and (latest[0].get("meta") or {}).get("image") == image:
+            continue
+        made[svc.name] = client.mutate("ServiceInstanceDeploy", serviceId=t.service_ids[svc.name],
+                                       environmentId=t.environment_id)["serviceInstanceDeployV2"]
+    return made

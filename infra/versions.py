@@ -1,0 +1,98 @@
+"""The app's version as data: pinned image references, the release a run asks for, and the records a stack
+keeps in its outputs (`release`, `releases`).
+
+The image digest comes from the build: CI pushes the image once per commit and passes `repo@sha256:<digest>`
+(docker/build-push-action's `digest` output). Railway pulls a service's `source.image` as given; its schema
+documents no field that resolves a tag to a digest (`Deployment.meta` is an untyped `DeploymentMeta` JSON
+scalar), so the tool never relies on Railway resolving one: it pins the digest in the source itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from infra.config import ConfigError
+
+ENV = "ACS_RELEASE"  # how the CLI hands a run its release (the program reads it only for the named stack)
+DIGEST = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/:-]*[a-z0-9])@sha256:[0-9a-f]{64}$")
+COMMIT_TAG = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/:-]*[a-z0-9]):(?P<tag>[0-9a-f]{7,40})$")
+COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def check_image(ref: str) -> str:
+    """An immutable reference: `repo@sha256:<64 hex>`, or a tag that is a commit SHA (never moved)."""
+    ref = ref.strip()
+    if DIGEST.match(ref) or COMMIT_TAG.match(ref):
+        return ref
+    raise ConfigError(f"--image {ref!r}: not pinned; use the digest the build printed (<repo>@sha256:<64 hex>) "
+                      "or an immutable commit-SHA tag (<repo>:<7-40 hex>), never a moving tag like :main")
+
+
+def check_commit(sha: str | None) -> str | None:
+    if sha is not None and not COMMIT.match(sha.strip()):
+        raise ConfigError(f"--commit {sha!r}: a git commit SHA (7-40 hex characters)")
+    return sha.strip() if sha else None
+
+
+def commit_of(ref: str, commit: str | None) -> str | None:
+    """The commit an image came from: given, or read from a commit-SHA tag."""
+    match = COMMIT_TAG.match(ref)
+    return commit or (match.group("tag") if match else None)
+
+
+def pinned(ref: str | None) -> bool:
+    return bool(ref) and bool(DIGEST.match(ref or "") or COMMIT_TAG.match(ref or ""))
+
+
+@dataclass
+class Request:
+    """What one engine run is asked to pin and record."""
+
+    stack: str
+    image: str | None = None
+    commit: str | None = None
+    record: dict[str, Any] | None = None
+
+    def env(self) -> dict[str, str]:
+        return {ENV: json.dumps(self.__dict__)}
+
+
+def requested(stack: str) -> Request:
+    """The release the CLI handed this run, if it is for this stack (a stray variable never moves another)."""
+    raw = json.loads(os.environ.get(ENV) or "{}")
+    if raw.get("stack") != stack:
+        return Request(stack)
+    return Request(stack, raw.get("image"), raw.get("commit"), raw.get("record"))
+
+
+def new_record(stack: str, image: str, commit: str | None, kind: str = "release") -> dict[str, Any]:
+    return {"id": uuid.uuid4().hex[:12], "kind": kind, "stack": stack, "image": image, "commit": commit,
+            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "outcome": "in progress",
+            "deployments": {}, "backup": None, "rolled_back_to": None, "reason": None}
+
+
+# ---- reading what a stack records -------------------------------------------------------------------------
+def current(stack: str, root: Path) -> dict[str, Any]:
+    """{image, commit, since} the stack runs, from its outputs (empty before the first up)."""
+    from infra import automation as ops
+    if not ops.stack_exists(stack, root):
+        return {}
+    return ops.stack_output(stack, root, "release") or {}
+
+
+def history(stack: str, root: Path) -> list[dict[str, Any]]:
+    from infra import automation as ops
+    if not ops.stack_exists(stack, root):
+        raise ConfigError(f"no stack {stack!r}")
+    return list(ops.stack_output(stack, root, "releases") or [])
+
+
+def previous_good(records: list[dict[str, Any]], image: str | None) -> dict[str, Any] | None:
+    """The newest healthy release of another image than `image`: what a rollback returns to."""
+    return next((r for r in reversed(records) if r.get("outcome") == "healthy" and r.get("image") != image), None)

@@ -1,0 +1,114 @@
+"""The app's version as data (issue 16): releases pin an image by digest, promotion moves the exact image dev
+runs, unhealthy releases roll back to the previous image and say so in `history`, and `status` shows it all."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Emulator, PulumiProject
+from tests.e2e.test_pr_previews import cli
+
+pytestmark = pytest.mark.e2e
+
+REPO = "ghcr.io/acs-team/acs"
+A, B = f"{REPO}@sha256:{'a' * 64}", f"{REPO}@sha256:{'b' * 64}"
+COMMIT_A, COMMIT_B = "a1" * 20, "b2" * 20
+
+
+def running(emulator: Emulator, project: PulumiProject, stack: str) -> dict[str, Any]:
+    """What Railway says the stack's web service runs: its source and its newest deployment."""
+    out = project.outputs(stack)
+    sid = out["serviceIds"]["web"]
+    data = emulator.data("""query($s:String!,$e:String!,$p:String!){
+      serviceInstance(serviceId:$s, environmentId:$e){ source { image } }
+      deployments(first:1, input:{projectId:$p, environmentId:$e, serviceId:$s}){ edges { node { id status meta } } } }""",
+                         s=sid, e=out["environmentId"], p=out["projectId"])
+    node = data["deployments"]["edges"][0]["node"]
+    return {"source": data["serviceInstance"]["source"]["image"], "status": node["status"],
+            "image": node["meta"]["image"], "deployment": node["id"]}
+
+
+def health(emulator: Emulator, host: str) -> int:
+    return httpx.get(f"{emulator.base}/health", headers={"Host": host}).status_code
+
+
+def test_promote_the_same_artifact_roll_back_a_bad_one(project: PulumiProject, emulator: Emulator) -> None:
+    cli(project, "deploy", "dev", "--image", A, "--commit", COMMIT_A)
+    cli(project, "deploy", "prod")
+    promoted = json.loads(cli(project, "promote", "dev", "prod").stdout)
+    assert promoted["image"] == {"from": f"{REPO}:main", "to": A, "commit": COMMIT_A, "changes": True}
+    assert promoted["deploy"]["healthy"]
+    assert running(emulator, project, "prod") | {"deployment": None} == \
+        {"source": A, "status": "SUCCESS", "image": A, "deployment": None}
+
+    good = running(emulator, project, "prod")["deployment"]
+    emulator.admin(f"/services/{project.outputs('prod')['serviceIds']['web']}/behaviour", {"healthy": False})
+    bad = cli(project, "deploy", "prod", "--image", B, "--commit", COMMIT_B, "--health-timeout", "2", check=False)
+    assert bad.returncode == 1 and "unhealthy" in bad.stderr, bad.stderr
+    report = json.loads(bad.stdout)
+    assert report["rolled_back"]["rolled_back_to"] == good
+    now = running(emulator, project, "prod")
+    assert (now["source"], now["image"], now["status"]) == (A, A, "SUCCESS"), "prod runs A again"
+    assert health(emulator, "kars.up.railway.app") == 200
+    history = json.loads(cli(project, "history", "prod").stdout)["releases"]
+    last = history[-1]
+    assert (last["image"], last["commit"], last["outcome"], last["rolled_back_to"]) == (B, COMMIT_B, "rolled back", A)
+    assert last["backup"].startswith("pre-deploy-") and "unhealthy" in last["reason"]
+    assert project.outputs("prod")["release"]["image"] == A
+
+    emulator.reset_stats()
+    again = json.loads(cli(project, "deploy", "prod", "--image", A).stdout)
+    assert emulator.stats()["write_total"] == 0, emulator.stats()
+    assert again["changes"] == {} and again["release"] is None and again["healthy"]
+    assert len(json.loads(cli(project, "history", "prod").stdout)["releases"]) == len(history)
+    project.up("prod")  # a plain up keeps the pinned image
+    assert running(emulator, project, "prod")["source"] == A
+
+
+def test_new_image_with_unchanged_configuration_reaches_prod(project: PulumiProject, emulator: Emulator) -> None:
+    cli(project, "deploy", "prod", "--image", A, "--commit", COMMIT_A)
+    assert running(emulator, project, "prod")["image"] == A
+    second = json.loads(cli(project, "deploy", "prod", "--image", B, "--commit", COMMIT_B).stdout)
+    assert second["healthy"] and second["release"]["outcome"] == "healthy"
+    now = running(emulator, project, "prod")
+    assert (now["source"], now["image"], now["status"]) == (B, B, "SUCCESS")
+    assert project.outputs("prod")["release"] | {"since": None} == {"image": B, "commit": COMMIT_B, "since": None}
+    moving = cli(project, "deploy", "prod", "--image", f"{REPO}:main", check=False)
+    assert moving.returncode == 1 and "not pinned" in moving.stderr and "Traceback" not in moving.stderr
+
+
+def test_rollback_returns_to_the_previous_release(project: PulumiProject, emulator: Emulator) -> None:
+    cli(project, "deploy", "dev", "--image", A)
+    cli(project, "deploy", "dev", "--image", B)
+    done = json.loads(cli(project, "rollback", "dev").stdout)
+    assert done["image"] == A
+    assert running(emulator, project, "dev")["image"] == A
+    project.up("dev")
+    now = running(emulator, project, "dev")
+    assert (now["source"], now["image"]) == (A, A), "a later up does not undo the rollback"
+    assert json.loads(cli(project, "history", "dev").stdout)["releases"][-1]["kind"] == "rollback"
+
+
+def test_status_board(project: PulumiProject, emulator: Emulator) -> None:
+    cli(project, "deploy", "dev", "--image", A, "--commit", COMMIT_A)
+    cli(project, "deploy", "prod", "--image", A, "--commit", COMMIT_A)
+    cli(project, "pr", "up", "7", "--image", f"{REPO}:{COMMIT_B[:12]}")
+    cli(project, "pr", "up", "8")
+    assert running(emulator, project, "pr-7")["image"] == f"{REPO}:{COMMIT_B[:12]}"
+    rows = {r["stack"]: r for r in json.loads(cli(project, "status").stdout)}
+    assert list(rows) == ["pr-7", "pr-8", "dev", "prod"]
+    for name, image, commit, url in (("dev", A, COMMIT_A, "https://acs-dev.up.railway.app"),
+                                     ("prod", A, COMMIT_A, "https://kars.up.railway.app"),
+                                     ("pr-7", f"{REPO}:{COMMIT_B[:12]}", COMMIT_B[:12], "https://acs-pr-7.up.railway.app"),
+                                     ("pr-8", f"{REPO}:develop", None, "https://acs-pr-8.up.railway.app")):
+        r = rows[name]
+        live = running(emulator, project, name)
+        assert (r["image"], r["commit"], r["url"]) == (image, commit, url), r
+        assert (r["pinned"], r["deployment"], r["deployment_status"], r["deployment_image"]) == \
+            (name != "pr-8", live["deployment"], "SUCCESS", image), r
+        assert r["healthy"] is True and r["since"] and r["drift"] is None, r
+    table = cli(project, "--json", "status", "--markdown").stdout  # --json wins: one JSON document
+    assert json.loads(table)
