@@ -81,7 +81,9 @@ def unlisted_changes(dest: str, root: Path, req: versions.Request, allowed: set[
 
     def on_event(event: auto.EngineEvent) -> None:
         pre = event.resource_pre_event
-        if pre and pre.metadata.op.value not in ("same", "read") and pre.metadata.type != "pulumi:pulumi:Stack":
+        kind = pre.metadata.type if pre else ""
+        if pre and pre.metadata.op.value not in ("same", "read") and kind != "pulumi:pulumi:Stack" \
+                and not kind.startswith("pulumi:providers:"):  # the stack's outputs and provider plugins
             touched.append(f"{pre.metadata.urn.split('::')[-1]} ({pre.metadata.op.value})")
 
     stack.preview(on_event=on_event, suppress_progress=True)

@@ -180,7 +180,9 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     stack = ops.select(stack_name, root, create=True)
     was = versions.current(stack_name, root)
     image = image or was.get("image")
-    report.image, report.commit = image, versions.commit_of(image, commit) if image else None
+    same_image = image == was.get("image")  # the same image again keeps the commit it was recorded with
+    report.image = image
+    report.commit = (versions.commit_of(image, commit) or (was.get("commit") if same_image else None)) if image else None
     ops.with_release(stack, versions.Request(stack_name, image, report.commit) if image else None)
     changes = _preview_changes(stack)
     exists = ops.stack_output(stack_name, root, "environmentId")
