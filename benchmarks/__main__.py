@@ -156,6 +156,22 @@ def per_resource_calls(server: EmulatorServer) -> list[dict[str, Any]]:
     return rows
 
 
+IMAGE_A = "ghcr.io/acs-team/acs@sha256:" + "a" * 64
+IMAGE_B = "ghcr.io/acs-team/acs@sha256:" + "b" * 64
+
+
+def version_rows(bench: Bench) -> list[dict[str, Any]]:
+    """Issue 16: a release (new image, unchanged configuration) and a promotion (dev's exact image to prod)."""
+    bench.cli("deploy", "dev", "--image", IMAGE_A, "--commit", "a" * 40)
+    bench.cli("deploy", "prod", "--image", IMAGE_A, "--commit", "a" * 40)
+    bench.measure("release: deploy prod --image (new image)",
+                  lambda: bench.cli("deploy", "prod", "--image", IMAGE_B, "--commit", "b" * 40))
+    bench.measure("release again (same image: no-op)", lambda: bench.cli("deploy", "prod", "--image", IMAGE_B))
+    bench.cli("deploy", "dev", "--image", IMAGE_A, "--commit", "a" * 40)
+    bench.measure("promotion: promote dev prod", lambda: bench.cli("promote", "dev", "prod"))
+    return bench.rows
+
+
 def machine() -> dict[str, Any]:
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), "0")
@@ -171,7 +187,8 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=100.0, help="latency the emulator adds to every request")
     ap.add_argument("--parallel", default="10,50", help="PR stacks brought up at once, comma-separated")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "latest.json"))
-    ap.add_argument("--only", choices=["all", "pr"], default="all", help="pr: dev up and the single-PR rows only")
+    ap.add_argument("--only", choices=["all", "pr", "versions"], default="all",
+                    help="pr: dev up and the single-PR rows only; versions: a release and a promotion")
     ap.add_argument("--processes", type=int, default=50, help="previews brought up by as many separate runners")
     ap.add_argument("--quota-previews", type=int, default=200, help="previews queued against a budget too small")
     ap.add_argument("--quota-budget", type=int, default=1000, help="requests per window for that scenario (Hobby)")
@@ -185,6 +202,8 @@ def main() -> None:
         return finish(bench, facts, args, [], pr_rows(bench))
     if args.only_scale:
         return run_scale(bench, facts, args)
+    if args.only == "versions":
+        return finish(bench, facts, args, [], version_rows(bench))
     print("per resource (create / read / delete calls):", flush=True)
     per_resource = per_resource_calls(bench.server)
     for row in per_resource:

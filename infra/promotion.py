@@ -9,7 +9,6 @@ from typing import Any, Callable
 import pulumi.automation as auto
 
 from infra import automation as ops, release, versions
-from infra.config import ConfigError
 from infra.railway import client_from_env
 
 # What each promoted configuration field touches in DEST (resource names after the stack prefix).
@@ -23,8 +22,6 @@ def plan(source: str, dest: str, root: Path) -> dict[str, Any]:
     out = release.promote_plan(source, dest, root)
     src, now = versions.current(source, root), versions.current(dest, root)
     image = src.get("image")
-    if not image:
-        raise ConfigError(f"{source} records no image yet: run `acs-infra deploy {source} --image <ref>` first")
     out["image"] = {"from": now.get("image"), "to": image, "commit": src.get("commit"),
                     "changes": image != now.get("image")}
     return out
@@ -33,6 +30,8 @@ def plan(source: str, dest: str, root: Path) -> dict[str, Any]:
 def source_health(source: str, root: Path, image: str, timeout: float = 10) -> tuple[bool, str]:
     """The image is healthy in SOURCE: pinned, its newest deployment runs it and reached SUCCESS, and the health
     path answers 200 now."""
+    if not image:
+        return False, f"{source} records no image yet: run `acs-infra deploy {source} --image <ref>` first"
     if not versions.pinned(image):
         return False, (f"{source} runs {image}, a moving tag: deploy {source} with a pinned image "
                        "(`--image <repo>@sha256:<digest>`) before promoting it")

@@ -150,7 +150,10 @@ class DeploymentsBackend(Store):
     def deployment_meta(self, dep: Deployment) -> dict[str, Any]:
         """What was deployed: the image, the rollback origin, and the service manifest (the instance's source,
         build and deploy settings at deploy time, in EnvironmentConfig's shape; the Terraform provider reads
-        `serviceManifest.deploy.multiRegionConfig`)."""
+        `serviceManifest.deploy.multiRegionConfig`). `DeploymentMeta` is an untyped JSON scalar: its keys
+        are not documented (assumed). `image` is the source's `source.image` verbatim at deploy time: a digest-pinned
+        ref stays a digest, a tag is never resolved to one (Railway documents no such field); acs-infra pins the
+        digest in the source itself and reads `meta.image` only to confirm what runs."""
         source = dep.snapshot.get("source") or {}
         settings = dep.snapshot.get("settings") or {}
         return {"image": source.get("image"), "rollbackFrom": dep.rolledBackFrom,

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import yaml
 
+from infra import release
 from tests.conftest import Emulator, PulumiProject
 from tests.e2e.test_pr_previews import cli
 
@@ -107,7 +108,10 @@ def test_promote_dry_run(project: PulumiProject) -> None:
     whats = {d["what"] for d in plan["differences"]}
     assert {"web.source", "web.memory", "variable NODE_ENV", "variable LOG_LEVEL", "database", "domain"} <= whats
     changes = {c["change"] for c in plan["changes"]}
-    assert "web.source" in changes and "web.memory" not in changes and "variable NODE_ENV" not in changes
+    assert "web.healthcheck" in changes and "web.memory" not in changes and "variable NODE_ENV" not in changes
+    assert "web.source" not in changes, "the image moves by digest (promotion of the running image), not by file"
+    assert plan["image"]["to"] is None and not plan["source_healthy"], "dev has no release to promote"
+    assert "records no image" in plan["source_health"]
     assert (project.dir / "Pulumi.prod.yaml").read_text() == before
 
 
@@ -116,14 +120,14 @@ def test_promote_writes_code_fields_and_keeps_comments(project: PulumiProject) -
     path.write_text(path.read_text().replace("        memory: 1GB\n", "        # sized for peak traffic, see ops review\n"
                                              "        memory: 1GB  # never promoted\n"))
     before = yaml.safe_load(path.read_text())
-    done = cli(project, "promote", "dev", "prod")
-    assert "wrote Pulumi.prod.yaml" in done.stderr
+    release.apply_promotion(release.promote_plan("dev", "prod", project.dir), project.dir)
     text = path.read_text()
     assert "# sized for peak traffic, see ops review\n" in text and "memory: 1GB  # never promoted\n" in text
     after = yaml.safe_load(text)
     web, dev_web = after["config"]["acs:environment"]["services"][0], \
         yaml.safe_load((project.dir / "Pulumi.dev.yaml").read_text())["config"]["acs:environment"]["services"][0]
-    assert web["source"] == dev_web["source"] and web["healthcheck"] == dev_web["healthcheck"], "code moves"
+    assert web["healthcheck"] == dev_web["healthcheck"], "behaviour moves"
+    assert web["source"] == before["config"]["acs:environment"]["services"][0]["source"], "the image moves as data"
     assert (web["memory"], web["vcpu"], web["replicas"]) == ("1GB", 2, 2), "capacity stays"
     env_after, env_before = after["config"]["acs:environment"], before["config"]["acs:environment"]
     for key in ("variables", "database", "domain", "alerts", "secrets", "name", "stage", "project"):
@@ -131,5 +135,4 @@ def test_promote_writes_code_fields_and_keeps_comments(project: PulumiProject) -
     assert {k: v for k, v in after["config"].items() if k != "acs:environment"} == \
         {k: v for k, v in before["config"].items() if k != "acs:environment"}, "secrets are never copied"
     assert after["encryptionsalt"] == before["encryptionsalt"]
-    again = json.loads(cli(project, "promote", "dev", "prod", "--dry-run").stdout)
-    assert again["changes"] == [], "promoted: nothing left to move"
+    assert release.promote_plan("dev", "prod", project.dir)["changes"] == [], "promoted: nothing left to move"

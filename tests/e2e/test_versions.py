@@ -103,7 +103,7 @@ def test_status_board(project: PulumiProject, emulator: Emulator) -> None:
     for name, image, commit, url in (("dev", A, COMMIT_A, "https://acs-dev.up.railway.app"),
                                      ("prod", A, COMMIT_A, "https://kars.up.railway.app"),
                                      ("pr-7", f"{REPO}:{COMMIT_B[:12]}", COMMIT_B[:12], "https://acs-pr-7.up.railway.app"),
-                                     ("pr-8", f"{REPO}:develop", None, "https://acs-pr-8.up.railway.app")):
+                                     ("pr-8", f"{REPO}:pr-8", None, "https://acs-pr-8.up.railway.app")):
         r = rows[name]
         live = running(emulator, project, name)
         assert (r["image"], r["commit"], r["url"]) == (image, commit, url), r

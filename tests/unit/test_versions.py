@@ -1,0 +1,59 @@
+"""Pinned image references and the Release resource's rules: a run without an image keeps the pinned one."""
+from __future__ import annotations
+
+import pytest
+
+from infra.config import ConfigError
+from infra.providers.release import KEEP_RECORDS, ReleaseProvider
+from infra.versions import check_image, commit_of, previous_good
+
+DIGEST = "ghcr.io/acs-team/acs@sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize("ref", [DIGEST, "ghcr.io/acs-team/acs:1a2b3c4", "registry:5000/team/acs:" + "f" * 40])
+def test_pinned_references(ref: str) -> None:
+    assert check_image(ref) == ref
+
+
+@pytest.mark.parametrize("ref", ["ghcr.io/acs-team/acs:main", "ghcr.io/acs-team/acs", "acs:latest",
+                                 "ghcr.io/acs-team/acs@sha256:abc", "ghcr.io/acs-team/acs:1a2b3c4 ; rm"])
+def test_moving_or_malformed_references_are_refused(ref: str) -> None:
+    with pytest.raises(ConfigError, match="not pinned"):
+        check_image(ref)
+
+
+def test_commit_from_a_commit_tag() -> None:
+    assert commit_of("ghcr.io/acs-team/acs:1a2b3c4", None) == "1a2b3c4"
+    assert commit_of(DIGEST, None) is None and commit_of(DIGEST, "abcdef0") == "abcdef0"
+
+
+def check(olds: dict, news: dict) -> dict:
+    return ReleaseProvider().check(olds, news).inputs
+
+
+def test_a_run_without_an_image_keeps_the_pinned_one() -> None:
+    first = check({}, {"declared_image": "acs:main", "image": DIGEST, "commit": "abc1234", "record": {"id": "1"}})
+    assert (first["image"], first["commit"], first["records"]) == (DIGEST, "abc1234", [{"id": "1"}])
+    plain = check(first, {"declared_image": "acs:main", "image": None, "commit": None, "record": None})
+    assert plain == first, "a plain up changes nothing: no diff, no write"
+
+
+def test_a_deliberate_edit_of_the_declared_image_takes_over() -> None:
+    pinned = check({}, {"declared_image": "acs:main", "image": DIGEST})
+    edited = check(pinned, {"declared_image": "acs:next", "image": None})
+    assert (edited["image"], edited["commit"]) == ("acs:next", None) and edited["since"]
+
+
+def test_records_merge_by_id_and_stay_bounded() -> None:
+    state = check({}, {"declared_image": "x", "image": DIGEST, "record": {"id": "r", "outcome": "in progress"}})
+    state = check(state, {"declared_image": "x", "image": DIGEST, "record": {"id": "r", "outcome": "healthy"}})
+    assert state["records"] == [{"id": "r", "outcome": "healthy"}]
+    for i in range(KEEP_RECORDS + 5):
+        state = check(state, {"declared_image": "x", "record": {"id": str(i)}})
+    assert len(state["records"]) == KEEP_RECORDS and state["records"][-1]["id"] == str(KEEP_RECORDS + 4)
+
+
+def test_previous_good_skips_failed_and_current() -> None:
+    records = [{"image": "a", "outcome": "healthy"}, {"image": "b", "outcome": "rolled back"},
+               {"image": "c", "outcome": "healthy"}]
+    assert previous_good(records, "c")["image"] == "a"
