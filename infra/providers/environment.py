@@ -58,12 +58,8 @@ class EnvironmentProvider(RailwayProvider):
             "variables": {OWNER_VARIABLE: props["owner"]}, "replace": False, "skipDeploys": True})
 
     def _owned(self, env: dict[str, Any], props: dict[str, Any]) -> None:
-        """An environment of this name that was there before the create is ours only with our marker."""
-        owner = self._owner(env["id"], props["project_id"])
-        if owner is None or owner != props.get("owner"):
-            raise refuse("railway environment", props["name"], env["id"], owner and f"{MARKER}: {owner}",
-                         props.get("owner"), "Name this stack's environment differently, or remove that environment "
-                         "(if a run of this stack was killed right after creating it, it is empty).")
+        check_owned(env, props, "Name this stack's environment differently, or remove that environment "
+                                "(if a run of this stack was killed right after creating it, it is empty).")
 
     @staticmethod
     def _find(project_id: str, name: str) -> dict[str, Any] | None:
@@ -90,6 +86,14 @@ class EnvironmentProvider(RailwayProvider):
         if props.get("adopt_id"):
             return  # adopted, not created: leave it to its owner (as a project adopted by id)
         ignore_missing(lambda: client().mutate("EnvironmentDelete", id=id_))
+
+
+def check_owned(env: dict[str, Any], props: dict[str, Any], how: str) -> None:
+    """An environment of this name that was there before the create is ours only with our marker."""
+    owner = EnvironmentProvider._owner(env["id"], props["project_id"])
+    if owner is None or owner != props.get("owner"):
+        raise refuse("railway environment", props["name"], env["id"], owner and f"{MARKER}: {owner}",
+                     props.get("owner"), how)
 
 
 class Environment(Resource):

@@ -18,11 +18,11 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
-from infra.ownership import MARKER, OWNER_VARIABLE, refuse
+from infra.ownership import OWNER_VARIABLE
 from infra.providers import variable_sets
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
-from infra.providers.environment import EnvironmentProvider
+from infra.providers.environment import check_owned
 from infra.providers.service_instance import SETTINGS, settings_failures
 
 
@@ -66,12 +66,8 @@ class ForkedEnvironmentProvider(RailwayProvider):
 
     @staticmethod
     def _owned(env: dict[str, Any], props: dict[str, Any]) -> None:
-        """An environment of this name that was there before the create is ours only with our marker."""
-        owner = EnvironmentProvider._owner(env["id"], props["project_id"])
-        if owner is None or owner != props.get("owner"):
-            raise refuse("railway environment", props["name"], env["id"], owner and f"{MARKER}: {owner}",
-                         props.get("owner"), "Remove that environment or close its PR (a run of this stack killed "
-                         "while forking leaves an unmarked fork: it holds only copies, remove it and run again).")
+        check_owned(env, props, "Remove that environment or close its PR (a run of this stack killed while forking "
+                                "leaves an unmarked fork: it holds only copies, remove it and run again).")
 
     @staticmethod
     def _find(props: dict[str, Any]) -> dict[str, Any] | None:
