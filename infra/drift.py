@@ -5,7 +5,8 @@ inputs; the environment is then listed once to find objects nobody declared. Sec
 """
 from __future__ import annotations
 
-import hashlib
+import json
+import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,13 +16,15 @@ import pulumi.automation as auto
 from pulumi.automation.events import EngineEvent, OpType
 
 from infra import automation as ops
+from infra.providers import secret_prints, snapshot
+from infra.providers.secret_prints import fingerprint
 from infra.providers.snapshot import INVENTORY
 from infra.railway import NotFoundError, client_from_env
 from infra.safety import held_ids
 
 MASK = "[secret]"
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
-HIDDEN = {"__provider", "secret_names", "adopt_id", INVENTORY}
+HIDDEN = {"__provider", "secret_names", "adopt_id", INVENTORY, secret_prints.OUTPUT}
 
 
 @dataclass
@@ -63,14 +66,6 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def fingerprint(value: Any) -> str | None:
-    """Stands in for a value that must not be shown: equal values give equal fingerprints (32 bits of sha256,
-    enough to tell two values apart in a report, too short to be a useful oracle for a random secret)."""
-    if value is None:
-        return None
-    return f"[hidden sha256:{hashlib.sha256(str(value).encode()).hexdigest()[:8]}]"
-
-
 def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[FieldDrift]:
     """Per-name differences of a plain variable set. Only names the program declares plain show their values:
     a name added out of band may hold a secret (`STRIPE_KEY`), so it shows a fingerprint."""
@@ -82,10 +77,13 @@ def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[Field
     return out
 
 
-def secret_drift(stack: auto.Stack) -> list[ResourceDrift]:
+def secret_drift(stack: auto.Stack, events: list[EngineEvent] | None = None,
+                 key: str | None = None) -> list[ResourceDrift]:
     """Declared secrets (the stack's decrypted config) against Railway's live values, compared here and shown as
-    names and fingerprints only. The engine's diff cannot say which secret changed: its view of them is masked."""
+    names and fingerprints only. The engine's diff cannot say which secret changed: its view of them is masked.
+    The live side comes from this run's refresh (keyed fingerprints, see `secret_prints`), else from a read."""
     config = {k.split(":", 1)[1]: v.value for k, v in stack.get_all_config().items() if k.startswith("acs:")}
+    refreshed = refreshed_outputs(events or [])
     found: list[ResourceDrift] = []
     client = None
     for res in (stack.export_stack().deployment or {}).get("resources") or []:
@@ -93,14 +91,19 @@ def secret_drift(stack: auto.Stack) -> list[ResourceDrift]:
         names = [n for n in outs.get("secret_names") or [] if n in config]
         if not names or not res.get("id") or not outs.get("project_id") or not outs.get("environment_id"):
             continue
-        client = client or client_from_env()
-        try:
-            live = client.query("ServiceState", id=res["id"], projectId=outs["project_id"],
-                                environmentId=outs["environment_id"])["variables"]
-        except NotFoundError:
-            continue  # the resource itself is gone: reported as deleted
-        fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n]), fingerprint(live.get(n)))
-                  for n in names if live.get(n) != config[n]]
+        prints = (refreshed.get(res["urn"]) or {}).get(secret_prints.OUTPUT) or {}
+        if key and all(isinstance(prints.get(n), dict) for n in names):
+            fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n]), prints[n].get("shown"))
+                      for n in names if prints[n].get("match") != secret_prints.keyed(key, config[n])]
+        else:
+            client = client or client_from_env()
+            try:
+                live = client.query("ServiceState", id=res["id"], projectId=outs["project_id"],
+                                    environmentId=outs["environment_id"])["variables"]
+            except NotFoundError:
+                continue  # the resource itself is gone: reported as deleted
+            fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n]), fingerprint(live.get(n)))
+                      for n in names if live.get(n) != config[n]]
         if fields:
             found.append(ResourceDrift(_name(res["urn"]), "changed", fields))
     return found
@@ -175,16 +178,35 @@ def from_events(events: list[EngineEvent]) -> list[ResourceDrift]:
 DATABASE_IMAGES = ("postgres", "mysql", "mariadb", "mongo", "redis", "clickhouse")
 
 
+def refreshed_outputs(events: list[EngineEvent]) -> dict[str, dict[str, Any]]:
+    """Each resource's outputs after this run's read, by URN (never the state's copy a pre-event shows)."""
+    out = {}
+    for event in events:
+        meta = event.res_outputs_event.metadata if event.res_outputs_event else None
+        if meta and meta.op == OpType.REFRESH and meta.new:
+            out[meta.urn] = meta.new.outputs or {}
+    return out
+
+
 def refreshed_inventory(events: list[EngineEvent], env_id: str) -> dict[str, Any] | None:
     """The environment's contents as the refresh just read them (published by the project's or environment's
     read from the run's snapshot), so the look for undeclared objects costs no call of its own."""
-    for event in events:  # the outputs after this run's read, never the copy a pre-event shows from the state
-        meta = event.res_outputs_event.metadata if event.res_outputs_event else None
-        outputs = (meta.new.outputs if meta and meta.op == OpType.REFRESH and meta.new else None) or {}
+    for outputs in refreshed_outputs(events).values():
         held = outputs.get(INVENTORY)
         if isinstance(held, dict) and held.get("id") == env_id:
             return held
     return None
+
+
+def snapshot_hints(stack: auto.Stack) -> dict[str, str]:
+    """What this run's provider process is told (its `pulumi` process's environment): the volume instances of
+    the stack's backup schedules, read with the environment's snapshot, and a fresh key for secret fingerprints."""
+    outputs = stack.outputs()
+    env_id = outputs["environmentId"].value if "environmentId" in outputs else None
+    held = [r.get("outputs") or {} for r in (stack.export_stack().deployment or {}).get("resources") or []]
+    volumes = [o.get("volume_instance_id") for o in held if "kinds" in o]  # backup schedules (dynamic resources)
+    hints = {env_id: sorted(v for v in volumes if v)} if env_id else {}
+    return {snapshot.VOLUME_HINTS: json.dumps(hints), secret_prints.KEY: secrets.token_hex(32)}
 
 
 def unmanaged(stack: auto.Stack, events: list[EngineEvent] | None = None) -> list[ResourceDrift]:
@@ -272,6 +294,8 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
         stack = ops.select(name, root, create=False)
         if ops.PR_STACK.match(name):  # a fresh clone has no local config for it: the backend has its secrets
             ops.ensure_pr_secrets(stack, root)
+        hints = snapshot_hints(stack)
+        stack.workspace.env_vars.update(hints)
         try:
             stack.preview(refresh=True, on_event=events.append, suppress_progress=True)
         except auto.CommandError:
@@ -280,7 +304,10 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
                 raise
             result.resources, result.remaining = from_events(events) + found, found
             return result
-        result.resources = merge_secret_drift(from_events(events), secret_drift(stack))
+        for name in hints:  # a fix's `up` must not publish fingerprints into the state
+            stack.workspace.env_vars.pop(name, None)
+        result.resources = merge_secret_drift(from_events(events), secret_drift(stack, events,
+                                                                                hints[secret_prints.KEY]))
         extra = unmanaged(stack, events)
         result.resources += extra
         if (fix or remove_unmanaged_objects) and result.drifted:

@@ -6,6 +6,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, ignore_missing)
 
@@ -31,8 +32,14 @@ class BackupScheduleProvider(RailwayProvider):
                                                                        "kinds": sorted(set(props["kinds"]))})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return self.read_or_gone(id_, props, lambda: {"kinds": sorted(s["kind"] for s in client().query(
-            "BackupScheduleList", volumeInstanceId=props["volume_instance_id"])["volumeInstanceBackupScheduleList"])})
+        def fetch() -> dict[str, Any]:  # from the environment's snapshot when the run hinted this volume instance
+            vi = props["volume_instance_id"]
+            kinds = snapshot.backup_kinds(vi)
+            if kinds is None:
+                kinds = sorted(s["kind"] for s in client().query(
+                    "BackupScheduleList", volumeInstanceId=vi)["volumeInstanceBackupScheduleList"])
+            return {"kinds": kinds}
+        return self.read_or_gone(id_, props, fetch)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]):
         news = {**news, "kinds": sorted(set(news.get("kinds") or []))}

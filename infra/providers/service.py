@@ -12,7 +12,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.providers import variable_sets
-from infra.providers import snapshot
+from infra.providers import secret_prints, snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
 
@@ -73,9 +73,10 @@ class ServiceProvider(RailwayProvider):
             if inst is None:
                 return None
             source = inst["source"] or {}
-            return {"name": inst["serviceName"], "image": source.get("image"), "repo": source.get("repo"),
-                    **variable_sets.split(snapshot.variables(props["environment_id"], id_) or {},
-                                          props.get("secret_names") or [])}
+            live = variable_sets.split(snapshot.variables(props["environment_id"], id_) or {},
+                                       props.get("secret_names") or [])
+            return {"name": inst["serviceName"], "image": source.get("image"), "repo": source.get("repo"), **live,
+                    secret_prints.OUTPUT: secret_prints.published(live["secret_variables"], live["secret_names"])}
         return self.read_or_gone(id_, props, fetch)
 
     @staticmethod

@@ -165,14 +165,19 @@ class RailwayClient:
         """Runs a read; always safe to retry."""
         return self._run(operation, variables, idempotent=True)
 
+    def query_document(self, operation: str, document: str, **variables: Any) -> dict[str, Any]:
+        """Runs a read built at run time (e.g. aliased root fields for ids known only then), named `operation`."""
+        return self._run(operation, variables, idempotent=True, document=document)
+
     def mutate(self, operation: str, *, idempotent: bool = True, **variables: Any) -> dict[str, Any]:
         """Runs a write. Updates and deletes are idempotent; creates pass `idempotent=False`."""
         self.writes += 1
         return self._run(operation, variables, idempotent=idempotent)
 
     # ---- internals -------------------------------------------------------------------------------
-    def _run(self, operation: str, variables: dict[str, Any], idempotent: bool) -> dict[str, Any]:
-        document = operations()[operation]
+    def _run(self, operation: str, variables: dict[str, Any], idempotent: bool,
+             document: str | None = None) -> dict[str, Any]:
+        document = document or operations()[operation]
         body = {"query": document, "variables": variables, "operationName": operation}
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, _Transient) and (idempotent or not e.sent)),

@@ -1,0 +1,36 @@
+"""Fingerprints of live secret values, so that drift compares secrets without a read of its own.
+
+A drift run hands the engine a random per-run key (`ACS_DRIFT_KEY`, only in the environment of that run's
+`pulumi` process). A service's read, answered from the environment snapshot, then publishes per secret name an
+HMAC of the live value under that key (drift compares it with the declared value's, in its own process) and the
+short fingerprint a report shows. Values never leave the provider process; without the key nothing is published.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from typing import Any
+
+KEY = "ACS_DRIFT_KEY"
+OUTPUT = "secret_fingerprints"
+
+
+def fingerprint(value: Any) -> str | None:
+    """Stands in for a value that must not be shown: equal values give equal fingerprints (32 bits of sha256,
+    enough to tell two values apart in a report, too short to be a useful oracle for a random secret)."""
+    if value is None:
+        return None
+    return f"[hidden sha256:{hashlib.sha256(str(value).encode()).hexdigest()[:8]}]"
+
+
+def keyed(key: str, value: Any) -> str | None:
+    """Full-length and keyed: compares exactly, and is worthless once the run's key is gone."""
+    return None if value is None else hmac.new(key.encode(), str(value).encode(), hashlib.sha256).hexdigest()
+
+
+def published(live: dict[str, Any], names: list[str]) -> dict[str, dict[str, str | None]] | None:
+    key = os.environ.get(KEY)
+    if not key:
+        return None
+    return {n: {"match": keyed(key, live.get(n)), "shown": fingerprint(live.get(n))} for n in names}
