@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import json
+
 import pytest
 
-from infra.providers import snapshot
+from infra.providers import secret_prints, snapshot
+from infra.providers.backup_schedule import BackupScheduleProvider
 from infra.providers.custom_domain import CustomDomainProvider
 from infra.providers.domain import RailwayDomainProvider
 from infra.providers.environment import EnvironmentProvider
@@ -69,3 +72,41 @@ def test_a_write_drops_the_snapshot(railway_env: Emulator, base: dict[str, str],
     railway_env.reset_stats()
     assert p.read(id_, news).outs["variables"] == {"K": "2"}, "read after the run's own write sees Railway"
     assert railway_env.stats()["by_operation"] == {"EnvironmentSnapshot": 1}
+
+
+def test_backup_schedules_come_with_the_hinted_snapshot(railway_env: Emulator, base: dict[str, str], per_run: None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, vol = create(VolumeProvider(), {**base, "mount_path": "/data"})
+    vi = vol["volume_instance_id"]
+    p = BackupScheduleProvider()
+    id_, outs = create(p, {"volume_instance_id": vi, "kinds": ["DAILY"]})
+    railway_env.data("mutation($v:String!){ volumeInstanceBackupScheduleUpdate(volumeInstanceId:$v, "
+                     "kinds:[DAILY, MONTHLY]) }", v=vi)  # out of band: the snapshot must see it
+    monkeypatch.setenv(snapshot.VOLUME_HINTS, json.dumps({base["environment_id"]: [vi]}))
+    snapshot.forget()
+    railway_env.reset_stats()
+    assert p.read(id_, outs).outs["kinds"] == ["DAILY", "MONTHLY"]
+    assert snapshot.volume_instances(base["environment_id"])
+    assert railway_env.stats()["by_operation"] == {"EnvironmentSnapshot": 1}, "schedules ride in the same request"
+
+    railway_env.data("mutation($v:String!){ volumeDelete(volumeId:$v) }", v=vol["volume_id"])
+    snapshot.forget()
+    railway_env.reset_stats()
+    assert p.read(id_, outs).id is None, "a hinted volume instance that is gone: the schedule is gone"
+    assert snapshot.environment(base["environment_id"]) is not None, "not the whole environment"
+    assert railway_env.stats()["by_operation"] == {"EnvironmentSnapshot": 2, "BackupScheduleList": 1}
+
+
+def test_service_read_publishes_keyed_fingerprints_only_under_a_key(railway_env: Emulator, base: dict[str, str],
+                                                                     per_run: None,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    p = ServiceProvider()
+    id_, outs = create(p, {"project_id": base["project_id"], "environment_id": base["environment_id"],
+                           "name": "api", "image": "node:20", "secret_variables": {"S": "s3cret-value"}})
+    assert p.read(id_, outs).outs[secret_prints.OUTPUT] is None, "no drift run, no fingerprints (nor in state)"
+    monkeypatch.setenv(secret_prints.KEY, "k" * 64)
+    snapshot.forget()
+    prints = p.read(id_, outs).outs[secret_prints.OUTPUT]
+    assert prints == {"S": {"match": secret_prints.keyed("k" * 64, "s3cret-value"),
+                            "shown": secret_prints.fingerprint("s3cret-value")}}
+    assert "s3cret-value" not in json.dumps(prints)
