@@ -86,7 +86,8 @@ def _hinted(environment_id: str) -> list[str]:
 
 
 def _with_schedules(api: Any, environment_id: str, volumes: list[str]) -> dict[str, Any] | None:
-    """One request: the snapshot plus each volume instance's backup schedules, as aliased root fields."""
+    """One request: the snapshot plus each volume instance's backup schedules, as aliased root fields.
+    Assumed (standard GraphQL, not stated by Railway's schema): several root fields run in one request."""
     from infra.railway.client import operations
     base = operations()["EnvironmentSnapshot"].rstrip()
     head, body = base.split("{", 1)
