@@ -304,8 +304,8 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
                 raise
             result.resources, result.remaining = from_events(events) + found, found
             return result
-        for name in hints:  # a fix's `up` must not publish fingerprints into the state
-            stack.workspace.env_vars.pop(name, None)
+        for hint in hints:  # a fix's `up` must not publish fingerprints into the state
+            stack.workspace.env_vars.pop(hint, None)
         result.resources = merge_secret_drift(from_events(events), secret_drift(stack, events,
                                                                                 hints[secret_prints.KEY]))
         extra = unmanaged(stack, events)
