@@ -57,10 +57,10 @@ def request_series(deployment: Any, start: float, end: float, step: int,
     b = behaviour_of(deployment)
     out = []
     for ts in _steps(max(start, deployment.createdTs), end, step):
-        total = REQUESTS_PER_SECOND * step * (1 + 0.05 * _noise(deployment.id + "r", ts))
-        errors = total * float(b.get("errorRate", 0.001))
-        value = total if status_code is None else (errors if status_code >= 500 else total - errors)
-        out.append({"ts": ts, "value": round(value, 3)})
+        total = round(REQUESTS_PER_SECOND * step * (1 + 0.05 * _noise(deployment.id + "r", ts)), 3)
+        errors = round(total * float(b.get("errorRate", 0.001)), 3)  # rounded first: the parts sum to the total
+        value = total if status_code is None else (errors if status_code >= 500 else round(total - errors, 3))
+        out.append({"ts": ts, "value": value})
     return out
 
 
