@@ -112,3 +112,27 @@ def test_status_board(project: PulumiProject, emulator: Emulator) -> None:
         assert r["healthy"] is True and r["since"] and r["drift"] is None, r
     table = cli(project, "--json", "status", "--markdown").stdout  # --json wins: one JSON document
     assert json.loads(table)
+
+
+def test_promotion_refuses_an_unhealthy_image_and_unlisted_changes(project: PulumiProject,
+                                                                   emulator: Emulator) -> None:
+    cli(project, "deploy", "dev", "--image", A, "--commit", COMMIT_A)
+    cli(project, "deploy", "prod")
+    prod_file = project.dir / "Pulumi.prod.yaml"
+    prod_file.write_text(prod_file.read_text().replace("memory: 1GB", "memory: 2GB"))  # not part of a promotion
+    edited = prod_file.read_text()
+    refused = cli(project, "promote", "dev", "prod", check=False)
+    assert refused.returncode == 1 and "prod-web-limits" in refused.stderr and "does not list" in refused.stderr
+    assert prod_file.read_text() == edited and running(emulator, project, "prod")["source"] == f"{REPO}:main"
+    prod_file.write_text(edited.replace("memory: 2GB", "memory: 1GB"))
+
+    emulator.admin(f"/services/{project.outputs('dev')['serviceIds']['web']}/behaviour", {"healthy": False})
+    path = project.dir / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: debug\n      FEATURE: enabled"))
+    broken = cli(project, "deploy", "dev", "--health-timeout", "1", check=False)  # A again, now unhealthy
+    assert broken.returncode == 1 and "unhealthy" in broken.stderr, broken.stderr
+    dry = json.loads(cli(project, "promote", "dev", "prod", "--dry-run").stdout)
+    assert dry["source_healthy"] is False and "503" in dry["source_health"]
+    unhealthy = cli(project, "promote", "dev", "prod", check=False)
+    assert unhealthy.returncode == 1 and "not healthy" in unhealthy.stderr
+    assert running(emulator, project, "prod")["source"] == f"{REPO}:main", "prod untouched"
