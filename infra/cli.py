@@ -234,42 +234,6 @@ def rollback_cmd(stack: str, service: Optional[str] = typer.Option(
     emit(done, f"{stack}/{done['service']}: rolled back to {done.get('image') or done['rolled_back_to']}, live")
 
 
-@app.command("promote")
-@guarded
-def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--dry-run", help="show, change nothing"),
-                health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer in DEST")) -> None:
-    """Deploy to DEST the exact image SOURCE runs (by digest), with the configuration difference promotion implies;
-    refused when the image is unhealthy in SOURCE or DEST would change anything the plan does not list."""
-    from infra import promotion
-    plan = promotion.plan(source, dest, root())
-    _print_plan(plan, source, dest)
-    done = promotion.promote(source, dest, root(), dry_run=dry_run, on_output=engine_output,
-                             on_status=lambda s: err.print(f"deployment: {s}"), health_timeout=health_timeout)
-    if STATE["json"]:
-        out.print_json(json.dumps(done, default=str))
-    elif not dry_run:
-        print(f"{dest}: runs {done['image']['to']} ({done['deploy']['health']})")
-    if dry_run and not done["source_healthy"]:
-        err.print(f"[yellow]would refuse:[/yellow] {done['source_health']}")
-    if not dry_run and not done["deploy"]["healthy"]:
-        fail(f"promotion to {dest} failed: {done['deploy']['error']}")
-
-
-def _print_plan(plan: dict[str, Any], source: str, dest: str) -> None:
-    if STATE["json"]:
-        return
-    print(f"{source} -> {dest}: {len(plan['differences'])} difference(s)")
-    for d in plan["differences"]:
-        print(f"  {d['what']}: {source}={d[source]!r} {dest}={d[dest]!r}")
-    img = plan["image"]
-    print(f"image: {dest} runs {img['from']}, {source} runs {img['to']}" + ("" if img["changes"] else " (same)"))
-    print(f"{dest} would change:" if plan["changes"] or img["changes"] else f"{dest} would not change")
-    if img["changes"]:
-        print(f"  image: {img['from']!r} -> {img['to']!r}")
-    for c in plan["changes"]:
-        print(f"  {c['change']}" + (f": {c['from']!r} -> {c['to']!r}" if "to" in c else ""))
-
-
 # ---- PR previews ------------------------------------------------------------------------------------------
 @pr_app.command("up")
 @guarded
@@ -417,7 +381,7 @@ def normalise_argv(argv: list[str]) -> list[str]:
     return ["--json"] + [a for i, a in enumerate(argv) if not (a == "--json" and i < end)]
 
 
-from infra import cli_release  # noqa: E402,F401  (registers history and status)
+from infra import cli_release  # noqa: E402,F401  (registers promote, history and status)
 
 
 def main() -> None:
