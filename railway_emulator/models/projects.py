@@ -66,6 +66,10 @@ class ProjectsBackend(Store):
         return project
 
     def project_update(self, tok: Token, id: str, inp: dict[str, Any]) -> Project:
+        """Project-wide settings (name, description, base environment...) reach beyond one environment, so an
+        environment-scoped project token may not change them (as projectDelete, environmentCreate)."""
+        if tok.is_project_token:
+            raise NotAuthorized()
         project = self.project(tok, id)
         for key in ("name", "description", "isPublic", "prDeploys", "baseEnvironmentId", "focusedPrEnvironments",
                     "botPrEnvironments"):

@@ -82,3 +82,21 @@ def test_project_token_operations_from_the_real_schema(emulator: Emulator) -> No
     assert [e["node"]["name"] for e in emulator.data(TOKENS, p=pid)["projectTokens"]["edges"]] == ["ci-b"]
     bad = emulator.gql(TOKEN_CREATE, p=pid, e="00000000-0000-4000-8000-000000000000", n="x")
     assert bad["errors"][0]["message"] == "Environment not found"
+
+
+def test_environment_token_cannot_write_the_project(emulator: Emulator) -> None:
+    """Tester break: a token scoped to one environment could rename the project and overwrite its description (the
+    ownership marker adoption relies on). Project-wide writes are refused like projectDelete; the project is
+    read back untouched."""
+    pid, env_a, _, _, _ = two_environments(emulator)
+    before = emulator.data("query($p:String!){ project(id:$p){ name description } }", p=pid)["project"]
+    token = emulator.data(TOKEN_CREATE, p=pid, e=env_a, n="ci")["projectTokenCreate"]
+    update = "mutation($p:String!,$i:ProjectUpdateInput!){ projectUpdate(id:$p, input:$i){ id } }"
+    for inp in ({"description": "pwned"}, {"name": "renamed"}, {"isPublic": True}, {"baseEnvironmentId": env_a}):
+        errors = emulator.gql(update, project_token=token, p=pid, i=inp)["errors"]
+        assert errors[0]["message"] == "Not Authorized", inp
+    for query in ("mutation($p:String!){ projectDelete(id:$p) }", "mutation($p:String!){ projectScheduleDelete(id:$p) }",
+                  "mutation($p:String!){ environmentCreate(input:{projectId:$p, name:\"x\"}){ id } }"):
+        assert emulator.gql(query, project_token=token, p=pid)["errors"][0]["message"] == "Not Authorized"
+    after = emulator.data("query($p:String!){ project(id:$p){ name description } }", p=pid)["project"]
+    assert after == before
