@@ -339,7 +339,12 @@ def load_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise ConfigError(f"no stack file {path.name}")
-    doc = yaml.safe_load(path.read_text()) or {}
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:  # a user's typo: one line naming file and line, never a parser traceback
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     config = doc.get("config") if isinstance(doc, dict) else None
     return config if isinstance(config, dict) else {}
 

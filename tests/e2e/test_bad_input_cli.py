@@ -179,3 +179,18 @@ def test_sigkilled_run_leaves_nothing_running_and_the_rerun_reports_the_lock(vic
     assert "acs-infra recover dev" in rerun.stderr and "Traceback" not in rerun.stderr
     assert acs(project, "recover", "dev").returncode == 0
     assert acs(project, "up", "dev").returncode == 0
+
+
+@pytest.mark.parametrize("content", ["config: [\n", "config:\n  acs:environment: {name: dev\n", "a: b: c\n"])
+def test_unparseable_stack_file_is_one_line_and_leaves_no_stack(content: str, project: PulumiProject,
+                                                               emulator: Emulator) -> None:
+    """Tester break: a stack file PyYAML cannot parse gave a ParserError/ScannerError traceback; now one line naming
+    the file and the line, exit 1, before any stack or API call."""
+    (project.dir / "Pulumi.dev.yaml").write_text(content)
+    proc = acs(project, "up", "dev")
+    assert proc.returncode == 1, proc.stderr
+    assert "Pulumi.dev.yaml line " in proc.stderr and "not valid YAML" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    no_traceback(proc)
+    assert stacks(project) == [] and emulator.stats()["total"] == 0
+
