@@ -194,3 +194,32 @@ def test_recover_after_a_killed_up_touches_nothing_foreign(project: PulumiProjec
     assert snapshot(emulator, other) == other_before and snapshot(emulator, prod_id) == prod_before
     names = sorted(i["serviceId"] for i in emulator.inventory()["instances"] if i["environmentId"] == env)
     assert len(names) == 3, "web, Postgres and QA's service: nothing duplicated, nothing removed"
+
+
+# ---- renaming the environment -----------------------------------------------------------------------------------
+def test_renaming_the_environment_renames_it_in_place(project: PulumiProject, emulator: Emulator) -> None:
+    """Tester's data-loss report: `name: dev` -> `name: production` replaced the project; the replacement adopted
+    the same project (by its own marker) and then deleted it as the "old" one, Postgres volume and all, while `up`
+    reported success. The default environment's name is a create-time value of the project: the environment is
+    renamed in place and nothing is deleted."""
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    before = snapshot(emulator, dev["projectId"])
+    assert before["volumes"], "the Postgres volume is there to lose"
+    stack_file = project.dir / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("    name: dev\n", "    name: production\n", 1))
+    emulator.reset_stats()
+
+    renamed = json.loads(cli(project, "up", "dev").stdout)
+    writes = emulator.stats()["writes"]
+    assert not any("delete" in op.lower() or "create" in op.lower() for op in writes), writes
+    assert "replace" not in renamed["changes"], renamed["changes"]
+    after = snapshot(emulator, dev["projectId"])
+    assert after == before, "same project, environment, services, volume, domains, variables"
+    env = next(e for e in emulator.inventory()["environments"] if e["id"] == dev["environmentId"])
+    assert env["name"] == "production"
+    assert project.outputs("dev")["environmentId"] == dev["environmentId"]
+
+    emulator.reset_stats()
+    again = json.loads(cli(project, "up", "dev").stdout)
+    assert again["changes"] == {"same": again["changes"]["same"]} and emulator.stats()["write_total"] == 0
