@@ -46,6 +46,10 @@ def reset_client() -> None:
         _CLIENT = None
 
 
+class ReplacementRefused(Exception):
+    """A replacement that would delete what it keeps, or data; raised in diff, before any write."""
+
+
 @dataclass(frozen=True)
 class Field:
     """One input property: its name, whether changing it forces a replacement, and its default."""
@@ -89,11 +93,40 @@ class RailwayProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [f for f in self.fields if _norm(olds.get(f.name)) != _norm(news.get(f.name))]
         replaces = [f.name for f in changed if f.replaces]
+        if replaces:
+            self.refuse_replacement(_id, olds, news, replaces)
         return DiffResult(changes=bool(changed), replaces=replaces, stables=[f.name for f in self.fields
                                                                              if f.replaces and f not in changed],
                           delete_before_replace=bool(replaces) and self.delete_before_replace)
 
     delete_before_replace: bool = False
+    # Inputs that find this object again at create (its name in its parent): a replacement that keeps them all
+    # would adopt the very object it replaces (create_once's lookup, or the owner's marker), then delete it.
+    identity: tuple[str, ...] = ()
+    keeps_adopted: bool = False  # its delete leaves an adopted object alone
+
+    def refuse_replacement(self, id_: str, olds: dict[str, Any], news: dict[str, Any], replaces: list[str]) -> None:
+        """A replacement creates the new object, then deletes the old id. Refused in diff, before any write of this
+        resource, when the new one would be the old one (the delete would remove what the state now holds) or
+        when the old one holds data that its delete would take along."""
+        if olds.get("adopt_id") and self.keeps_adopted:
+            return  # its delete is a no-op: nothing can be lost
+        adopted = news.get("adopt_id")
+        same = adopted == id_ if adopted else \
+            bool(self.identity) and all(_norm(olds.get(k)) == _norm(news.get(k)) for k in self.identity)
+        what = f"{self.kind} {id_}: changing {', '.join(replaces)} replaces it"
+        if same:
+            raise ReplacementRefused(f"{what}, and the replacement would be this same object, which the replace "
+                                     "then deletes. Nothing was changed: revert that change (or remove and re-add "
+                                     "the object on purpose).")
+        data = self.held_data(id_, olds)
+        if data:
+            raise ReplacementRefused(f"{what} and deletes the old one, which holds data ({'; '.join(data)}). Nothing "
+                                     "was changed: revert that change, or move the data out (take a backup) first.")
+
+    def held_data(self, id_: str, olds: dict[str, Any]) -> list[str]:
+        """What a delete of this object would take along that is data (volumes); kinds that hold none: []."""
+        return []
 
     # ---- helpers for subclasses ----------------------------------------------------------------------
     def inputs_of(self, props: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +162,14 @@ def ignore_missing(fn: Callable[[], Any]) -> None:
         fn()
     except NotFoundError:
         pass
+
+
+def ignore_missing_list(fn: Callable[[], list[str]]) -> list[str]:
+    """A listing of what is already gone is empty."""
+    try:
+        return fn()
+    except NotFoundError:
+        return []
 
 
 @contextmanager
@@ -176,5 +217,5 @@ def create_once(create: Callable[[], dict[str, Any]], find: Callable[[], dict[st
     raise AssertionError("unreachable")
 
 
-__all__ = ["RailwayProvider", "Field", "client", "reset_client", "ignore_missing", "create_once", "undo_on_failure", "CheckFailure",
+__all__ = ["RailwayProvider", "ReplacementRefused", "Field", "client", "reset_client", "ignore_missing", "ignore_missing_list", "create_once", "undo_on_failure", "CheckFailure",
            "CreateResult", "DiffResult", "ReadResult", "UpdateResult"]

@@ -10,7 +10,8 @@ from pulumi.dynamic import Resource
 from infra.ownership import MARKER, OWNER_VARIABLE, refuse
 from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
-                                  client, create_once, ignore_missing)
+                                  client, create_once, ignore_missing,
+                                  ignore_missing_list)
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -24,6 +25,13 @@ class EnvironmentProvider(RailwayProvider):
     fields = (Field("project_id", replaces=True), Field("name"), Field("ephemeral", replaces=True, default=False),
               Field("source_environment_id", replaces=True), Field("adopt_id", replaces=True), Field("owner"))
     required = ("project_id", "name")
+    # An environment of this name in the project is adopted at create when it carries this stack's marker.
+    identity = ("project_id", "name")
+    keeps_adopted = True
+
+    def held_data(self, id_: str, olds: dict[str, Any]) -> list[str]:
+        return ignore_missing_list(lambda: [f"volume at {v['node']['mountPath']}" for v in client().query(
+            "EnvironmentInstances", environmentId=id_)["environment"]["volumeInstances"]["edges"]])
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
         if news.get("name") and not NAME.match(news["name"]):

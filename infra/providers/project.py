@@ -9,7 +9,8 @@ from pulumi.dynamic import Resource
 from infra.ownership import marker, refuse
 from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
-                                  UpdateResult, client, create_once, ignore_missing)
+                                  UpdateResult, client, create_once, ignore_missing,
+                                  ignore_missing_list)
 
 
 def _outs(p: dict[str, Any], inputs: dict[str, Any], default_env: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -23,7 +24,10 @@ def _outs(p: dict[str, Any], inputs: dict[str, Any], default_env: dict[str, Any]
 class ProjectProvider(RailwayProvider):
     kind = "railway project"
     fields = (Field("name"), Field("description"), Field("pr_deploys", default=False),
-              Field("default_environment_name", replaces=True), Field("adopt_id", replaces=True), Field("owner"))
+              Field("default_environment_name"), Field("adopt_id", replaces=True), Field("owner"))
+    # A project of this name with this stack's marker is adopted at create (after a killed run).
+    identity = ("name", "owner")
+    keeps_adopted = True
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = super().check(olds, news)
@@ -76,7 +80,16 @@ class ProjectProvider(RailwayProvider):
             return {**live, snapshot.INVENTORY: snapshot.inventory(props.get("default_environment_id"))}
         return self.read_or_gone(id_, props, fetch)
 
+    def held_data(self, id_: str, olds: dict[str, Any]) -> list[str]:
+        return ignore_missing_list(lambda: [f"volume {v['node']['name']}" for v in client().query(
+            "ProjectInventory", id=id_)["project"]["volumes"]["edges"]])
+
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        # The default environment's name is a create-time value of the project: later it is the environment's
+        # own name, renamed in place (as EnvironmentProvider.update does), never a new project.
+        env_id, env_name = olds.get("default_environment_id"), news.get("default_environment_name")
+        if env_id and env_name and env_name != olds.get("default_environment_name"):
+            client().mutate("EnvironmentRename", id=env_id, input={"name": env_name})
         p = client().mutate("ProjectUpdate", id=id_, input={"name": news["name"], "description": news.get("description"),
                                                               "prDeploys": bool(news.get("pr_deploys"))})["projectUpdate"]
         return UpdateResult({**_outs(p, self.inputs_of(news)), "default_environment_id": olds.get("default_environment_id"),

@@ -25,6 +25,9 @@ class ServiceProvider(RailwayProvider):
     fields = (Field("project_id", replaces=True), Field("environment_id", replaces=True), Field("name"),
               Field("image"), Field("repo"), Field("branch", replaces=True), Field("variables", default={}),
               Field("secret_variables", default={}), Field("secret_names", default=[]), Field("adopt_id", replaces=True))
+    # A service of this name in the environment is adopted at create ("already exists"): a replacement keeping
+    # them (a branch change) would adopt, then delete, itself.
+    identity = ("project_id", "environment_id", "name")
     required = ("project_id", "environment_id", "name")
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from infra.providers.base import ReplacementRefused
 from infra.providers.backup_schedule import BackupScheduleProvider
 from infra.providers.custom_domain import CustomDomainProvider
 from infra.providers.domain import RailwayDomainProvider
@@ -82,6 +83,44 @@ def test_project(railway_env: Emulator) -> None:
     assert p.check({}, {"name": " "}).failures
 
 
+def volume_in(emu: Emulator, project_id: str, env_id: str) -> str:
+    svc = emu.data('mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, '
+                   'name:"db", source:{image:"postgres:16"}}){ id } }', p=project_id, e=env_id)["serviceCreate"]["id"]
+    return emu.data('mutation($p:String!,$e:String!,$s:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, '
+                    'serviceId:$s, mountPath:"/data"}){ id } }', p=project_id, e=env_id, s=svc)["volumeCreate"]["id"]
+
+
+def test_replacements_never_delete_what_they_keep_or_data(railway_env: Emulator) -> None:
+    """Tester's data-loss report: a project replaced because its default environment's name changed adopted
+    itself (by its marker) and then deleted itself. The name is renamed in place; a replacement that would be
+    the same object, or that deletes a project or environment holding a volume, is refused in diff (no write)."""
+    p = ProjectProvider()
+    id_, outs = create(p, {"name": "proj", "default_environment_name": "dev", "owner": "org/acs/dev@1"})
+    env_id = outs["default_environment_id"]
+    news = checked(p, {"name": "proj", "default_environment_name": "production", "owner": "org/acs/dev@1"}, outs)
+    assert p.diff(id_, outs, news).replaces == []
+    outs = {**outs, **p.update(id_, outs, news).outs}
+    envs = {e["id"]: e["name"] for e in railway_env.inventory()["environments"]}
+    assert envs == {env_id: "production"} and outs["default_environment_id"] == env_id
+    with pytest.raises(ReplacementRefused, match="this same object"):
+        p.diff(id_, outs, checked(p, {**news, "adopt_id": id_}, outs))
+    other, _ = create(p, {"name": "other", "description": "someone's"})
+    assert p.diff(id_, outs, checked(p, {**news, "adopt_id": other}, outs)).replaces == ["adopt_id"]
+    volume_in(railway_env, id_, env_id)
+    railway_env.reset_stats()
+    with pytest.raises(ReplacementRefused, match="holds data"):
+        p.diff(id_, outs, checked(p, {**news, "adopt_id": other}, outs))
+    e = EnvironmentProvider()
+    olds = checked(e, {"project_id": id_, "name": "production"})
+    with pytest.raises(ReplacementRefused, match="holds data"):
+        e.diff(env_id, olds, checked(e, {"project_id": other, "name": "production"}))
+    assert railway_env.stats()["write_total"] == 0
+    s = ServiceProvider()
+    svc = checked(s, {"project_id": id_, "environment_id": env_id, "name": "web", "image": "node:20"})
+    with pytest.raises(ReplacementRefused, match="this same object"):  # ServiceCreate "already exists": adopted
+        s.diff("svc", svc, {**svc, "repo": "a/b", "image": None, "branch": "main"})
+
+
 def test_environment(railway_env: Emulator, base: dict[str, str]) -> None:
     lifecycle(railway_env, EnvironmentProvider(), {"project_id": base["project_id"], "name": "pr-7", "ephemeral": True},
               {"name": "pr-8"},
@@ -90,8 +129,10 @@ def test_environment(railway_env: Emulator, base: dict[str, str]) -> None:
               "mutation($id:String!){ environmentDelete(id:$id) }", {"id": lambda i, o: i})
     p = EnvironmentProvider()
     olds = checked(p, {"project_id": base["project_id"], "name": "x"})
-    assert p.diff("id", olds, checked(p, {"project_id": base["project_id"], "name": "x", "ephemeral": True})).replaces \
+    assert p.diff("id", olds, checked(p, {"project_id": base["project_id"], "name": "y", "ephemeral": True})).replaces \
         == ["ephemeral"]
+    with pytest.raises(ReplacementRefused, match="this same object"):  # its create would adopt "x" itself
+        p.diff("id", olds, checked(p, {"project_id": base["project_id"], "name": "x", "ephemeral": True}))
     assert p.check({}, {"project_id": "p", "name": "Bad Name"}).failures
 
 
