@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import pulumi.automation as auto
-from infra.config import PR_STACK, ConfigError, load_stack_file, preflight
+from infra.config import PR_STACK, ConfigError, load_stack_file, preflight, verify_token
 
 PROJECT_NAME = "acs"
 PR_NAME = re.compile(r"^pr-(\d+)$")
@@ -188,6 +188,8 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     if expect_pr and not PR_STACK.match(stack_name):
         raise ConfigError(f"{stack_name!r} is not a PR stack")
     preflight(stack_name, root)  # bad names and files stop here, before a stack exists
+    if not stack_exists(stack_name, root):
+        verify_token()  # a wrong token too (one API call, only for a stack that does not exist yet)
     started = time.monotonic()
     stack = with_release(select(stack_name, root, create=True), release)
     if PR_STACK.match(stack_name):

@@ -452,6 +452,25 @@ def check_token(config_keys: set[str]) -> None:
                           "or the stack config: pulumi config set --secret acs:railwayToken <token>")
 
 
+def verify_token() -> None:
+    """One cheap read with the environment's token, so a wrong or revoked one stops before a stack is created
+    (a token from the encrypted stack config cannot be read before the stack exists: the program reports it).
+    A workspace token may not call `me` (Railway docs), so account/workspace tokens list one project; a project
+    token reads its own scope (`projectToken`). Raises the client's NotAuthorizedError."""
+    from infra.railway.client import client_from_env  # the API client is only needed here, not by the program
+    from infra.railway.errors import NotAuthorizedError
+
+    if not (os.environ.get("RAILWAY_API_TOKEN") or os.environ.get("RAILWAY_TOKEN")):
+        return
+    name = "RAILWAY_API_TOKEN" if os.environ.get("RAILWAY_API_TOKEN") else "RAILWAY_TOKEN"
+    with client_from_env() as client:
+        try:
+            client.query("TokenProjects" if name == "RAILWAY_API_TOKEN" else "ProjectTokenScope")
+        except NotAuthorizedError as exc:
+            raise NotAuthorizedError(f"Railway refused the token in {name} ({exc.message}): is it wrong, "
+                                     "revoked or for another workspace?", exc.operation) from None
+
+
 def preflight(stack: str, root: Path) -> EnvironmentConfig:
     """Everything the stack files decide, checked before a stack is created: no empty stack is left behind."""
     check_stack_name(stack)

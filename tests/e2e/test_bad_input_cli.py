@@ -194,3 +194,23 @@ def test_unparseable_stack_file_is_one_line_and_leaves_no_stack(content: str, pr
     no_traceback(proc)
     assert stacks(project) == [] and emulator.stats()["total"] == 0
 
+
+@pytest.mark.parametrize("args", [("pr", "up", "13"), ("up", "prod"), ("up", "dev")])
+@pytest.mark.parametrize("variable", ["RAILWAY_API_TOKEN", "RAILWAY_TOKEN"])
+def test_wrong_token_is_one_line_and_leaves_no_stack(args: tuple[str, ...], variable: str, project: PulumiProject,
+                                                     emulator: Emulator) -> None:
+    """Tester break: a wrong or revoked token ended in three tracebacks (`EnvironmentFork: Not Authorized`) and left
+    the stack (and pr-13's stack file) behind. Now one read checks the token before a stack is created: one line,
+    exit 1, no stack, no file; the token itself is never printed."""
+    wrong = "wrong-" + uuid.uuid4().hex
+    env = {"RAILWAY_API_TOKEN": "", "RAILWAY_TOKEN": "", variable: wrong}
+    proc = acs(project, *args, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert f"Railway refused the token in {variable}" in proc.stderr and "Not Authorized" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    no_traceback(proc)
+    assert wrong not in proc.stdout + proc.stderr
+    read = "TokenProjects" if variable == "RAILWAY_API_TOKEN" else "ProjectTokenScope"
+    assert emulator.stats()["by_operation"] == {read: 1}, emulator.stats()  # the one refused read was made
+    assert stacks(project) == [] and not (project.dir / "Pulumi.pr-13.yaml").exists()
+    assert json.loads(acs(project, "--json", "pr", "list").stdout) == []

@@ -46,7 +46,7 @@ def test_pr_lifecycle(project: PulumiProject, emulator: Emulator, dev: dict[str,
     up = result(cli(project, "pr", "up", "42"))
     calls_up = emulator.stats()
     assert up["url"] == "https://acs-pr-42.up.railway.app"
-    assert calls_up["total"] <= 4, calls_up  # fork, shape patch, domain create + name
+    assert calls_up["total"] <= 5, calls_up  # token check (new stack), fork, shape patch, domain create + name
 
     envs = emulator.data(PR_LIVE, p=dev["projectId"])["environments"]["edges"]
     assert [e["node"]["name"] for e in envs] == ["pr-42"]
