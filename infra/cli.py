@@ -260,7 +260,9 @@ def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
 @guarded
 def pr_down(pr: str = typer.Argument(..., metavar="NUMBER"), lock_timeout: float = typer.Option(600)) -> None:
     """Destroy the preview of PR <number> and remove its stack (nothing to do is fine)."""
+    from infra import safety
     number = parse_pr_number(pr)
+    safety.check_previews([f"pr-{number}"], root())
     result = ops.destroy_and_remove(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output)
     message = f"pr-{number}: no preview" if result.action == "absent" else f"pr-{number}: destroyed and removed"
     emit(result.as_dict(), message)
@@ -293,15 +295,19 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
         raise ConfigError("pr gc needs --open and/or --max-age")
     keep = parse_pr_numbers(open_prs, "--open") if open_prs is not None else None
     limit = ops.parse_duration(max_age) if max_age else None
-    removed, objects = [], []
+    from infra import safety
+    removed, objects, going = [], [], []
     for s in ops.pr_stacks(root()):
         closed = keep is not None and s.number not in keep
         stale = limit is not None and (s.age_hours() or 0) > limit
         if closed or stale:
             removed.append({"stack": s.name, "reason": "closed" if closed else "too old"})
-            objects += preview_gc.environment_objects(client_from_env(), s.environment_id) if s.environment_id else []
-            if not dry_run:
-                ops.destroy_and_remove(s.name, root(), on_output=engine_output)
+            going.append(s)
+    safety.check_previews([s.name for s in going], root())  # the dry run refuses as the real run would
+    for s in going:
+        objects += preview_gc.environment_objects(client_from_env(), s.environment_id) if s.environment_id else []
+        if not dry_run:
+            ops.destroy_and_remove(s.name, root(), on_output=engine_output)
     orphans, orphan_objects, left = _orphan_environments(dry_run)
     objects += orphan_objects
     emit({"removed_stacks": removed, "removed_environments": orphans, "objects": objects,

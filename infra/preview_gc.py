@@ -5,9 +5,10 @@ their backups, domains) and nothing else. Services and volumes are project-wide 
 holds dev's service ids), so gc never calls `serviceDelete` or `volumeDelete`: one `environmentDelete` per
 orphaned preview, or the preview stack's own destroy (which, for a fork, is that same single call).
 
-An orphan is an ephemeral environment no PR stack holds any more that carries the marker of a PR stack of this
-project and backend (e.g. left by a run killed after the fork was shaped). Any other ephemeral environment (made
-by hand, by Railway's own PR environments, by another backend's stacks) is reported and left alone.
+An orphan is an ephemeral environment no PR stack holds any more that carries the marker of the PR stack of this
+project and backend that its name is (e.g. left by a run killed after the fork was shaped). Any other ephemeral
+environment (made by hand, copied from a preview, made by Railway's own PR environments or by another backend's
+stacks) is reported and left alone.
 """
 from __future__ import annotations
 
@@ -18,9 +19,13 @@ from infra.ownership import OWNER_VARIABLE, backend_id, owner_named_by, marker
 from infra.railway import NotFoundError, RailwayClient
 
 
-def made_by_a_preview(owner: str | None, project: str) -> bool:
-    """Whether an environment's marker names a PR stack (`pr-<N>`) of this Pulumi project and backend."""
-    pattern = rf"[^/]+/{re.escape(project)}/pr-[1-9][0-9]{{0,6}}@{re.escape(backend_id())}"
+def made_by_a_preview(owner: str | None, project: str, env_name: str) -> bool:
+    """Whether an environment's marker names the PR stack (`pr-<N>`) of this Pulumi project and backend that
+    manages an environment of this name. A copy (`railway environment new --copy`) inherits the shared variable
+    with the marker but not the name: the copy is not the preview's."""
+    if not re.fullmatch(r"pr-[1-9][0-9]{0,6}", env_name):
+        return False
+    pattern = rf"[^/]+/{re.escape(project)}/{re.escape(env_name)}@{re.escape(backend_id())}"
     return bool(owner) and re.fullmatch(pattern, owner or "") is not None
 
 
@@ -35,7 +40,7 @@ def sort_orphans(client: RailwayClient, project_id: str, envs: list[dict[str, An
     orphans, left = [], []
     for env in envs:
         owner = owner_of(client, project_id, env["id"])
-        if made_by_a_preview(owner, project):
+        if made_by_a_preview(owner, project, env["name"]):
             orphans.append(env)
         else:
             left.append({"id": env["id"], "name": env["name"],

@@ -114,3 +114,14 @@ def check_destroy(stack: str, root: Path, with_dependents: bool) -> list[str]:
         raise Refused(f"destroying {stack} would also delete what no stack manages: {'; '.join(foreign)}. Nothing "
                       "was deleted. Move or remove those by hand (keep a backup of any volume) and run it again.")
     return deps
+
+
+def check_previews(stacks: list[str], root: Path) -> None:
+    """`pr down` / `pr gc`: raises Refused before anything is deleted when a preview's environment holds what its
+    stack did not make (a hand-made service, volume or database goes with the environment)."""
+    foreign = [f"{stack}: {'; '.join(found)}" for stack in stacks if ops.stack_exists(stack, root)
+               for found in [foreign_objects([stack], root)] if found]
+    if foreign:
+        raise Refused(f"removing {', '.join(stacks)} would also delete what no stack manages: {' | '.join(foreign)}. "
+                      "Nothing was deleted. Move or remove those by hand (keep a backup of any volume) and run it "
+                      "again.")

@@ -111,7 +111,9 @@ def test_pr_up_and_down_leave_dev_and_the_project_as_they_were(project: PulumiPr
 
     emulator.reset_stats()
     down = result(cli(project, "pr", "down", "42"))
-    assert down["action"] == "destroyed" and emulator.stats()["total"] <= 1, emulator.stats()
+    # one read (does the fork hold anything the stack did not make?) and the one delete
+    assert down["action"] == "destroyed" and emulator.stats()["write_total"] == 1, emulator.stats()
+    assert emulator.stats()["total"] <= 2, emulator.stats()
     assert environment(emulator, dev["environmentId"]) == before_dev
     assert project_view(emulator, dev["projectId"]) == before_project
     assert emulator.gql(ENV, e=up["outputs"]["environmentId"])["errors"][0]["message"] == "Environment not found"
@@ -162,3 +164,77 @@ def test_pr_up_never_takes_over_a_fork_it_did_not_make(project: PulumiProject, e
     assert refused.returncode == 1 and "belongs to nobody known to acs-infra" in refused.stdout, refused.stdout
     assert emulator.stats()["write_total"] == 1, "only the refused environmentCreate"
     assert environment(emulator, by_hand) == before and environment(emulator, dev["environmentId"]) == before_dev
+
+
+HAND_MADE_DATABASE = ("mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, "
+                      "name:\"qa-db\", source:{image:\"postgres:16\"}}){ id } }")
+HAND_MADE_DATA = ("mutation($p:String!,$e:String!,$s:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, "
+                  "serviceId:$s, mountPath:\"/var/lib/postgresql/data\"}){ id } }")
+
+
+def hand_made_database(emulator: Emulator, project_id: str, env_id: str) -> tuple[str, str]:
+    """(service id, volume id) of a Postgres someone made by hand in a preview's environment."""
+    service = emulator.data(HAND_MADE_DATABASE, p=project_id, e=env_id)["serviceCreate"]["id"]
+    return service, emulator.data(HAND_MADE_DATA, p=project_id, e=env_id, s=service)["volumeCreate"]["id"]
+
+
+def test_pr_down_refuses_a_preview_holding_a_hand_made_database(project: PulumiProject, emulator: Emulator,
+                                                                dev: dict[str, Any]) -> None:
+    """Adversarial finding (a): a Postgres with its volume made by hand in pr-8 stops `pr down 8` before any
+    delete, naming both; nothing is deleted and the stack stays (the same check `destroy` makes)."""
+    env = result(cli(project, "pr", "up", "8"))["outputs"]["environmentId"]
+    hand_made_database(emulator, dev["projectId"], env)
+    world = ids(emulator)
+    emulator.reset_stats()
+    refused = cli(project, "pr", "down", "8", check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "service qa-db in pr-8" in refused.stdout and "volume at /var/lib/postgresql/data in pr-8" in \
+        refused.stdout and "no stack manages" in refused.stdout, refused.stdout
+    assert emulator.stats()["write_total"] == 0, emulator.stats()
+    assert ids(emulator) == world
+    assert [s["stack"] for s in result(cli(project, "pr", "list"))] == ["pr-8"]
+
+
+def test_pr_gc_refuses_a_closed_preview_holding_a_hand_made_volume(project: PulumiProject, emulator: Emulator,
+                                                                   dev: dict[str, Any]) -> None:
+    """Adversarial finding (a) through gc: closed pr-7 holds a hand-made volume; `pr gc --open 8` (dry run and
+    real run) refuses before any delete, naming the volume, and deletes nothing (not even other previews)."""
+    cli(project, "pr", "up", "8")
+    env = result(cli(project, "pr", "up", "7"))["outputs"]["environmentId"]
+    emulator.data(HAND_MADE_VOLUME, p=dev["projectId"], e=env)
+    world = ids(emulator)
+    for dry in (["--dry-run"], []):
+        emulator.reset_stats()
+        refused = cli(project, "pr", "gc", "--open", "8", *dry, check=False)
+        assert refused.returncode == 1 and "volume at /qa-data in pr-7" in refused.stdout, refused.stdout
+        assert emulator.stats()["write_total"] == 0 and ids(emulator) == world
+    assert [s["stack"] for s in result(cli(project, "pr", "list"))] == ["pr-7", "pr-8"]
+
+
+def test_pr_gc_leaves_a_copy_of_a_preview_alone(project: PulumiProject, emulator: Emulator,
+                                                dev: dict[str, Any]) -> None:
+    """Adversarial finding (b): `railway environment new --copy` of pr-7 inherits pr-7's owner marker, but the
+    marker owns only the environment named pr-7: gc removes pr-7 and lists pr-7-copy (with its hand-made
+    volume) as left alone; dry run and real run agree."""
+    cli(project, "pr", "up", "8")
+    pr7 = result(cli(project, "pr", "up", "7"))["outputs"]["environmentId"]
+    copy = emulator.data(FORK, p=dev["projectId"], s=pr7, n="pr-7-copy")["environmentCreate"]["id"]
+    assert environment(emulator, copy)["config"]["sharedVariables"]["ACS_INFRA_OWNER"]["value"].startswith(
+        "organization/acs/pr-7@"), "the copy carries pr-7's marker (the premise of the finding)"
+    volume = emulator.data(HAND_MADE_VOLUME, p=dev["projectId"], e=copy)["volumeCreate"]["id"]
+    before_copy = environment(emulator, copy)
+    in_copy = {e["node"]["id"] for kind in ("serviceInstances", "volumeInstances") for e in before_copy[kind]["edges"]}
+    assert volume in {e["node"]["volumeId"] for e in before_copy["volumeInstances"]["edges"]}
+
+    world = ids(emulator)
+    dry = result(cli(project, "pr", "gc", "--open", "8", "--dry-run"))
+    assert ids(emulator) == world
+    listed = {o["id"] for o in dry["objects"]}
+    assert pr7 in listed and not listed & ({copy} | in_copy), dry["objects"]
+    assert dry["removed_environments"] == [] and [e["name"] for e in dry["left_environments"]] == ["pr-7-copy"]
+    gc = result(cli(project, "pr", "gc", "--open", "8"))
+    assert {o["id"] for o in gc["objects"]} == listed and world - ids(emulator) == listed
+    after_copy = environment(emulator, copy)
+    assert after_copy["sourceEnvironment"] is None, "its source, pr-7, is gone"
+    assert {**after_copy, "sourceEnvironment": None} == {**before_copy, "sourceEnvironment": None}, \
+        "the copy and its volume are not gc's to delete"

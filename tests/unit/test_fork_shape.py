@@ -52,11 +52,14 @@ def test_only_a_pr_stacks_marker_makes_an_orphan(monkeypatch: pytest.MonkeyPatch
     from infra.preview_gc import made_by_a_preview
     monkeypatch.setenv("PULUMI_BACKEND_URL", "file:///state")
     me = backend_id()
-    assert made_by_a_preview(f"organization/acs/pr-7@{me}", "acs")
-    assert not made_by_a_preview(f"organization/acs/dev@{me}", "acs")
-    assert not made_by_a_preview("organization/acs/pr-7@0123456789ab", "acs")
-    assert not made_by_a_preview(f"organization/other/pr-7@{me}", "acs")
-    assert not made_by_a_preview(None, "acs")
+    assert made_by_a_preview(f"organization/acs/pr-7@{me}", "acs", "pr-7")
+    assert not made_by_a_preview(f"organization/acs/dev@{me}", "acs", "dev")
+    assert not made_by_a_preview("organization/acs/pr-7@0123456789ab", "acs", "pr-7")
+    assert not made_by_a_preview(f"organization/other/pr-7@{me}", "acs", "pr-7")
+    assert not made_by_a_preview(None, "acs", "pr-7")
+    # a copy of pr-7 (`railway environment new --copy`) inherits the marker, not the name
+    assert not made_by_a_preview(f"organization/acs/pr-7@{me}", "acs", "pr-7-copy")
+    assert not made_by_a_preview(f"organization/acs/pr-7@{me}", "acs", "pr-8")
 
 
 def test_a_declared_service_missing_from_the_fork_is_named() -> None:
