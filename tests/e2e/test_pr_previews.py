@@ -74,7 +74,9 @@ def test_pr_lifecycle(project: PulumiProject, emulator: Emulator, dev: dict[str,
 
     emulator.reset_stats()
     down = result(cli(project, "pr", "down", "42"))
-    assert down["action"] == "destroyed" and emulator.stats()["total"] <= 1, emulator.stats()
+    # one read (does the fork hold anything the stack did not make?) and the one delete
+    assert down["action"] == "destroyed" and emulator.stats()["write_total"] == 1, emulator.stats()
+    assert emulator.stats()["total"] <= 2, emulator.stats()
     inventory = emulator.inventory()
     assert not [e for e in inventory["environments"] if e["name"] == "pr-42"]
     assert not [i for i in inventory["instances"] if i["environmentId"] == env["id"]]
