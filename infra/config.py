@@ -414,8 +414,15 @@ def parse_pr_number(text: str, what: str = "PR number") -> int:
 
 
 def parse_pr_numbers(text: str, what: str) -> set[int]:
-    """'1,2, 3' -> {1, 2, 3}; empty entries are skipped."""
-    return {parse_pr_number(part, what) for part in text.split(",") if part.strip()}
+    """'1,2, 3' -> {1, 2, 3}; empty entries are skipped. An empty list is refused: a script whose PR listing
+    failed would otherwise declare every PR closed; "no PR is open" is said as `none`."""
+    if text.strip().lower() == "none":
+        return set()
+    numbers = {parse_pr_number(part, what) for part in text.split(",") if part.strip()}
+    if not numbers:
+        raise ConfigError(f"{what}: {text!r} names no PR; give the open PR numbers (e.g. {what} 1,2), or "
+                          f"{what} none when no PR is open")
+    return numbers
 
 
 def check_secret_storage(names: list[str], present: set[str], secret_keys: set[str]) -> None:

@@ -97,9 +97,17 @@ def test_bad_pr_numbers(text: str) -> None:
 def test_pr_number_lists() -> None:
     """Issue 14 items 10 and 12: `pr gc --open 1,a` names the bad entry instead of a traceback."""
     assert parse_pr_numbers("1, 2,9999999", "--open") == {1, 2, 9999999}
-    assert parse_pr_numbers("", "--open") == set()
+    assert parse_pr_numbers("none", "--open") == set()
     with pytest.raises(ConfigError, match=r"--open: 'a'.*1 to 9999999"):
         parse_pr_numbers("1,a", "--open")
+
+
+@pytest.mark.parametrize("text", ["", " ", ",", " , "])
+def test_an_empty_open_list_is_not_no_open_prs(text: str) -> None:
+    """Adversarial pass on issue 14: `pr gc --open ''` (a failed `gh pr list` in a script) treated every preview
+    as closed and would delete them all. "No PR is open" must be said explicitly: `--open none`."""
+    with pytest.raises(ConfigError, match="--open none"):
+        parse_pr_numbers(text, "--open")
 
 
 @pytest.mark.parametrize("path,value,key", [
