@@ -187,9 +187,11 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
        expect_pr: bool = False, release: Any = None) -> StackResult:
     if expect_pr and not PR_STACK.match(stack_name):
         raise ConfigError(f"{stack_name!r} is not a PR stack")
-    preflight(stack_name, root)  # bad names and files stop here, before a stack exists
+    cfg = preflight(stack_name, root)  # bad names and files stop here, before a stack exists
     if not stack_exists(stack_name, root):
         verify_token()  # a wrong token too (one API call, only for a stack that does not exist yet)
+        if cfg.project.stack:
+            require_source(stack_name, cfg.project.stack, root)
     started = time.monotonic()
     stack = with_release(select(stack_name, root, create=True), release)
     if PR_STACK.match(stack_name):
@@ -257,6 +259,14 @@ def _parse_time(value: str | datetime | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def require_source(stack_name: str, source: str, root: Path) -> None:
+    """A preview is a fork of its source stack's environment: without one (never brought up, or destroyed) the
+    preview stack is not created at all."""
+    if not stack_exists(source, root) or stack_output(source, root, "environmentId") is None:
+        raise ConfigError(f"{stack_name}: a preview is a fork of stack {source}'s environment, and {source} has "
+                          f"none; run `acs-infra up {source}` first")
 
 
 def stack_output(stack_name: str, root: Path, key: str) -> Any:

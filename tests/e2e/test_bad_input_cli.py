@@ -214,3 +214,18 @@ def test_wrong_token_is_one_line_and_leaves_no_stack(args: tuple[str, ...], vari
     assert emulator.stats()["by_operation"] == {read: 1}, emulator.stats()  # the one refused read was made
     assert stacks(project) == [] and not (project.dir / "Pulumi.pr-13.yaml").exists()
     assert json.loads(acs(project, "--json", "pr", "list").stdout) == []
+
+
+def test_pr_up_without_a_dev_environment_is_one_line_and_leaves_no_stack(project: PulumiProject,
+                                                                        emulator: Emulator) -> None:
+    """Adversarial pass on issue 14: after `destroy dev` (the dev stack stays, empty) `pr up 22` ended in
+    `KeyError: 'environmentId'` and left `pr-22` in `pr list`. A preview is a fork of dev's environment: without
+    one it is refused in one line before its stack exists, and nothing is written to Railway."""
+    project.up("dev")
+    acs(project, "destroy", "dev")
+    emulator.reset_stats()
+    proc = acs(project, "pr", "up", "22")
+    assert proc.returncode == 1 and "acs-infra up dev" in proc.stderr, proc.stdout + proc.stderr
+    no_traceback(proc)
+    assert "pr-22" not in stacks(project) and not (project.dir / "Pulumi.pr-22.yaml").exists()
+    assert emulator.stats()["write_total"] == 0
