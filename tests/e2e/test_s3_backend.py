@@ -77,6 +77,7 @@ def test_two_runners_on_one_stack(tmp_path: Path, emulator: Emulator, s3: S3Stor
     C waits, then converges after A. One environment, one state, nothing pending."""
     a = runner(tmp_path, "runner-a", emulator, s3, ACS_RAILWAY_TIMEOUT="900")
     b, c = runner(tmp_path, "runner-b", emulator, s3), runner(tmp_path, "runner-c", emulator, s3)
+    a.run("stack", "select", "--create", "dev")  # an existing stack: no token check before the engine's lock
     hold = emulator.server.backend.lock  # every GraphQL request waits on it: A stays inside its update
     hold.acquire()
     try:
