@@ -283,30 +283,46 @@ def parse_duration(text: str) -> float:
 
 
 def restore_checkpoint(stack_name: str) -> bool:
-    """A run killed while writing the checkpoint of a file backend leaves it truncated: put back the newest
-    intact copy (the backend's own `.bak`, else its backups folder, else an empty checkpoint). Resources made after that copy are adopted
-    by name on the next up. An object store (s3://) never shows a half-written object: a killed upload leaves the
-    previous checkpoint in place, so there is nothing to restore there."""
+    """A run killed while writing the checkpoint of a file backend leaves it unreadable. The blob store writes
+    the checkpoint to a temporary file and renames it (atomic), but first truncates and rewrites its `.attrs`
+    sidecar in place: a kill there leaves an empty sidecar, which the engine reports as "failed to load
+    checkpoint: EOF" while the checkpoint itself is intact. An unreadable sidecar is removed (a missing one reads
+    as no attributes); an unreadable checkpoint is replaced by the newest intact copy (the backend's `.bak`, else
+    its backups folder, else an empty checkpoint whose next up adopts by this stack's marker). An object store
+    (s3://) never shows a half-written object, so there is nothing to restore there."""
     url = os.environ.get("PULUMI_BACKEND_URL", "")
     if not url.startswith("file://"):
         return False
-    base = Path(url[len("file://"):]) / ".pulumi"
+    base = Path(url[len("file://"):].split("?", 1)[0]) / ".pulumi"
     target = base / "stacks" / PROJECT_NAME / f"{stack_name}.json"
+    repaired = _drop_unreadable_sidecars(target.parent, stack_name)
+    if _readable_json(target):
+        return repaired
     candidates = [target.with_name(target.name + ".bak")]
     candidates += sorted((base / "backups" / PROJECT_NAME / stack_name).glob(f"{stack_name}.*.json"),
                          key=lambda p: p.stat().st_mtime, reverse=True)
-    for candidate in candidates:
-        try:
-            json.loads(candidate.read_text())
-        except (OSError, ValueError):
-            continue
-        target.write_text(candidate.read_text())
-        return True
+    intact = next((c for c in candidates if _readable_json(c)), None)
     # No intact copy (a first up killed mid-write): start from an empty checkpoint. The recovering up then
     # adopts what the killed run made, by this stack's own marker, and nothing else.
-    target.write_text(json.dumps({"version": 3, "checkpoint": {
+    target.write_text(intact.read_text() if intact else json.dumps({"version": 3, "checkpoint": {
         "stack": f"organization/{PROJECT_NAME}/{stack_name}", "latest": None}}))
+    target.with_name(target.name + ".attrs").unlink(missing_ok=True)  # its md5 describes the old bytes
     return True
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _drop_unreadable_sidecars(folder: Path, stack_name: str) -> bool:
+    broken = [a for a in folder.glob(f"{stack_name}.json*.attrs") if not _readable_json(a)]
+    for sidecar in broken:
+        sidecar.unlink()
+    return bool(broken)
 
 
 def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None) -> StackResult:
@@ -314,12 +330,12 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     whatever those creates left in Railway on the next create, by name within the stack's environment), then
     bring the stack to the declared state."""
     started = time.monotonic()
-    stack = select(stack_name, root, create=False)
-    try:
-        stack.export_stack()
+    try:  # selecting a stack already loads its checkpoint
+        select(stack_name, root, create=False).export_stack()
     except auto.CommandError as exc:
         if "failed to load checkpoint" not in str(exc) or not restore_checkpoint(stack_name):
             raise
+    stack = select(stack_name, root, create=False)
     try:
         stack.cancel()  # releases the dead run's lock; succeeds when there is none (file backend)
     except auto.CommandError as exc:

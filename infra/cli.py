@@ -4,7 +4,9 @@ Exit codes: 0 success, 1 failure, 2 drift found (drift), 3 another run holds the
 """
 from __future__ import annotations
 
+
 import json
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,6 +74,9 @@ def guarded(fn: Any) -> Any:
             if "currently locked" in str(exc):  # the backend's own lock: another run, or a killed one
                 fail(f"the stack is locked by another run; if none is running (a killed run left its lock), "
                      f"release it with `acs-infra recover <stack>`", 3)
+            if re.search(r"failed to load checkpoint|error: EOF$", str(exc).strip(), re.M):  # a run killed mid-write
+                fail("the stack's state file was left half-written by a killed run; `acs-infra recover <stack>` "
+                     "repairs it from the newest intact copy", 3)
             fail(_engine_error(exc))
     return wrapper
 

@@ -138,6 +138,26 @@ def test_truncated_checkpoint_is_restored(project: PulumiProject, emulator: Emul
     project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
 
 
+def test_empty_checkpoint_sidecar_is_repaired(project: PulumiProject, emulator: Emulator) -> None:
+    """The blob store renames the checkpoint into place (atomic) but rewrites its `.attrs` sidecar in place: a kill
+    there leaves the sidecar empty and every command fails with "failed to load checkpoint: EOF" (seen 1 in 6 runs
+    of the recover data-safety test). recover removes the sidecar and keeps the intact checkpoint: nothing is made
+    again."""
+    converge(project, "dev")
+    project_id = project.outputs("dev")["projectId"]
+    stacks = project.dir.parent / "state/.pulumi/stacks/acs"
+    (stacks / "dev.json.attrs").write_text("")
+    broken = project.run("preview", stack="dev", check=False)
+    assert broken.returncode != 0 and "failed to load checkpoint: EOF" in broken.stderr
+    told = cli(project, "up", "dev", check=False)
+    assert told.returncode == 3 and "acs-infra recover" in told.stderr and "Traceback" not in told.stderr
+    creates = emulator.stats()["write_total"]
+    cli(project, "recover", "dev")
+    assert project.outputs("dev")["projectId"] == project_id
+    assert emulator.stats()["write_total"] == creates  # the intact checkpoint was kept: nothing made or changed
+    project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
+
+
 def test_truncated_checkpoint_without_an_intact_copy(project: PulumiProject, emulator: Emulator) -> None:
     """A kill can leave the checkpoint and its `.bak` both unreadable (seen as "failed to load checkpoint: EOF"
     from `recover` after the kill test): recover starts from an empty checkpoint and the next up adopts what the
