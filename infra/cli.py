@@ -4,7 +4,6 @@ Exit codes: 0 success, 1 failure, 2 drift found (drift), 3 another run holds the
 """
 from __future__ import annotations
 
-
 import json
 import re
 import sys
