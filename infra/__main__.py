@@ -1,3 +1,3 @@
-from infra.cli import main
+from infra.ops.cli import main
 
 main()

@@ -77,22 +77,6 @@ def new_record(stack: str, image: str, commit: str | None, kind: str = "release"
             "deployments": {}, "backup": None, "rolled_back_to": None, "reason": None}
 
 
-# ---- reading what a stack records -------------------------------------------------------------------------
-def current(stack: str, root: Path) -> dict[str, Any]:
-    """{image, commit, since} the stack runs, from its outputs (empty before the first up)."""
-    from infra import automation as ops
-    if not ops.stack_exists(stack, root):
-        return {}
-    return ops.stack_output(stack, root, "release") or {}
-
-
-def history(stack: str, root: Path) -> list[dict[str, Any]]:
-    from infra import automation as ops
-    if not ops.stack_exists(stack, root):
-        raise ConfigError(f"no stack {stack!r}")
-    return list(ops.stack_output(stack, root, "releases") or [])
-
-
 def previous_good(records: list[dict[str, Any]], image: str | None) -> dict[str, Any] | None:
     """The newest healthy release of another image than `image`: what a rollback returns to."""
     return next((r for r in reversed(records) if r.get("outcome") == "healthy" and r.get("image") != image), None)

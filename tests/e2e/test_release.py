@@ -8,7 +8,7 @@ import httpx
 import pytest
 import yaml
 
-from infra import release
+from infra.ops import release
 from tests.conftest import Emulator, PulumiProject
 from tests.e2e.test_pr_previews import cli
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from infra.components.acs_environment import limits_of
 from infra.config import ServiceConfig
-from infra.drift import field_drift
+from infra.ops.drift import field_drift
 from infra.providers.base import reset_client
 from infra.providers.limits import ServiceLimitsProvider, memory_gb
 from infra.providers.project import ProjectProvider

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from infra.drift import (FieldDrift, ResourceDrift, StackDrift, field_drift, fingerprint, markdown_report,
+from infra.ops.drift import (FieldDrift, ResourceDrift, StackDrift, field_drift, fingerprint, markdown_report,
                          merge_secret_drift, text_report, variable_drift)
 
 STRIPE = "sk_live_51HxAbCdEfGhIjKlMnOpQrStUv"

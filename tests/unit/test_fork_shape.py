@@ -49,7 +49,7 @@ def test_the_shape_marks_the_fork_as_its_stacks() -> None:
 
 def test_only_a_pr_stacks_marker_makes_an_orphan(monkeypatch: pytest.MonkeyPatch) -> None:
     from infra.ownership import backend_id
-    from infra.preview_gc import made_by_a_preview
+    from infra.ops.preview_gc import made_by_a_preview
     monkeypatch.setenv("PULUMI_BACKEND_URL", "file:///state")
     me = backend_id()
     assert made_by_a_preview(f"organization/acs/pr-7@{me}", "acs", "pr-7")

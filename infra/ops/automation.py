@@ -53,7 +53,7 @@ class StackResult:
 
 def project_dir(explicit: str | None = None) -> Path:
     """The Pulumi project: --project-dir, ACS_PROJECT_DIR, or the directory holding this package."""
-    path = Path(explicit or os.environ.get("ACS_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
+    path = Path(explicit or os.environ.get("ACS_PROJECT_DIR") or Path(__file__).resolve().parents[2])
     if not (path / "Pulumi.yaml").exists():
         raise ConfigError(f"no Pulumi.yaml in {path}")
     return path
@@ -88,7 +88,7 @@ def _lock_holder(text: str) -> str:
 
 
 class GuardedCommand(auto.PulumiCommand):
-    """`pulumi`, run through `infra.engine_guard`: a killed `acs-infra` leaves no engine, language host or
+    """`pulumi`, run through `infra.ops.engine_guard`: a killed `acs-infra` leaves no engine, language host or
     dynamic provider running (issue 14 item 12)."""
 
     def __init__(self) -> None:
@@ -97,7 +97,7 @@ class GuardedCommand(auto.PulumiCommand):
 
     def run(self, args: list[str], cwd: str, additional_env: Any, on_output: Any = None,
             on_error: Any = None) -> auto.CommandResult:
-        guarded = ["-m", "infra.engine_guard", str(os.getpid()), self.pulumi, "--non-interactive", *args]
+        guarded = ["-m", "infra.ops.engine_guard", str(os.getpid()), self.pulumi, "--non-interactive", *args]
         return super().run(guarded, cwd, additional_env, on_output, on_error)
 
 
@@ -348,3 +348,17 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "recovered", outputs.get("url"), _changes(result.summary), outputs,
                        time.monotonic() - started)
+
+
+# ---- what a stack records about its releases ---------------------------------------------------------------
+def current_release(stack: str, root: Path) -> dict[str, Any]:
+    """{image, commit, since} the stack runs, from its outputs (empty before the first up)."""
+    if not stack_exists(stack, root):
+        return {}
+    return stack_output(stack, root, "release") or {}
+
+
+def release_history(stack: str, root: Path) -> list[dict[str, Any]]:
+    if not stack_exists(stack, root):
+        raise ConfigError(f"no stack {stack!r}")
+    return list(stack_output(stack, root, "releases") or [])

@@ -12,7 +12,9 @@ from urllib.parse import urlparse
 import httpx
 import pulumi.automation as auto
 
-from infra import automation as ops, versions
+from infra import versions
+
+from infra.ops import automation as ops
 from infra.config import ConfigError, EnvironmentConfig, parse_environment, load_stack_file
 from infra.railway import RailwayClient, client_from_env
 
@@ -178,7 +180,7 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     report = DeployReport(stack_name)
     cfg = _config(stack_name, root)
     stack = ops.select(stack_name, root, create=True)
-    was = versions.current(stack_name, root)
+    was = ops.current_release(stack_name, root)
     image = image or was.get("image")
     same_image = image == was.get("image")  # the same image again keeps the commit it was recorded with
     report.image = image
@@ -297,7 +299,7 @@ def _preview_changes(stack: auto.Stack) -> dict[str, int] | None:
 
 # ---- promotion --------------------------------------------------------------------------------------------
 STAGE_SPECIFIC_VARIABLES = {"NODE_ENV", "LOG_LEVEL"}
-# The image is not promoted through the stack file: it moves as data, by digest (infra.promotion). A declared
+# The image is not promoted through the stack file: it moves as data, by digest (infra.ops.promotion). A declared
 # `source` is each stage's own starting point (and a repo source builds from the stage's own branch).
 PROMOTED_SERVICE_FIELDS = ("start_command", "pre_deploy_command", "healthcheck", "restart_policy", "port")
 KEPT_SERVICE_FIELDS = ("source", "memory", "vcpu", "replicas", "region")

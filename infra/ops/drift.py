@@ -15,12 +15,12 @@ from typing import Any
 import pulumi.automation as auto
 from pulumi.automation.events import EngineEvent, OpType
 
-from infra import automation as ops
+from infra.ops import automation as ops
 from infra.providers import secret_prints, snapshot
 from infra.providers.secret_prints import fingerprint
 from infra.providers.snapshot import INVENTORY
 from infra.railway import NotFoundError, client_from_env
-from infra.safety import held_ids
+from infra.ops.safety import held_ids
 
 MASK = "[secret]"
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}

@@ -8,7 +8,9 @@ from typing import Any, Callable
 
 import pulumi.automation as auto
 
-from infra import automation as ops, release, versions
+from infra import versions
+
+from infra.ops import automation as ops, release
 from infra.railway import client_from_env
 
 # What each promoted configuration field touches in DEST (resource names after the stack prefix).
@@ -20,7 +22,7 @@ FIELD_RESOURCES = {"start_command": ("{svc}-settings",), "pre_deploy_command": (
 def plan(source: str, dest: str, root: Path) -> dict[str, Any]:
     """The configuration plan plus the image move: what DEST runs now and what it would run."""
     out = release.promote_plan(source, dest, root)
-    src, now = versions.current(source, root), versions.current(dest, root)
+    src, now = ops.current_release(source, root), ops.current_release(dest, root)
     image = src.get("image")
     out["image"] = {"from": now.get("image"), "to": image, "commit": src.get("commit"),
                     "changes": image != now.get("image")}
@@ -119,8 +121,8 @@ def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str],
     """Back to the previous healthy release's image: its deployment again when Railway still has it (else a new
     deployment of it), and the image pinned again in the state, so a later `up` keeps it. A stack without
     release records goes back one deployment, as before."""
-    cur = versions.current(stack_name, root)
-    prev = versions.previous_good(versions.history(stack_name, root), cur.get("image"))
+    cur = ops.current_release(stack_name, root)
+    prev = versions.previous_good(ops.release_history(stack_name, root), cur.get("image"))
     t = release.target(stack_name, root)
     name = release._config(stack_name, root).public_service.name
     if prev is None:
@@ -149,7 +151,7 @@ def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str],
 def redeploy_image(stack_name: str, root: Path) -> dict[str, str]:
     """Deploys each image-sourced service whose newest deployment does not run the pinned image (a preview whose
     PR got new commits); one that already runs it is left alone. Returns the new deployments."""
-    image = versions.current(stack_name, root).get("image")
+    image = ops.current_release(stack_name, root).get("image")
     t = release.target(stack_name, root)
     client = client_from_env()
     made = {}

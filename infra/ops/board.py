@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from infra import automation as ops, release, versions
+from infra import versions
+
+from infra.ops import automation as ops, release
 from infra.railway import client_from_env
 
 ORDER = {"pr": 0, "dev": 1, "prod": 2}
@@ -34,7 +36,7 @@ def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
                  deployment_image=(latest[0].get("meta") or {}).get("image"))
     r["healthy"], r["health"] = release.health_gate(t, svc.healthcheck.path if svc.healthcheck else "/", 0)
     if check_drift:
-        from infra import drift
+        from infra.ops import drift
         d = drift.check_stack(stack, root)
         r["drift"] = "check failed" if d.error else (f"{len(d.resources)} drifted" if d.drifted else "clean")
     return r

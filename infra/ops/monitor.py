@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from infra.config import Alerts
 from infra.railway import RailwayClient, client_from_env
-from infra.release import Target, rollback
+from infra.ops.release import Target, rollback
 
 METRICS = ("error_rate", "response_time_ms", "memory", "cpu")
 LABELS = {"error_rate": "error rate", "response_time_ms": "response time (p95)", "memory": "memory",

@@ -6,15 +6,15 @@ from typing import Any
 
 import typer
 
-from infra.cli import STATE, app, emit, engine_output, err, fail, guarded, out, root
+from infra.ops.cli import STATE, app, emit, engine_output, err, fail, guarded, out, root
 
 
 @app.command("history")
 @guarded
 def history_cmd(stack: str) -> None:
     """The stack's releases, oldest first: image, commit, time, deployments, backup, outcome, rolled back to."""
-    from infra import versions
-    records = versions.history(stack, root())
+    from infra.ops import automation as ops
+    records = ops.release_history(stack, root())
     lines = [f"{r['time']}  {r.get('kind', 'release'):<8} {r['image']}  commit {r.get('commit') or '-'}  "
              f"{r['outcome']}" + (f" -> rolled back to {r['rolled_back_to']}" if r.get("rolled_back_to") else "")
              + (f"  ({r['reason']})" if r.get("reason") else "") for r in records]
@@ -28,7 +28,7 @@ def status_cmd(markdown: bool = typer.Option(False, "--markdown", help="a table 
                check_drift: bool = typer.Option(False, "--drift", help="check drift now (one refreshing preview "
                                                                           "per stack)")) -> None:
     """The promotion board: every stack's image and commit, since when, deployment status, health, URL, drift."""
-    from infra import board
+    from infra.ops import board
     rows = [r for r in board.board(root(), check_drift) if not stacks or r["stack"] in stacks]
     if STATE["json"]:
         out.print_json(json.dumps(rows, default=str))
@@ -42,7 +42,7 @@ def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--d
                 health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer in DEST")) -> None:
     """Deploy to DEST the exact image SOURCE runs (by digest), with the configuration difference promotion implies;
     refused when the image is unhealthy in SOURCE or DEST would change anything the plan does not list."""
-    from infra import promotion
+    from infra.ops import promotion
     plan = promotion.plan(source, dest, root())
     _print_plan(plan, source, dest)
     done = promotion.promote(source, dest, root(), dry_run=dry_run, on_output=engine_output,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infra import automation as ops
+from infra.ops import automation as ops
 from infra.config import ConfigError, load_stack_file
 from infra.railway import client_from_env
 

@@ -15,10 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra import automation as ops, preview_gc
+from infra.ops import automation as ops, preview_gc
 from infra.config import ConfigError, parse_pr_number, parse_pr_numbers
 from infra.railway import RailwayApiError, client_from_env
-from infra.release import ReleaseError
+from infra.ops.release import ReleaseError
 
 app = typer.Typer(help="ACS infrastructure on Railway: stacks, PR previews, drift.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -111,7 +111,7 @@ def destroy_cmd(stack: str, with_dependents: bool = typer.Option(
                                          "previews)")) -> None:
     """Destroy a stack's resources; refused when it holds protected data (prod), when other stacks live in its
     project (unless --with-dependents) and when it would take along anything no stack manages."""
-    from infra import safety
+    from infra.ops import safety
     _refuse_protected(stack)
     deps = safety.check_destroy(stack, root(), with_dependents) if ops.stack_exists(stack, root()) else []
     for name in deps:
@@ -142,7 +142,7 @@ def _protected_resources(stack: str) -> list[str]:
 @guarded
 def backup_cmd(stack: str, label: Optional[str] = typer.Option(None, help="backup name (default: manual-<time>)")) -> None:
     """Take a labelled backup of the stack's database volume and wait for it."""
-    from infra import release
+    from infra.ops import release
     name = label or f"manual-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
     made = release.backup(release.target(stack, root()), name)
     emit({"stack": stack, "backup": made}, f"{stack}: backup {made['name']} ({made['id']}) complete")
@@ -161,7 +161,8 @@ def deploy_cmd(stack: str, image: Optional[str] = typer.Option(
                report_path: Optional[Path] = typer.Option(None, "--report", help="monitor report (Markdown + SVG)")) -> None:
     """Release: pre-deployment backup (if anything changes), up, deploy, wait, health gate, rollback to the
     previous release when unhealthy (for --image, or with --auto-rollback); the record goes to `history`."""
-    from infra import release, versions
+    from infra import versions
+    from infra.ops import release
     image, commit = (versions.check_image(image) if image else None), versions.check_commit(commit)
     if monitor_window:  # a typo in the watch must not surface after the release went out
         _seconds("--monitor", monitor_window), _seconds("--monitor-interval", monitor_interval)
@@ -200,7 +201,7 @@ def monitor_cmd(stack: str, window: str = typer.Option("30m", help="how long to 
 
 def _monitor(stack: str, window: str, interval: str, service: str | None, report_path: Path | None,
              roll_back: bool) -> None:
-    from infra import monitor, release
+    from infra.ops import monitor, release
     window_s, interval_s = _seconds("--window", window), _seconds("--interval", interval)
     cfg = release._config(stack, root())
     if cfg.alerts is None:
@@ -229,7 +230,7 @@ def rollback_cmd(stack: str, service: Optional[str] = typer.Option(
         None, help="roll only this service back one deployment (default: the previous release's image)")) -> None:
     """Return to the previous release's image (pinned again, so a later `up` keeps it) and wait until it is
     live; without release records, or with --service, one deployment back."""
-    from infra import promotion, release
+    from infra.ops import promotion, release
     if service:
         done = {"stack": stack, **release.rollback(release.target(stack, root()), service)}
     else:
@@ -255,7 +256,7 @@ def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
     result = ops.up(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output, expect_pr=True,
                     release=request)
     if request:
-        from infra import promotion
+        from infra.ops import promotion
         result.outputs["deployments"] = promotion.redeploy_image(f"pr-{number}", root())
     emit(result.as_dict(), f"pr-{number}: {_describe(result.changes)}\n{result.url}")
 
@@ -264,7 +265,7 @@ def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
 @guarded
 def pr_down(pr: str = typer.Argument(..., metavar="NUMBER"), lock_timeout: float = typer.Option(600)) -> None:
     """Destroy the preview of PR <number> and remove its stack (nothing to do is fine)."""
-    from infra import safety
+    from infra.ops import safety
     number = parse_pr_number(pr)
     safety.check_previews([f"pr-{number}"], root())
     result = ops.destroy_and_remove(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output)
@@ -299,7 +300,7 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
         raise ConfigError("pr gc needs --open and/or --max-age")
     keep = parse_pr_numbers(open_prs, "--open") if open_prs is not None else None
     limit = ops.parse_duration(max_age) if max_age else None
-    from infra import safety
+    from infra.ops import safety
     removed, objects, going = [], [], []
     for s in ops.pr_stacks(root()):
         closed = keep is not None and s.number not in keep
@@ -351,7 +352,7 @@ def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to
                                                     help="also remove unmanaged services without data and domains "
                                                          "(never a volume or database; not on protected stacks)")) -> None:
     """Find out-of-band changes, field by field. Exit 0 clean, 2 drift, 1 the check failed."""
-    from infra import drift
+    from infra.ops import drift
     names = [s.name for s in ops.workspace(root()).list_stacks()] if all_stacks else (stacks or ["dev", "prod"])
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=4) as pool:  # each check is a separate engine run
@@ -367,7 +368,7 @@ def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to
 
 
 def _seconds(option: str, text: str) -> float:
-    from infra import monitor
+    from infra.ops import monitor
     try:
         return monitor.parse_window(text)
     except ValueError as exc:
@@ -391,7 +392,7 @@ def normalise_argv(argv: list[str]) -> list[str]:
     return ["--json"] + [a for i, a in enumerate(argv) if not (a == "--json" and i < end)]
 
 
-from infra import cli_release  # noqa: E402,F401  (registers promote, history and status)
+from infra.ops import cli_release  # noqa: E402,F401  (registers promote, history and status)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Runs one `pulumi` command so that nothing it starts outlives the run (issue 14 item 12).
 
-`python -m infra.engine_guard <parent-pid> pulumi <args...>` runs the engine as its child. The engine starts
+`python -m infra.ops.engine_guard <parent-pid> pulumi <args...>` runs the engine as its child. The engine starts
 its language host and dynamic providers in process groups of their own, so when the engine dies they are
 orphaned; the guard is their "child subreaper" (PR_SET_CHILD_SUBREAPER), so they stay its descendants and it
 can end them:

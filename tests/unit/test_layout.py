@@ -1,0 +1,47 @@
+"""The direction of imports the README's Layout section promises, read from the source: the Pulumi program side
+(`infra` outside `infra/ops`) never imports the operations, the emulator never imports the product, and the
+product never imports the emulator."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at top level or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def sources(package: str, exclude: str | None = None) -> list[Path]:
+    files = sorted((ROOT / package).rglob("*.py"))
+    # `python -m infra` is the command's entry point: the one file of the program side that names the operations
+    return [f for f in files if not (exclude and ((ROOT / exclude) in f.parents or f.name == "__main__.py"))]
+
+
+@pytest.mark.parametrize(("package", "exclude", "forbidden"), [
+    ("infra", "infra/ops", ("infra.ops",)),
+    ("infra", None, ("railway_emulator",)),
+    ("railway_emulator", None, ("infra",)),
+])
+def test_imports_point_one_way(package: str, exclude: str | None, forbidden: tuple[str, ...]) -> None:
+    offenders = {str(f.relative_to(ROOT)): sorted(m for m in imported_modules(f)
+                                                  if any(m == p or m.startswith(p + ".") for p in forbidden))
+                 for f in sources(package, exclude)}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_checker_sees_a_lazy_import(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from infra.ops import automation\n")
+    assert "infra.ops.automation" in imported_modules(probe)
