@@ -2,103 +2,31 @@
 
 - `POST /graphql/v2`: Railway's GraphQL API (auth headers, rate limits, faults, per-operation counters).
 - `/_emulator/...`: admin endpoint (stats, request log, faults, limits, tokens, service behaviour, inventory,
-  clock).
+  clock): its routes are in `admin`.
 - Any request whose `Host` is a service domain: the deployed app itself, with a health endpoint.
+
+GraphQL parsing, validation and execution are in `execution`; this module only speaks HTTP.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections import Counter, deque
-from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from graphql import (FieldNode, GraphQLError, InlineFragmentNode, OperationDefinitionNode, OperationType, execute,
-                     parse, validate)
-
 from railway_emulator import models as m
+from railway_emulator.admin import ADMIN_PREFIX, Stats, admin_route
 from railway_emulator.clock import Clock
 from railway_emulator.errors import RailwayError
+from railway_emulator.execution import BadRequest, Executor, check_body, operation_label
 from railway_emulator.faults import PLANS, FaultInjector, Faults, RateLimiter
 from railway_emulator.resolvers import build
 
 DEFAULT_TOKEN = "railway-emulator-local-token"
-ADMIN_PREFIX = "/_emulator"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
-# Request bounds. Railway documents none of them; these are the emulator's own assumptions, far above what any
-# client operation needs (the largest the product sends is ~260 tokens, depth 7).
+# Railway documents no body limit: the emulator's own assumption, far above any client operation.
 MAX_BODY_BYTES = 1024 * 1024
-MAX_QUERY_TOKENS = 5000
-MAX_QUERY_DEPTH = 15
-
-
-class BadRequest(Exception):
-    """A request the emulator refuses before running it: answered with `status` and Railway's error shape."""
-
-    def __init__(self, message: str, status: int = 400, unread: bool = False) -> None:
-        super().__init__(message)
-        self.message, self.status, self.unread = message, status, unread
-
-
-def check_body(body: Any) -> dict[str, Any]:
-    """A GraphQL request is one JSON object with a string `query` and optional object `variables`."""
-    if isinstance(body, list):
-        raise BadRequest("Batched requests are not supported: send one operation per request")
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object with a query")
-    if not isinstance(body.get("query"), str):
-        raise BadRequest("query must be a string")
-    if body.get("variables") is not None and not isinstance(body["variables"], dict):
-        raise BadRequest("variables must be a JSON object")
-    if body.get("operationName") is not None and not isinstance(body["operationName"], str):
-        raise BadRequest("operationName must be a string")
-    return body
-
-
-def _depth(node: Any) -> int:
-    selections = getattr(getattr(node, "selection_set", None), "selections", None) or []
-    deeper = max((_depth(s) for s in selections), default=0)
-    return deeper + (1 if isinstance(node, FieldNode) else 0) if not isinstance(node, InlineFragmentNode) else deeper
-
-
-class Stats:
-    """Counters the benchmarks read: every GraphQL request, by operation, with 429s and injected faults."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.by_operation: Counter[str] = Counter()
-            self.writes: Counter[str] = Counter()
-            self.status: Counter[int] = Counter()
-            self.faults: Counter[str] = Counter()
-            self.log: deque[dict[str, Any]] = deque(maxlen=5000)
-            self.total = 0
-
-    def record(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self.total += 1
-            self.by_operation[entry["operation"]] += 1
-            if entry.get("mutation"):
-                self.writes[entry["operation"]] += 1
-            self.status[entry["status"]] += 1
-            self.log.append(entry)
-
-    def fault_chosen(self, kind: str) -> None:
-        """Counted when the fault is decided, not when the request ends: a test reading the stats while a
-        `timeout` request still sleeps must already see it."""
-        with self._lock:
-            self.faults[kind] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {"total": self.total, "by_operation": dict(self.by_operation), "writes": dict(self.writes),
-                    "write_total": sum(self.writes.values()), "status": {str(k): v for k, v in self.status.items()},
-                    "rate_limited": self.status.get(429, 0), "faults": dict(self.faults)}
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -117,7 +45,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.limiter = RateLimiter(*PLANS[plan], clock=self.clock)
         self.faults = FaultInjector(faults)
         self.stats = Stats()
-        self._documents: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+        self.executor = Executor(self.schema, self.backend)
         self._thread: threading.Thread | None = None
 
     @property
@@ -159,68 +87,9 @@ class EmulatorServer(ThreadingHTTPServer):
             self.backend.save()
             return value
 
-    # ---- GraphQL ---------------------------------------------------------------------------------
-    def _document(self, query: str) -> tuple[Any, list[dict[str, Any]]]:
-        """Parsed and validated documents, cached: clients send the same few operations over and over."""
-        cached = self._documents.get(query)
-        if cached is None:
-            try:
-                document = parse(query, max_tokens=MAX_QUERY_TOKENS)
-                if max(_depth(d) for d in document.definitions) > MAX_QUERY_DEPTH:
-                    raise BadRequest(f"Query is too complex: nested deeper than {MAX_QUERY_DEPTH} fields")
-                cached = (document, [e.formatted for e in validate(self.schema, document)])
-            except GraphQLError as exc:
-                if "more than" in exc.message and "tokens" in exc.message:
-                    raise BadRequest(f"Query is too complex: more than {MAX_QUERY_TOKENS} tokens") from None
-                cached = (None, [{"message": exc.message}])
-            if len(self._documents) < 2048:
-                self._documents[query] = cached
-        return cached
-
     def run_graphql(self, body: dict[str, Any], token: m.Token) -> tuple[dict[str, Any], bool]:
         """Executes one request; returns (response body, whether it was a mutation)."""
-        document, errors = self._document(body.get("query") or "")
-        if errors:
-            return {"errors": errors, "data": None}, False
-        mutation = _is_mutation(document, body.get("operationName"))
-        with self.backend.lock:
-            result = execute(self.schema, document, variable_values=body.get("variables") or {},
-                             operation_name=body.get("operationName"),
-                             context_value={"backend": self.backend, "token": token})
-            if mutation and not result.errors:
-                self.backend.save()
-        if result.errors:
-            # Railway answers an error with `data: null` and the message it raised.
-            messages = [{"message": _message(e), **({"path": e.path} if e.path else {})} for e in result.errors]
-            return {"errors": messages, "data": None}, mutation
-        return {"data": result.data}, mutation
-
-
-def _message(error: GraphQLError) -> str:
-    original = error.original_error
-    if isinstance(original, RailwayError):
-        return original.message
-    if original is not None and not isinstance(original, GraphQLError):  # a fault of ours, not of the request
-        return "Problem processing request"
-    return error.message  # GraphQL's own, e.g. a variable that cannot be coerced to its declared type
-
-
-def _is_mutation(document: Any, operation_name: str | None) -> bool:
-    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    op = next((o for o in ops if o.name and o.name.value == operation_name), ops[0] if ops else None)
-    return bool(op and op.operation == OperationType.MUTATION)
-
-
-def operation_label(body: dict[str, Any]) -> str:
-    """The operation name, or the first root field when the request has none."""
-    if body.get("operationName"):
-        return body["operationName"]
-    try:
-        doc = parse(body.get("query") or "", max_tokens=MAX_QUERY_TOKENS)
-        op = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
-        return op.name.value if op.name else op.selection_set.selections[0].name.value  # type: ignore[attr-defined]
-    except Exception:
-        return "<invalid>"
+        return self.executor.run(body, token)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -362,9 +231,7 @@ class Handler(BaseHTTPRequestHandler):
             body = self._body() if method == "POST" else {}
             if not isinstance(body, dict):
                 raise ValueError("the admin body must be a JSON object")
-            handler = ADMIN_ROUTES.get((method, route))
-            if handler is None and route.startswith("/services/") and route.endswith("/behaviour"):
-                return self._send(200, _set_behaviour(srv, route.split("/")[2], body))
+            handler = admin_route(method, route)
             if handler is None:
                 return self._send(404, {"error": f"no admin route {method} {route}"})
             self._send(200, handler(srv, body))
@@ -373,55 +240,3 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequest as exc:
             self._refuse(exc)
 
-
-def _set_behaviour(srv: EmulatorServer, service_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    with srv.backend.lock:
-        behaviour = srv.backend.behaviour(service_id)
-        for key, value in body.items():
-            if not hasattr(behaviour, key):
-                raise ValueError(f"unknown behaviour: {key}")
-            setattr(behaviour, key, value)
-        srv.backend.save()
-        return asdict(behaviour)
-
-
-def _set_clock(srv: EmulatorServer, body: dict[str, Any]) -> dict[str, Any]:
-    """`{"advance": seconds}` moves the emulator's time forward; `{"freeze": true|false}` stops or restarts it."""
-    unknown = set(body) - {"advance", "freeze"}
-    if unknown:
-        raise ValueError(f"unknown clock setting(s) {sorted(unknown)}: use advance (seconds) or freeze (bool)")
-    freeze, seconds = body.get("freeze"), body.get("advance", 0)
-    if freeze is not None and not isinstance(freeze, bool):
-        raise ValueError("freeze must be true or false")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-        raise ValueError("advance must be a number of seconds >= 0")
-    if freeze is not None:
-        srv.clock.freeze(freeze)
-    srv.clock.advance(float(seconds))
-    return srv.clock.as_dict()
-
-
-def _set_limits(srv: EmulatorServer, body: dict[str, Any]) -> dict[str, Any]:
-    rps, rph = PLANS[body["plan"]] if "plan" in body else (body["per_second"], body["per_hour"])
-    srv.limiter.set_limits(rps, rph, body.get("window_seconds", 3600.0))
-    return {"per_second": rps, "per_hour": rph, "window_seconds": srv.limiter.window}
-
-
-ADMIN_ROUTES = {
-    ("GET", "/health"): lambda srv, _: {"status": "ok", "url": srv.url},
-    ("GET", "/stats"): lambda srv, _: srv.stats.snapshot(),
-    ("POST", "/stats/reset"): lambda srv, _: (srv.stats.reset(), {"reset": True})[1],
-    ("GET", "/requests"): lambda srv, _: list(srv.stats.log),
-    ("GET", "/faults"): lambda srv, _: srv.faults.faults.as_dict(),
-    ("POST", "/faults"): lambda srv, body: (srv.faults.configure(body), srv.faults.faults.as_dict())[1],
-    ("POST", "/limits"): _set_limits,
-    ("GET", "/clock"): lambda srv, _: srv.clock.as_dict(),
-    ("POST", "/clock"): _set_clock,
-    ("POST", "/project-tokens"): lambda srv, body: {
-        "token": srv.create_project_token(body["projectId"], body["environmentId"])},
-    ("POST", "/tokens/revoke"): lambda srv, body: {"revoked": srv.account_tokens.pop(body["token"], None) is not None},
-    ("POST", "/tokens"): lambda srv, body: (srv.account_tokens.__setitem__(
-        body["token"], m.Token(body["token"], srv.backend.workspace_id)), {"token": body["token"]})[1],
-    ("GET", "/inventory"): lambda srv, _: srv.backend.inventory(),
-    ("POST", "/reset"): lambda srv, _: (srv.backend.reset(), srv.stats.reset(), {"reset": True})[2],
-}
