@@ -1,0 +1,56 @@
+"""The checks made before a stack is created or updated: the stack file, the token, the token's validity."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from infra.config.models import PR_STACK, ConfigError, EnvironmentConfig, parse_environment
+from infra.config.stacks import check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack
+from infra.config.stacks import load_stack_file, pr_config
+
+
+def check_token(config_keys: set[str]) -> None:
+    """Without a token every resource would fail on its own, after the stack exists: stop before."""
+    if not (os.environ.get("RAILWAY_API_TOKEN") or os.environ.get("RAILWAY_TOKEN") or "railwayToken" in config_keys):
+        raise ConfigError("no Railway token: set RAILWAY_API_TOKEN (account/workspace) or RAILWAY_TOKEN (project), "
+                          "or the stack config: pulumi config set --secret acs:railwayToken <token>")
+
+
+def verify_token() -> None:
+    """One cheap read with the environment's token, so a wrong or revoked one stops before a stack is created
+    (a token from the encrypted stack config cannot be read before the stack exists: the program reports it).
+    A workspace token may not call `me` (Railway docs), so account/workspace tokens list one project; a project
+    token reads its own scope (`projectToken`). Raises the client's NotAuthorizedError."""
+    from infra.railway.client import client_from_env  # the API client is only needed here, not by the program
+    from infra.railway.errors import NotAuthorizedError
+
+    if not (os.environ.get("RAILWAY_API_TOKEN") or os.environ.get("RAILWAY_TOKEN")):
+        return
+    name = "RAILWAY_API_TOKEN" if os.environ.get("RAILWAY_API_TOKEN") else "RAILWAY_TOKEN"
+    with client_from_env() as client:
+        try:
+            client.query("TokenProjects" if name == "RAILWAY_API_TOKEN" else "ProjectTokenScope")
+        except NotAuthorizedError as exc:
+            raise NotAuthorizedError(f"Railway refused the token in {name} ({exc.message}): is it wrong, "
+                                     "revoked or for another workspace?", exc.operation) from None
+
+
+def preflight(stack: str, root: Path) -> EnvironmentConfig:
+    """Everything the stack files decide, checked before a stack is created: no empty stack is left behind."""
+    check_stack_name(stack)
+    if PR_STACK.match(stack):
+        cfg = pr_config(stack, root)
+    else:
+        if not (root / f"Pulumi.{stack}.yaml").exists():
+            raise ConfigError(f"no stack file Pulumi.{stack}.yaml in {root}: a stack needs its acs:environment "
+                              "(start from a copy of Pulumi.dev.yaml)")
+        config = load_stack_file(stack, root)
+        cfg = parse_environment(config.get("acs:environment"))
+        present = {k[4:] for k in config if k.startswith("acs:")}
+        encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
+        check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)
+    guard_stack(stack, cfg)
+    check_unique_subdomain(stack, cfg, root)
+    own = load_stack_file(stack, root) if (root / f"Pulumi.{stack}.yaml").exists() else {}
+    check_token({k[4:] for k in own if k.startswith("acs:")})
+    return cfg

@@ -1,0 +1,129 @@
+"""Stack files and stack names: reading `Pulumi.<stack>.yaml`, a PR preview's configuration (derived from dev),
+and the checks on names, secrets and subdomains made before a stack is created."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config.models import PR_RULE, PR_STACK, STACK_NAME, ConfigError, EnvironmentConfig, parse_environment
+
+
+def load_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
+    root = root or Path.cwd()  # the Pulumi project directory the program runs in
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise ConfigError(f"no stack file {path.name}")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:  # a user's typo: one line naming file and line, never a parser traceback
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    config = doc.get("config") if isinstance(doc, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def pr_config(stack: str, root: Path | None = None) -> EnvironmentConfig:
+    """A PR preview's configuration: the dev stack's, with the PR overrides (256MB, sqlite with seed data,
+    acs-pr-<N>, ephemeral, in the dev stack's project). Never derived from prod."""
+    match = PR_STACK.match(stack)
+    if not match:
+        raise ConfigError(f"{stack!r} is not a PR stack name (pr-<number>)")
+    number = match.group(1)
+    raw = dict(load_stack_file("dev", root).get("acs:environment") or {})
+    raw.update({
+        "name": stack, "stage": "pr", "ephemeral": True, "protect": False, "project": {"stack": "dev"},
+        "alerts": None,
+        "database": {"kind": "sqlite", "seed": True},
+        "domain": {"subdomain": f"acs-pr-{number}"},
+        "variables": {**(raw.get("variables") or {}), "NODE_ENV": "development", "LOG_LEVEL": "debug",
+                      "PR_NUMBER": number},
+        "services": [{**s, "memory": "256MB", "replicas": 1,
+                      "source": {"image": f"{_image_repo(s)}:pr-{number}"} if (s.get("source") or {}).get("image")
+                      else s.get("source"),
+                      "preDeployCommand": "npm run migrate && npm run db:seed"}
+                     for s in raw.get("services") or []],
+    })
+    return parse_environment(raw)
+
+
+def _image_repo(service: dict[str, Any]) -> str:
+    image = service["source"]["image"]
+    return image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+
+
+def guard_stack(stack: str, cfg: EnvironmentConfig) -> None:
+    """A stack named pr-* never targets prod (or another stack's environment)."""
+    if PR_STACK.match(stack):
+        if cfg.stage != "pr" or cfg.name != stack:
+            raise ConfigError(f"stack {stack!r} is a PR stack and may only manage the ephemeral environment {stack!r}"
+                              f" (its config targets {cfg.name!r}, stage {cfg.stage!r})")
+        if cfg.project.stack == "prod" or cfg.project.stack and cfg.project.stack.startswith("prod"):
+            raise ConfigError(f"stack {stack!r} is a PR stack and may never use the prod stack's project")
+    elif cfg.stage == "pr":
+        raise ConfigError(f"stage 'pr' is only for stacks named pr-<number>, not {stack!r}")
+    elif cfg.project.stack:
+        # Railway makes a service created in a non-fork environment in every non-fork environment of the
+        # project (ServiceCreateInput.environmentId): a second persistent environment would share dev's services.
+        raise ConfigError(f"acs:environment.project.stack: stack {stack!r} may not use stack "
+                          f"{cfg.project.stack!r}'s project; only PR previews (pr-<N>, forks of dev) share a project. "
+                          "Allowed: project.name (a project of its own) or project.id (adopt one by id)")
+
+
+# ---- checks on names and files, before a stack is created (issue 14 items 7, 9, 10, 11) ----------------------
+def check_stack_name(stack: str) -> None:
+    if stack.startswith("pr-") or stack == "pr":
+        if not PR_STACK.match(stack):
+            raise ConfigError(f"stack {stack!r}: a PR stack is named pr-<N>, N {PR_RULE}")
+    elif not STACK_NAME.match(stack):
+        raise ConfigError(f"stack {stack!r}: a stack name is 1-63 lowercase letters, digits, '-' or '_', "
+                          "starting with a letter or digit")
+
+
+def parse_pr_number(text: str, what: str = "PR number") -> int:
+    """The one rule for PR numbers, for every command: 1..9999999 written without leading zeros."""
+    if not re.fullmatch(r"[1-9]\d{0,6}", text.strip()):
+        raise ConfigError(f"{what}: {text!r} is not {PR_RULE}")
+    return int(text)
+
+
+def parse_pr_numbers(text: str, what: str) -> set[int]:
+    """'1,2, 3' -> {1, 2, 3}; empty entries are skipped. An empty list is refused: a script whose PR listing
+    failed would otherwise declare every PR closed; "no PR is open" is said as `none`."""
+    if text.strip().lower() == "none":
+        return set()
+    numbers = {parse_pr_number(part, what) for part in text.split(",") if part.strip()}
+    if not numbers:
+        raise ConfigError(f"{what}: {text!r} names no PR; give the open PR numbers (e.g. {what} 1,2), or "
+                          f"{what} none when no PR is open")
+    return numbers
+
+
+def check_secret_storage(names: list[str], present: set[str], secret_keys: set[str]) -> None:
+    """A declared secret set without `--secret` sits in clear in the stack file: refused (value never shown)."""
+    plain = [n for n in names if n in present and n not in secret_keys]
+    if plain:
+        raise ConfigError("invalid stack configuration:\n" + "\n".join(
+            f"  acs:{n}: is a secret but stored as plain text; set it encrypted with: "
+            f"pulumi config set --secret acs:{n} <value>" for n in plain))
+
+
+def check_unique_subdomain(stack: str, cfg: EnvironmentConfig, root: Path) -> None:
+    """Two stacks on one subdomain would fight over one address (Railway's domains are global)."""
+    key, mine = "acs:environment.domain.subdomain", cfg.domain.subdomain
+    if not PR_STACK.match(stack) and re.fullmatch(r"acs-pr-\d+", mine):
+        raise ConfigError(f"invalid stack configuration:\n  {key}: {mine!r} is reserved for PR previews (acs-pr-<N>)")
+    for path in sorted(root.glob("Pulumi.*.yaml")):
+        other = path.name[len("Pulumi."):-len(".yaml")]
+        if other == stack or (PR_STACK.match(stack) and other == "dev"):
+            continue
+        try:
+            domain = (load_stack_file(other, root).get("acs:environment") or {}).get("domain") or {}
+        except (yaml.YAMLError, AttributeError):
+            continue  # reported when that stack is used
+        if isinstance(domain, dict) and domain.get("subdomain") == mine:
+            raise ConfigError(f"invalid stack configuration:\n  {key}: {mine!r} is already the subdomain of "
+                              f"stack {other!r} ({path.name}); choose another")
