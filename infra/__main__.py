@@ -1,3 +1,3 @@
 from infra.ops.cli import main
 
-main()
+raise SystemExit(main())

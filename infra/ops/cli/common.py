@@ -1,0 +1,105 @@
+"""What every command group shares: the app, the global options, output (text for people, `--json` for
+machines; engine output goes to stderr) and the mapping of known failures to a message and an exit code.
+
+Exit codes: 0 success, 1 failure, 2 drift found (drift), 3 another run holds the stack.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from infra.config import ConfigError
+from infra.ops import automation as ops
+from infra.ops.release import ReleaseError
+from infra.railway import RailwayApiError
+
+app = typer.Typer(help="ACS infrastructure on Railway: stacks, PR previews, drift.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+STATE: dict[str, Any] = {"json": False, "root": None}
+
+
+@app.callback()
+def main_options(json_output: bool = typer.Option(False, "--json", help="machine-readable output on stdout"),
+                 project_dir: Optional[Path] = typer.Option(None, "--project-dir", help="the Pulumi project")) -> None:
+    STATE["json"], STATE["root"] = json_output, project_dir
+
+
+def root() -> Path:
+    return ops.project_dir(str(STATE["root"]) if STATE["root"] else None)
+
+
+def engine_output(line: str) -> None:
+    sys.stderr.write(line if line.endswith("\n") else line + "\n")
+
+
+def emit(payload: dict[str, Any], text: str) -> None:
+    if STATE["json"]:
+        out.print_json(json.dumps(payload, default=str))
+    else:
+        out.print(text)
+
+
+def fail(message: str, code: int = 1) -> None:
+    if STATE["json"]:
+        out.print_json(json.dumps({"error": message}))
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def guarded(fn: Any) -> Any:
+    """Turns the known failures into a message and an exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ops.LockTimeout as exc:
+            fail(str(exc), 3)
+        except (ConfigError, RailwayApiError, ReleaseError) as exc:
+            fail(str(exc))
+        except ops.auto.CommandError as exc:
+            if "currently locked" in str(exc):  # the backend's own lock: another run, or a killed one
+                fail(f"the stack is locked by another run; if none is running (a killed run left its lock), "
+                     f"release it with `acs-infra recover <stack>`", 3)
+            if re.search(r"failed to load checkpoint|error: EOF$", str(exc).strip(), re.M):  # a run killed mid-write
+                fail("the stack's state file was left half-written by a killed run; `acs-infra recover <stack>` "
+                     "repairs it from the newest intact copy", 3)
+            fail(_engine_error(exc))
+    return wrapper
+
+
+def _engine_error(exc: Exception) -> str:
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if (line.strip().startswith(("error:", "stderr:"))
+             or "error" in line.lower()) and "Traceback (most recent call last)" not in line]
+    return "pulumi failed: " + (" | ".join(lines[-4:]) if lines else text[-800:])
+
+
+def seconds(option: str, text: str) -> float:
+    from infra.ops import monitor
+    try:
+        return monitor.parse_window(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+def describe(changes: dict[str, int]) -> str:
+    moved = {k: v for k, v in changes.items() if k != "same"}
+    return ", ".join(f"{v} {k}" for k, v in sorted(moved.items())) or "no changes"
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """`--json` is accepted anywhere before `--`, for every command: moved in front of the subcommand."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--json" not in argv[:end]:
+        return argv
+    return ["--json"] + [a for i, a in enumerate(argv) if not (a == "--json" and i < end)]

@@ -1,0 +1,36 @@
+"""`acs-infra drift`: out-of-band changes, field by field."""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
+
+import typer
+
+from infra.ops import automation as ops
+from infra.ops.cli.common import STATE, app, guarded, out, root
+
+
+@app.command("drift")
+@guarded
+def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to check (default: dev and prod)"),
+              all_stacks: bool = typer.Option(False, "--all", help="every stack, PR previews included"),
+              markdown: bool = typer.Option(False, "--markdown", help="Markdown for a step summary or issue"),
+              fix: bool = typer.Option(False, "--fix", help="restore declared values, re-create what is missing "
+                                                            "(never deletes)"),
+              remove_unmanaged: bool = typer.Option(False, "--remove-unmanaged",
+                                                    help="also remove unmanaged services without data and domains "
+                                                         "(never a volume or database; not on protected stacks)")) -> None:
+    """Find out-of-band changes, field by field. Exit 0 clean, 2 drift, 1 the check failed."""
+    from infra.ops import drift
+    names = [s.name for s in ops.workspace(root()).list_stacks()] if all_stacks else (stacks or ["dev", "prod"])
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each check is a separate engine run
+        results = list(pool.map(lambda name: drift.check_stack(name, root(), fix=fix,
+                                                               remove_unmanaged_objects=remove_unmanaged), names))
+    if STATE["json"]:
+        out.print_json(json.dumps([r.as_dict() for r in results], default=str))
+    elif markdown:
+        print(drift.markdown_report(results))
+    else:
+        print(drift.text_report(results))
+    raise typer.Exit(drift.exit_code(results))

@@ -1,0 +1,121 @@
+"""`acs-infra pr up | down | list | gc`: PR preview environments (stacks pr-<N>)."""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from infra.config import ConfigError, parse_pr_number, parse_pr_numbers
+from infra.ops import automation as ops, preview_gc
+from infra.ops.cli.common import STATE, app, describe, emit, engine_output, guarded, out, root
+from infra.railway import client_from_env
+
+pr_app = typer.Typer(help="PR preview environments (stacks pr-<N>).", no_args_is_help=True)
+app.add_typer(pr_app, name="pr")
+
+
+@pr_app.command("up")
+@guarded
+def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
+          image: Optional[str] = typer.Option(None, "--image", help="the PR's image, pinned (digest or commit tag)"),
+          commit: Optional[str] = typer.Option(None, "--commit", help="the PR's head commit"),
+          lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
+    """Create or update the preview of PR <number> (with a new image: redeployed) and print its URL."""
+    from infra import versions
+    number = parse_pr_number(pr)
+    request = None
+    if image:
+        ref = versions.check_image(image)
+        request = versions.Request(f"pr-{number}", ref, versions.commit_of(ref, versions.check_commit(commit)))
+    result = ops.up(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output, expect_pr=True,
+                    release=request)
+    if request:
+        from infra.ops import promotion
+        result.outputs["deployments"] = promotion.redeploy_image(f"pr-{number}", root())
+    emit(result.as_dict(), f"pr-{number}: {describe(result.changes)}\n{result.url}")
+
+
+@pr_app.command("down")
+@guarded
+def pr_down(pr: str = typer.Argument(..., metavar="NUMBER"), lock_timeout: float = typer.Option(600)) -> None:
+    """Destroy the preview of PR <number> and remove its stack (nothing to do is fine)."""
+    from infra.ops import safety
+    number = parse_pr_number(pr)
+    safety.check_previews([f"pr-{number}"], root())
+    result = ops.destroy_and_remove(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output)
+    message = f"pr-{number}: no preview" if result.action == "absent" else f"pr-{number}: destroyed and removed"
+    emit(result.as_dict(), message)
+
+
+@pr_app.command("list")
+@guarded
+def pr_list() -> None:
+    """Preview stacks with their age and URL."""
+    stacks = ops.pr_stacks(root())
+    rows = [{"stack": s.name, "pr": s.number, "age_hours": _round(s.age_hours()), "url": s.url,
+             "environment_id": s.environment_id} for s in stacks]
+    if STATE["json"]:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("stack", "age", "url")
+    for s in stacks:
+        age = s.age_hours()
+        table.add_row(s.name, "-" if age is None else f"{age:.1f}h", s.url or "-")
+    out.print(table)
+
+
+@pr_app.command("gc")
+@guarded
+def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-separated open PR numbers"),
+          max_age: Optional[str] = typer.Option(None, "--max-age", help="remove previews older than this (36h, 7d)"),
+          dry_run: bool = typer.Option(False, "--dry-run")) -> None:
+    """Remove previews of closed PRs or older than --max-age, and ephemeral Railway environments no stack owns."""
+    if open_prs is None and max_age is None:
+        raise ConfigError("pr gc needs --open and/or --max-age")
+    keep = parse_pr_numbers(open_prs, "--open") if open_prs is not None else None
+    limit = ops.parse_duration(max_age) if max_age else None
+    from infra.ops import safety
+    removed, objects, going = [], [], []
+    for s in ops.pr_stacks(root()):
+        closed = keep is not None and s.number not in keep
+        stale = limit is not None and (s.age_hours() or 0) > limit
+        if closed or stale:
+            removed.append({"stack": s.name, "reason": "closed" if closed else "too old"})
+            going.append(s)
+    safety.check_previews([s.name for s in going], root())  # the dry run refuses as the real run would
+    for s in going:
+        objects += preview_gc.environment_objects(client_from_env(), s.environment_id) if s.environment_id else []
+        if not dry_run:
+            ops.destroy_and_remove(s.name, root(), on_output=engine_output)
+    orphans, orphan_objects, left = _orphan_environments(dry_run)
+    objects += orphan_objects
+    emit({"removed_stacks": removed, "removed_environments": orphans, "objects": objects,
+          "left_environments": left, "dry_run": dry_run},
+         f"removed {len(removed)} stack(s): {', '.join(r['stack'] for r in removed) or '-'}; "
+         f"{len(orphans)} orphaned environment(s): {', '.join(o['name'] for o in orphans) or '-'}"
+         + (" (dry run)" if dry_run else "") + preview_gc.describe(objects)
+         + "".join(f"\n  left alone: {e['name']} (belongs to {e['owner']})" for e in left))
+
+
+def _orphan_environments(dry_run: bool) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]]]:
+    """Ephemeral environments in the dev project that a PR stack made and no PR stack holds (e.g. a killed
+    `pr up`), the objects that go with them, and the ephemeral environments left alone (not made by a PR stack).
+    Only the environments are deleted: services and volumes may live on in dev."""
+    project_id = ops.stack_output("dev", root(), "projectId") if ops.stack_exists("dev", root()) else None
+    if not project_id:
+        return [], [], []
+    owned = {s.environment_id for s in ops.pr_stacks(root())}
+    client = client_from_env()
+    envs = client.query("EnvironmentFind", projectId=project_id, isEphemeral=True)["environments"]["edges"]
+    unheld = [e["node"] for e in envs if e["node"]["id"] not in owned]
+    orphans, left = preview_gc.sort_orphans(client, project_id, unheld, ops.PROJECT_NAME)
+    objects = [o for env in orphans for o in preview_gc.environment_objects(client, env["id"])]
+    for env in orphans if not dry_run else []:
+        preview_gc.remove_environment(client, env["id"])
+    return [{"id": e["id"], "name": e["name"]} for e in orphans], objects, left
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

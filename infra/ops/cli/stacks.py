@@ -1,0 +1,70 @@
+"""`acs-infra up | recover | destroy | backup`: a stack's life."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+import typer
+
+from infra.ops import automation as ops
+from infra.ops.cli.common import app, describe, emit, engine_output, fail, guarded, root
+
+
+@app.command("up")
+@guarded
+def up_cmd(stack: str, lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
+    """Create or update a stack (dev, prod or pr-<N>)."""
+    result = ops.up(stack, root(), lock_timeout=lock_timeout, on_output=engine_output)
+    emit(result.as_dict(), f"{stack}: {describe(result.changes)} -> {result.url}")
+
+
+@app.command("recover")
+@guarded
+def recover_cmd(stack: str) -> None:
+    """After a killed run: release the stale lock, clear pending creates, converge (adopting half-made objects)."""
+    result = ops.recover(stack, root(), on_output=engine_output)
+    emit(result.as_dict(), f"{stack}: recovered ({describe(result.changes)}) -> {result.url}")
+
+
+@app.command("destroy")
+@guarded
+def destroy_cmd(stack: str, with_dependents: bool = typer.Option(
+        False, "--with-dependents", help="first destroy the stacks that live in this stack's project (dev's PR "
+                                         "previews)")) -> None:
+    """Destroy a stack's resources; refused when it holds protected data (prod), when other stacks live in its
+    project (unless --with-dependents) and when it would take along anything no stack manages."""
+    from infra.ops import safety
+    _refuse_protected(stack)
+    deps = safety.check_destroy(stack, root(), with_dependents) if ops.stack_exists(stack, root()) else []
+    for name in deps:
+        _refuse_protected(name)
+    for name in deps:  # they go first: `pr list` keeps telling the truth
+        ops.destroy_and_remove(name, root(), on_output=engine_output)
+    result = ops.destroy_and_remove(stack, root(), on_output=engine_output)
+    emit({**result.as_dict(), "dependents_destroyed": deps},
+         f"{stack}: {result.action}" + (f" (after {', '.join(deps)})" if deps else ""))
+
+
+def _refuse_protected(stack: str) -> None:
+    protected = _protected_resources(stack)
+    if protected:
+        fail(f"{stack} holds protected data ({', '.join(protected)}); nothing was deleted. To delete it on purpose: "
+             f"take a backup (acs-infra backup {stack} --label final), then "
+             f"`pulumi state unprotect --all --stack {stack}` and `pulumi destroy --stack {stack}`.")
+
+
+def _protected_resources(stack: str) -> list[str]:
+    if not ops.stack_exists(stack, root()):
+        return []
+    state = ops.select(stack, root(), create=False).export_stack().deployment or {}
+    return [r["urn"].split("::")[-1] for r in state.get("resources") or [] if r.get("protect")]
+
+
+@app.command("backup")
+@guarded
+def backup_cmd(stack: str, label: Optional[str] = typer.Option(None, help="backup name (default: manual-<time>)")) -> None:
+    """Take a labelled backup of the stack's database volume and wait for it."""
+    from infra.ops import release
+    name = label or f"manual-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    made = release.backup(release.target(stack, root()), name)
+    emit({"stack": stack, "backup": made}, f"{stack}: backup {made['name']} ({made['id']}) complete")
