@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from typing import Any
 
 import pytest
 
-from tests.conftest import Emulator, PulumiProject
+from tests.conftest import Emulator, PulumiProject, kill_engine
 from tests.e2e.test_ownership import snapshot
 from tests.e2e.test_pr_previews import cli
 
@@ -178,7 +177,7 @@ def test_recover_after_a_killed_up_touches_nothing_foreign(project: PulumiProjec
     deadline = time.monotonic() + 120
     while emulator.stats()["write_total"] < start + 3 and time.monotonic() < deadline:
         time.sleep(0.02)
-    os.killpg(run.pid, signal.SIGKILL)
+    kill_engine(run.pid)
     run.wait()
     emulator.admin("/faults", {"latency_ms": 0})
     dev = next(p for p in emulator.inventory()["projects"] if p["name"] == "acs")

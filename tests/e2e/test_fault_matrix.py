@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Emulator, PulumiProject
+from tests.conftest import Emulator, PulumiProject, kill_engine
 from tests.e2e.test_pr_previews import cli
 
 pytestmark = pytest.mark.e2e
@@ -114,7 +113,7 @@ def test_engine_killed_mid_up_then_recovered(writes_before_kill: int, project: P
     deadline = time.monotonic() + 120
     while emulator.stats()["write_total"] < writes_before_kill and time.monotonic() < deadline:
         time.sleep(0.02)
-    os.killpg(run.pid, signal.SIGKILL)
+    kill_engine(run.pid)
     run.wait()
     locked = project.run("up", "--yes", "--skip-preview", stack="dev", check=False)
     # The dead run holds the stack lock (or, killed while writing, left a truncated checkpoint).
