@@ -188,7 +188,8 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     if expect_pr and not PR_STACK.match(stack_name):
         raise ConfigError(f"{stack_name!r} is not a PR stack")
     cfg = preflight(stack_name, root)  # bad names and files stop here, before a stack exists
-    if not stack_exists(stack_name, root):
+    existed = stack_exists(stack_name, root)
+    if not existed:
         verify_token()  # a wrong token too (one API call, only for a stack that does not exist yet)
         if cfg.project.stack:
             require_source(stack_name, cfg.project.stack, root)
@@ -196,8 +197,11 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     stack = with_release(select(stack_name, root, create=True), release)
     if PR_STACK.match(stack_name):
         ensure_pr_secrets(stack, root)
+    # A preview's environment may be deleted in Railway by hand (or by a failed first shaping): an existing PR
+    # stack refreshes first, so a fork read as gone is forked again instead of patched.
+    refresh = existed and bool(PR_STACK.match(stack_name))
     result = run_locked(stack_name, lock_timeout, lambda: stack.up(
-        on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
+        on_output=on_output, show_secrets=False, suppress_progress=True, refresh=refresh or None), on_output)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "up", outputs.get("url"), _changes(result.summary), outputs,
                        time.monotonic() - started)

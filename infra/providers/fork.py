@@ -10,6 +10,9 @@ with its fork, so it has no delete call of its own.
 Ownership: the fork carries its stack's marker (the shared variable `ACS_INFRA_OWNER`), written by the shape's
 patch rather than by a call of its own (the fork copies no marker: the patch removes every copied shared variable).
 An environment of the fork's name found at create time is adopted only with this stack's marker.
+
+A fork is never left half made: when its first shaping fails, the fork (holding its source's secret values and
+database instance) is deleted before the error is reported.
 """
 from __future__ import annotations
 
@@ -80,8 +83,10 @@ class ForkedEnvironmentProvider(RailwayProvider):
         return e if (e.get("sourceEnvironment") or {}).get("id") == props["source_environment_id"] else None
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        def fetch() -> dict[str, Any]:
+        def fetch() -> dict[str, Any] | None:
             e = client().query("EnvironmentRead", id=id_)["environment"]
+            if e.get("deletedAt"):  # Railway documents the field: a deleted environment still answering is gone
+                return None
             return self._outs(e, props, props.get("copied") or {})  # what was copied is a fact of the creation
         return self.read_or_gone(id_, props, fetch)
 
@@ -162,6 +167,24 @@ def _live_service(config: dict[str, Any], sid: str, declared: dict[str, Any]) ->
             "variables": {k: v["value"] for k, v in (live.get("variables") or {}).items()}}
 
 
+class ForkShapeFailed(Exception):
+    """The first shaping of a fork failed; says whether the fork (with its source's copies) is gone."""
+
+
+def _unshaped_fork_removed(env_id: str, cause: Exception) -> ForkShapeFailed:
+    """An unshaped fork still holds its source's copies: the source's variables with their secret values and the
+    source's database instance. It is this stack's own fresh fork (the shape is created once, right after it), so
+    it is deleted rather than left reachable from a PR build; the next `up` reads it as gone and forks again."""
+    try:
+        ignore_missing(lambda: client().mutate("EnvironmentDelete", id=env_id))
+    except Exception as exc:
+        return ForkShapeFailed(f"railway fork shape: shaping fork {env_id} failed ({cause}), and deleting it failed "
+                               f"too ({exc}): it still holds copies of its source's variables and services. Remove "
+                               "it (`acs-infra pr down <N>`) before anything deploys there.")
+    return ForkShapeFailed(f"railway fork shape: shaping fork {env_id} failed ({cause}); the fork was deleted, so it "
+                           "holds none of its source's variables or services. Run it again.")
+
+
 class ForkShapeProvider(RailwayProvider):
     kind = "railway fork shape"
     fields = (Field("environment_id", replaces=True), Field("copied", replaces=True), Field("services", default={}),
@@ -191,9 +214,12 @@ class ForkShapeProvider(RailwayProvider):
                             commitMessage="acs-infra: preview shape")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        patch = shape_patch(props["copied"], props.get("services") or {}, props.get("secret_variables") or {},
-                            owner=props.get("owner"))
-        self._commit(props["environment_id"], patch)
+        try:
+            patch = shape_patch(props["copied"], props.get("services") or {}, props.get("secret_variables") or {},
+                                owner=props.get("owner"))
+            self._commit(props["environment_id"], patch)
+        except Exception as exc:
+            raise _unshaped_fork_removed(props["environment_id"], exc) from None
         return CreateResult(f"{props['environment_id']}:shape", {**self.inputs_of(props), **self._outs(props)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -6,6 +6,7 @@ emulator's API.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -238,3 +239,43 @@ def test_pr_gc_leaves_a_copy_of_a_preview_alone(project: PulumiProject, emulator
     assert after_copy["sourceEnvironment"] is None, "its source, pr-7, is gone"
     assert {**after_copy, "sourceEnvironment": None} == {**before_copy, "sourceEnvironment": None}, \
         "the copy and its volume are not gc's to delete"
+
+
+PROJECT_ENVIRONMENTS = """query($p:String!){ environments(projectId:$p){ edges { node { id name
+  config(decryptVariables: true) } } } }"""
+
+
+def dev_secret_values(emulator: Emulator, dev: dict[str, Any]) -> set[str]:
+    """The values of dev's stack secrets as dev's web service holds them on Railway."""
+    names = {"API_KEY", "JWT_SECRET", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"}
+    config = environment(emulator, dev["environmentId"])["config"]
+    variables = config["services"][dev["serviceIds"]["web"]]["variables"]
+    values = {v["value"] for k, v in variables.items() if k in names}
+    assert len(values) == len(names), "dev holds its secrets (the check below would prove nothing otherwise)"
+    return values
+
+
+def test_a_failed_shaping_patch_leaves_no_dev_secret_in_the_preview(project: PulumiProject, emulator: Emulator,
+                                                                    dev: dict[str, Any]) -> None:
+    """A fork copies dev's variables, secrets included, and dev's Postgres; the shaping patch replaces them. When
+    that patch fails (every retry answered 503), the preview must not keep dev's copies: no environment of the
+    project but dev holds a dev secret value or a Postgres instance afterwards, and the next `pr up` completes."""
+    secrets = dev_secret_values(emulator, dev)
+    emulator.admin("/faults", {"fail_next": {"EnvironmentPatchCommit": 50}})
+    failed = cli(project, "pr", "up", "6", check=False)
+    assert failed.returncode != 0, failed.stdout
+    assert emulator.stats()["faults"].get("error", 0) >= 1, "the shaping patch was failed by the fault"
+    assert "Traceback" not in json.loads(failed.stdout)["error"]
+    assert not any(s in failed.stdout + failed.stderr for s in secrets), "no secret in the error"
+    emulator.admin("/faults", {"fail_next": {}})
+    for env in emulator.data(PROJECT_ENVIRONMENTS, p=dev["projectId"])["environments"]["edges"]:
+        node = env["node"]
+        if node["id"] == dev["environmentId"]:
+            continue
+        held = json.dumps(node["config"])
+        assert not [s for s in secrets if s in held], f"{node['name']} holds a dev secret value"
+        assert "Postgres" not in instance_names(environment(emulator, node["id"])), f"{node['name']}: dev's database"
+    up = result(cli(project, "pr", "up", "6"))  # the next run makes the preview
+    fork = environment(emulator, up["outputs"]["environmentId"])
+    assert instance_names(fork) == ["web"]
+    assert not [s for s in secrets if s in json.dumps(fork["config"])]

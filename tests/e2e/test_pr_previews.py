@@ -110,6 +110,21 @@ def test_gc_removes_closed_previews_and_orphans(project: PulumiProject, emulator
     assert [r["stack"] for r in result(cli(project, "pr", "list"))] == ["pr-2"]
 
 
+def test_pr_up_remakes_a_preview_deleted_out_of_band(project: PulumiProject, emulator: Emulator,
+                                                    dev: dict[str, Any]) -> None:
+    """Someone deletes the preview's environment in Railway: the next `pr up` reads the fork as gone and forks
+    dev again (a new environment, shaped, with its domain) instead of patching an environment that is no more."""
+    first = result(cli(project, "pr", "up", "44"))["outputs"]["environmentId"]
+    emulator.data("mutation($i:String!){ environmentDelete(id:$i) }", i=first)
+    again = result(cli(project, "pr", "up", "44"))
+    envs = emulator.data(PR_LIVE, p=dev["projectId"])["environments"]["edges"]
+    assert [(e["node"]["name"], e["node"]["id"]) for e in envs] == [("pr-44", again["outputs"]["environmentId"])]
+    assert again["outputs"]["environmentId"] != first
+    assert [i["node"]["serviceName"] for i in envs[0]["node"]["serviceInstances"]["edges"]] == ["web"]
+    assert again["url"] == "https://acs-pr-44.up.railway.app"
+    project.run("preview", "--expect-no-changes", "--refresh", stack="pr-44")
+
+
 def test_concurrent_previews(project: PulumiProject, emulator: Emulator, dev: dict[str, Any]) -> None:
     numbers = [11, 12, 13, 14, 15]
     with ThreadPoolExecutor(max_workers=5) as pool:
