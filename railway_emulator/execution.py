@@ -8,6 +8,7 @@ from graphql import (FieldNode, GraphQLError, GraphQLSchema, InlineFragmentNode,
                      OperationType, execute, parse, validate)
 
 from railway_emulator import models as m
+from railway_emulator.coercion import variable_errors
 from railway_emulator.errors import RailwayError
 
 # Request bounds. Railway documents none of them; these are the emulator's own assumptions, far above what any
@@ -75,6 +76,9 @@ class Executor:
         if errors:
             return {"errors": errors, "data": None}, False
         mutation = _is_mutation(document, body.get("operationName"))
+        errors = variable_errors(self.schema, document, body.get("operationName"), body.get("variables") or {})
+        if errors:
+            return {"errors": errors, "data": None}, mutation
         with self.backend.lock:
             result = execute(self.schema, document, variable_values=body.get("variables") or {},
                              operation_name=body.get("operationName"),

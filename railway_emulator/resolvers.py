@@ -10,6 +10,7 @@ from typing import Any, Callable
 from graphql import GraphQLField, GraphQLResolveInfo, GraphQLSchema, build_schema, get_named_type
 
 from railway_emulator import models as m
+from railway_emulator.coercion import bind_scalars
 
 SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
 Resolver = Callable[..., Any]
@@ -182,6 +183,7 @@ def build() -> GraphQLSchema:
             if not callable(getattr(m.Backend, method, None)):
                 raise LookupError(f"the backend has no operation {method} for {root.name}.{name}")
             field.resolve = operation(method, field)
+    bind_scalars(schema)
     for type_name, resolvers in TYPES.items():
         gql_type = schema.type_map[type_name]
         for field_name, fn in resolvers.items():

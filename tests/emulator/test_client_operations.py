@@ -52,7 +52,7 @@ def test_a_variable_of_the_wrong_type_gets_graphqls_coercion_error(emulator: Emu
                               headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"})
     message = resp.json()["errors"][0]["message"]
     assert resp.status_code == 200 and resp.json()["data"] is None
-    assert message == "Variable '$id' got invalid value 5; String cannot represent a non string value: 5"
+    assert message == 'Variable "$id" got invalid value 5; String cannot represent a non string value: 5'
 
 
 def test_custom_domain_dns_target_is_the_same_on_every_read(emulator: Emulator) -> None:
