@@ -317,3 +317,21 @@ def test_environment_adopted_by_id(railway_env: Emulator, base: dict[str, str]) 
                             p=base["project_id"])["environmentCreate"]["id"]
     id_, outs = create(p, {"project_id": base["project_id"], "name": "by-hand", "adopt_id": made})
     assert id_ == made and outs["name"] == "by-hand" and p.read(id_, outs).id == made
+
+
+def test_project_state_keeps_its_workspace_id_so_a_read_is_one_call(railway_env: Emulator) -> None:
+    """The workspace id is part of the project's state from its create, through an update, so a refresh reads
+    project and notification rules in one `ProjectSnapshot` call and never asks for the project first."""
+    from infra.providers import snapshot
+    p = ProjectProvider()
+    id_, outs = create(p, {"name": "ws-kept", "default_environment_name": "dev"})
+    workspace = railway_env.data("{ me { workspaces { id } } }")["me"]["workspaces"][0]["id"]
+    assert outs["workspace_id"] == workspace
+    news = checked(p, {"name": "ws-renamed", "default_environment_name": "dev"}, outs)
+    outs = {**outs, **p.update(id_, outs, news).outs}
+    assert outs["workspace_id"] == workspace
+    snapshot.forget()
+    railway_env.reset_stats()
+    assert p.read(id_, outs).outs["workspace_id"] == workspace
+    calls = railway_env.stats()["by_operation"]
+    assert calls.get("ProjectSnapshot") == 1 and "ProjectRead" not in calls, calls
