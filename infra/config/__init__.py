@@ -7,15 +7,16 @@ its configuration is the dev stack's with the PR overrides of `pr_config`.
 `models` holds the schema, `stacks` the stack files and name checks, `preflight` the checks before a stack is
 created; callers import from `infra.config`.
 """
-from infra.config.models import (PR_RULE, PR_STACK, Alerts, Channel, ConfigError, Domain, EnvironmentConfig,
-                                 Healthcheck, PostgresDatabase, ProjectRef, ServiceConfig, Source, SqliteDatabase,
-                                 parse_duration_ms, parse_environment, parse_percent, parse_size_mb)
+from infra.config.models import (Alerts, Channel, ConfigError, Domain, EnvironmentConfig, Healthcheck,
+                                 PostgresDatabase, ProjectRef, ServiceConfig, Source, SqliteDatabase, parse_environment,
+                                 parse_percent, parse_size_mb)
 from infra.config.preflight import check_token, preflight, verify_token
 from infra.config.stacks import (check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack,
                                  load_stack_file, parse_pr_number, parse_pr_numbers, pr_config)
+from infra.railway.facts import PR_RULE, PR_STACK  # the product's names, for the callers of infra.config
 
 __all__ = ["PR_RULE", "PR_STACK", "Alerts", "Channel", "ConfigError", "Domain", "EnvironmentConfig", "Healthcheck",
-           "PostgresDatabase", "ProjectRef", "ServiceConfig", "Source", "SqliteDatabase", "parse_duration_ms",
+           "PostgresDatabase", "ProjectRef", "ServiceConfig", "Source", "SqliteDatabase",
            "parse_environment", "parse_percent", "parse_size_mb", "check_token", "preflight", "verify_token",
            "check_secret_storage", "check_stack_name", "check_unique_subdomain", "guard_stack", "load_stack_file",
            "parse_pr_number", "parse_pr_numbers", "pr_config"]

@@ -7,15 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PR_STACK = re.compile(r"^pr-([1-9]\d{0,6})$")  # the one rule for PR numbers: 1..9999999, no leading zero
-PR_RULE = "a PR number from 1 to 9999999 without leading zeros"
-STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-REFERENCE = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")  # Railway's ${{VAR}}, ${{shared.VAR}}, ${{Service.VAR}}
-POSTGRES_SERVICE = "Postgres"  # the database service's name (infra.components)
-SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from infra.railway.facts import (DOMAIN_SUFFIX, ENVIRONMENT_NAME, POSTGRES_SERVICE, REFERENCE, REGIONS,
+                                 RESTART_POLICIES, SUBDOMAIN, SUBDOMAIN_RULE, UUID, VARIABLE_NAME, parse_duration_ms)
+
 SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB)\s*$", re.IGNORECASE)
 HOBBY_MAX_MEMORY_MB = 8 * 1024
@@ -85,8 +79,8 @@ class ServiceConfig(Strict):
     start_command: str | None = Field(None, alias="startCommand", pattern=r"\S")
     pre_deploy_command: str | None = Field(None, alias="preDeployCommand", pattern=r"\S")
     healthcheck: Healthcheck | None = None
-    restart_policy: Literal["ON_FAILURE", "ALWAYS", "NEVER"] = Field("ON_FAILURE", alias="restartPolicy")
-    region: Literal["us-west2", "us-east4-eqdc4a", "europe-west4-drams3a", "asia-southeast1-eqsg3a"] | None = None
+    restart_policy: Literal[RESTART_POLICIES] = Field("ON_FAILURE", alias="restartPolicy")  # type: ignore[valid-type]
+    region: Literal[REGIONS] | None = None  # type: ignore[valid-type]
     port: int = Field(3000, ge=1, le=65535)
     public: bool = True
     variables: dict[str, str] = {}
@@ -132,14 +126,6 @@ def parse_percent(value: Any) -> float:
     return float(match.group(1)) / 100
 
 
-def parse_duration_ms(value: Any) -> float:
-    """'2s' -> 2000, '500ms' -> 500, '30m' -> 1800000. The unit is required."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*", str(value)) if isinstance(value, str) else None
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a duration; write it like \"500ms\", \"2s\" or \"30m\"")
-    return float(match.group(1)) * {"ms": 1, "s": 1000, "m": 60000}[match.group(2)]
-
-
 Percent = Annotated[float, BeforeValidator(parse_percent)]
 DurationMs = Annotated[float, BeforeValidator(parse_duration_ms)]
 
@@ -182,8 +168,7 @@ class Domain(Strict):
     @classmethod
     def _subdomain(cls, v: str) -> str:
         if not SUBDOMAIN.match(v):
-            raise ValueError(f"{v!r} is not a valid subdomain: 1-63 lowercase letters, digits or '-', "
-                             "not starting or ending with '-'")
+            raise ValueError(f"{v!r} is not a valid subdomain: {SUBDOMAIN_RULE}")
         return v
 
 
@@ -221,7 +206,7 @@ class EnvironmentConfig(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not ENV_NAME.match(v):
+        if not ENVIRONMENT_NAME.match(v):
             raise ValueError(f"{v!r} must be lowercase letters, digits and '-'")
         return v
 
@@ -283,13 +268,13 @@ class EnvironmentConfig(Strict):
 
     @property
     def url(self) -> str:
-        return f"https://{self.domain.subdomain}.up.railway.app"
+        return f"https://{self.domain.subdomain}.{DOMAIN_SUFFIX}"
 
 
 def _check_variables(v: dict[str, str]) -> dict[str, str]:
-    bad = [k for k in v if not VAR_NAME.match(k)]
+    bad = [k for k in v if not VARIABLE_NAME.match(k)]
     if bad:
-        raise ValueError(f"variable names {bad} must match {VAR_NAME.pattern}")
+        raise ValueError(f"variable names {bad} must match {VARIABLE_NAME.pattern}")
     empty = [k for k, val in v.items() if val in (None, "")]
     if empty:
         raise ValueError(f"variables {empty} have empty values")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from infra.config.models import PR_STACK, ConfigError, EnvironmentConfig, parse_environment
+from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
 from infra.config.stacks import check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack
 from infra.config.stacks import load_stack_file, pr_config
+from infra.railway.facts import PR_STACK
 
 
 def check_token(config_keys: set[str]) -> None:

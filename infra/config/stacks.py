@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from infra.config.models import PR_RULE, PR_STACK, STACK_NAME, ConfigError, EnvironmentConfig, parse_environment
+from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
+from infra.railway.facts import PR_NUMBER, PR_RULE, PR_STACK, PR_SUBDOMAIN, STACK_NAME
 
 
 def load_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def check_stack_name(stack: str) -> None:
 
 def parse_pr_number(text: str, what: str = "PR number") -> int:
     """The one rule for PR numbers, for every command: 1..9999999 written without leading zeros."""
-    if not re.fullmatch(r"[1-9]\d{0,6}", text.strip()):
+    if not re.fullmatch(PR_NUMBER, text.strip()):
         raise ConfigError(f"{what}: {text!r} is not {PR_RULE}")
     return int(text)
 
@@ -114,7 +115,7 @@ def check_secret_storage(names: list[str], present: set[str], secret_keys: set[s
 def check_unique_subdomain(stack: str, cfg: EnvironmentConfig, root: Path) -> None:
     """Two stacks on one subdomain would fight over one address (Railway's domains are global)."""
     key, mine = "acs:environment.domain.subdomain", cfg.domain.subdomain
-    if not PR_STACK.match(stack) and re.fullmatch(r"acs-pr-\d+", mine):
+    if not PR_STACK.match(stack) and PR_SUBDOMAIN.match(mine):
         raise ConfigError(f"invalid stack configuration:\n  {key}: {mine!r} is reserved for PR previews (acs-pr-<N>)")
     for path in sorted(root.glob("Pulumi.*.yaml")):
         other = path.name[len("Pulumi."):-len(".yaml")]

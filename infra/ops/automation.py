@@ -24,7 +24,6 @@ import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError, load_stack_file, preflight, verify_token
 
 PROJECT_NAME = "acs"
-PR_NAME = re.compile(r"^pr-(\d+)$")
 PREVIEW_SECRETS = "previewSecrets"  # a PR stack's secret output: its preview secrets, for any runner to reuse
 T = TypeVar("T")
 
@@ -218,7 +217,7 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
     stack = select(stack_name, root, create=False)
     result = run_locked(stack_name, lock_timeout, lambda: stack.destroy(
         on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
-    if PR_NAME.match(stack_name):
+    if PR_STACK.match(stack_name):
         run_locked(stack_name, lock_timeout, lambda: workspace(root).remove_stack(stack_name), on_output)
         (root / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
     return StackResult(stack_name, "destroyed", changes=_changes(result.summary),
@@ -242,7 +241,7 @@ class PrStack:
 def pr_stacks(root: Path) -> list[PrStack]:
     out = []
     for summary in workspace(root).list_stacks():
-        match = PR_NAME.match(summary.name)
+        match = PR_STACK.match(summary.name)
         if not match:
             continue
         updated = _parse_time(summary.last_update)
@@ -276,14 +275,6 @@ def require_source(stack_name: str, source: str, root: Path) -> None:
 def stack_output(stack_name: str, root: Path, key: str) -> Any:
     outputs = select(stack_name, root, create=False).outputs()
     return outputs[key].value if key in outputs else None
-
-
-def parse_duration(text: str) -> float:
-    """'36h', '7d', '90m' -> hours."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([mhd])", text.strip())
-    if not match:
-        raise ConfigError(f"--max-age {text!r}: use a number with m, h or d (e.g. 36h, 7d)")
-    return float(match.group(1)) * {"m": 1 / 60, "h": 1, "d": 24}[match.group(2)]
 
 
 def restore_checkpoint(stack_name: str) -> bool:

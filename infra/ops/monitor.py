@@ -161,9 +161,4 @@ def write_report(report: MonitorReport, path: Path) -> None:
     path.write_text(markdown(report, chart.name))
 
 
-def parse_window(text: str) -> float:
-    from infra.config import parse_duration_ms
-    return parse_duration_ms(text) / 1000
-
-
-__all__ = ["monitor", "write_report", "markdown", "parse_window", "MonitorReport"]
+__all__ = ["monitor", "write_report", "markdown", "MonitorReport"]

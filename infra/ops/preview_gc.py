@@ -17,13 +17,14 @@ from typing import Any
 
 from infra.ownership import OWNER_VARIABLE, backend_id, owner_named_by, marker
 from infra.railway import NotFoundError, RailwayClient
+from infra.railway.facts import PR_STACK
 
 
 def made_by_a_preview(owner: str | None, project: str, env_name: str) -> bool:
     """Whether an environment's marker names the PR stack (`pr-<N>`) of this Pulumi project and backend that
     manages an environment of this name. A copy (`railway environment new --copy`) inherits the shared variable
     with the marker but not the name: the copy is not the preview's."""
-    if not re.fullmatch(r"pr-[1-9][0-9]{0,6}", env_name):
+    if not PR_STACK.match(env_name):  # a preview environment is named after its stack
         return False
     pattern = rf"[^/]+/{re.escape(project)}/{re.escape(env_name)}@{re.escape(backend_id())}"
     return bool(owner) and re.fullmatch(pattern, owner or "") is not None

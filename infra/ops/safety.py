@@ -47,7 +47,7 @@ def dependents(stack: str, root: Path) -> list[str]:
         name = summary.name
         if name == stack or summary.resource_count == 0:  # unknown (None) counts: better refused than lost
             continue
-        if ops.PR_NAME.match(name):
+        if ops.PR_STACK.match(name):
             uses = "dev"
         else:
             try:

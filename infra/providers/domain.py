@@ -5,7 +5,6 @@ provider does). If the chosen name is refused, the generated domain is removed a
 nothing behind."""
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator
 
 from pulumi import Input, Output, ResourceOptions
@@ -14,16 +13,14 @@ from pulumi.dynamic import Resource
 from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, create_once, ignore_missing)
+from infra.railway.facts import DOMAIN_SUFFIX as SUFFIX, SUBDOMAIN, SUBDOMAIN_RULE
 
-SUFFIX = "up.railway.app"
-SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def subdomain_failure(kind: str, key: str, value: Any) -> CheckFailure | None:
     if value is None or SUBDOMAIN.match(str(value)):
         return None
-    return CheckFailure(key, f"{kind}: subdomain {value!r} must be 1-63 lowercase letters, digits or '-', "
-                             "not starting or ending with '-'")
+    return CheckFailure(key, f"{kind}: subdomain {value!r} must be {SUBDOMAIN_RULE}")
 
 
 def _domains(props: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Railway environment: name (renamed in place), ephemeral flag and source environment (both replace)."""
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator
 
 from pulumi import Input, Output, ResourceOptions
@@ -12,8 +11,8 @@ from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, create_once, ignore_missing,
                                   ignore_missing_list)
+from infra.railway.facts import ENVIRONMENT_NAME as NAME
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def _outs(e: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pulumi.dynamic import Resource
 from infra.providers import snapshot
 from infra.providers.base import (CheckFailure, CreateResult, Field, RailwayProvider, ReadResult, UpdateResult,
                                   client, ignore_missing)
+from infra.railway.facts import REGIONS, RESTART_POLICIES
 
 SETTINGS: dict[str, str] = {  # our property -> Railway's field
     "start_command": "startCommand", "build_command": "buildCommand", "pre_deploy_command": "preDeployCommand",
@@ -22,8 +23,6 @@ SETTINGS: dict[str, str] = {  # our property -> Railway's field
     "restart_policy_max_retries": "restartPolicyMaxRetries", "sleep_application": "sleepApplication",
     "cron_schedule": "cronSchedule",
 }
-RESTART_POLICIES = ("ON_FAILURE", "ALWAYS", "NEVER")
-REGIONS = ("us-west2", "us-east4-eqdc4a", "europe-west4-drams3a", "asia-southeast1-eqsg3a")
 
 
 def settings_failures(kind: str, s: dict[str, Any]) -> Iterator[CheckFailure]:

@@ -6,12 +6,11 @@ which plain variable changed, which name appeared or vanished, and that a secret
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator
 
 from infra.providers.base import CheckFailure
+from infra.railway.facts import VARIABLE_NAME as VAR_NAME
 
-VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def validate(kind: str, props: dict[str, Any]) -> Iterator[CheckFailure]:

@@ -19,6 +19,7 @@ from infra.config import ConfigError
 from infra.ops import automation as ops
 from infra.ops.release import ReleaseError
 from infra.railway import RailwayApiError
+from infra.railway.facts import parse_duration_ms
 
 app = typer.Typer(help="ACS infrastructure on Railway: stacks, PR previews, drift.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -85,9 +86,9 @@ def _engine_error(exc: Exception) -> str:
 
 
 def seconds(option: str, text: str) -> float:
-    from infra.ops import monitor
+    """A duration given on the command line, in seconds; a bad one names its option."""
     try:
-        return monitor.parse_window(text)
+        return parse_duration_ms(text) / 1000
     except ValueError as exc:
         raise ConfigError(f"{option}: {exc}") from None
 

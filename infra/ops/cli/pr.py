@@ -9,7 +9,7 @@ from rich.table import Table
 
 from infra.config import ConfigError, parse_pr_number, parse_pr_numbers
 from infra.ops import automation as ops, preview_gc
-from infra.ops.cli.common import STATE, app, describe, emit, engine_output, guarded, out, root
+from infra.ops.cli.common import STATE, app, describe, emit, engine_output, guarded, out, root, seconds
 from infra.railway import client_from_env
 
 pr_app = typer.Typer(help="PR preview environments (stacks pr-<N>).", no_args_is_help=True)
@@ -75,7 +75,7 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
     if open_prs is None and max_age is None:
         raise ConfigError("pr gc needs --open and/or --max-age")
     keep = parse_pr_numbers(open_prs, "--open") if open_prs is not None else None
-    limit = ops.parse_duration(max_age) if max_age else None
+    limit = seconds("--max-age", max_age) / 3600 if max_age else None
     from infra.ops import safety
     removed, objects, going = [], [], []
     for s in ops.pr_stacks(root()):
