@@ -68,14 +68,22 @@ def guarded(fn: Any) -> Any:
         except (ConfigError, RailwayApiError, ReleaseError) as exc:
             fail(str(exc))
         except ops.auto.CommandError as exc:
+            stack = _stack_of(kwargs)
             if "currently locked" in str(exc):  # the backend's own lock: another run, or a killed one
                 fail(f"the stack is locked by another run; if none is running (a killed run left its lock), "
-                     f"release it with `acs-infra recover <stack>`", 3)
+                     f"release it with `acs-infra recover {stack}`", 3)
             if re.search(r"failed to load checkpoint|error: EOF$", str(exc).strip(), re.M):  # a run killed mid-write
-                fail("the stack's state file was left half-written by a killed run; `acs-infra recover <stack>` "
+                fail(f"the stack's state file was left half-written by a killed run; `acs-infra recover {stack}` "
                      "repairs it from the newest intact copy", 3)
             fail(_engine_error(exc))
     return wrapper
+
+
+def _stack_of(arguments: dict[str, Any]) -> str:
+    """The stack a command ran on, for the command to type next (`pr` commands take the PR number)."""
+    if arguments.get("stack"):
+        return str(arguments["stack"])
+    return f"pr-{arguments['pr']}" if arguments.get("pr") else "<stack>"
 
 
 def _engine_error(exc: Exception) -> str:
