@@ -68,6 +68,8 @@ def run(stack: str, config: pulumi.Config) -> dict[str, Any]:
         outputs["releases"] = env.release.records
     if env.database_url is not None:
         outputs["databaseUrl"] = pulumi.Output.secret(env.database_url)
+    if env.volume_instance_id is not None:
+        outputs["volumeInstanceId"] = env.volume_instance_id
     if PR_STACK.match(stack) and secrets:  # kept in the backend: a runner with a fresh clone reuses them
         outputs["previewSecrets"] = pulumi.Output.secret(secrets)
     return outputs

@@ -68,11 +68,12 @@ class AcsEnvironment(ComponentResource):
         in_env = ResourceOptions(parent=self, deleted_with=scope)  # gone with the environment: no delete call
 
         self.database_url: Output[str] | None = None
+        self.volume_instance_id: Output[str] | None = None  # what backups target: a stack output, read by ops
         if isinstance(cfg.database, PostgresConfig):
             pg = PostgresDatabase(f"{name}-postgres", project_id=self.project_id, environment_id=self.environment_id,
                                   name=POSTGRES_SERVICE, image=cfg.database.image,
                                   volume_size_mb=cfg.database.volume_size, opts=data)
-            self.database_url = pg.database_url
+            self.database_url, self.volume_instance_id = pg.database_url, pg.volume_instance_id
             if cfg.database.backups:
                 BackupSchedule(f"{name}-backups", volume_instance_id=pg.volume_instance_id,
                                kinds=list(cfg.database.backups), opts=ResourceOptions(parent=self, protect=cfg.protect,

@@ -80,6 +80,23 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
             delay = min(delay * 2, 15.0)
 
 
+VERBS = ("up", "refresh", "destroy", "preview")
+
+
+def run(stack: auto.Stack, verb: str, *, lock_timeout: float = 600, on_output: Callable[[str], Any] | None = None,
+        **options: Any) -> Any:
+    """The one stack runner: every engine operation of every command (`up`, `refresh`, `destroy`, `preview`)
+    goes through here, inside the backend's stack lock (`run_locked`), without progress bars and, where the
+    engine can print them, without secrets. `options` are the operation's own (e.g. `refresh=True`)."""
+    if verb not in VERBS:
+        raise ValueError(f"unknown engine operation {verb!r}")
+    kwargs: dict[str, Any] = {"suppress_progress": True, "on_output": on_output, **options}
+    if verb != "preview":  # the engine's preview has no show_secrets switch (it never prints them)
+        kwargs.setdefault("show_secrets", False)
+    operation = getattr(stack, verb)
+    return run_locked(stack.name, lock_timeout, lambda: operation(**kwargs), on_output)
+
+
 def _lock_holder(text: str) -> str:
     """`created by user@host (pid N) at TIME` from the backend's lock error, without the lock's URL."""
     match = re.search(r"created by (\S+) \(pid (\d+)\) at (\S+)", text)
@@ -199,8 +216,7 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     # A preview's environment may be deleted in Railway by hand (or by a failed first shaping): an existing PR
     # stack refreshes first, so a fork read as gone is forked again instead of patched.
     refresh = existed and bool(PR_STACK.match(stack_name))
-    result = run_locked(stack_name, lock_timeout, lambda: stack.up(
-        on_output=on_output, show_secrets=False, suppress_progress=True, refresh=refresh or None), on_output)
+    result = run(stack, "up", lock_timeout=lock_timeout, on_output=on_output, refresh=refresh or None)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "up", outputs.get("url"), _changes(result.summary), outputs,
                        time.monotonic() - started)
@@ -215,8 +231,7 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
     if not stack_exists(stack_name, root):
         return StackResult(stack_name, "absent", seconds=time.monotonic() - started)
     stack = select(stack_name, root, create=False)
-    result = run_locked(stack_name, lock_timeout, lambda: stack.destroy(
-        on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
+    result = run(stack, "destroy", lock_timeout=lock_timeout, on_output=on_output)
     if PR_STACK.match(stack_name):
         run_locked(stack_name, lock_timeout, lambda: workspace(root).remove_stack(stack_name), on_output)
         (root / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
@@ -336,10 +351,8 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     except auto.CommandError as exc:
         cause = str(exc).split("stderr:", 1)[-1].strip()
         raise StaleLock(f"{stack_name}: could not release the lock a killed run left: {cause}") from exc
-    run_locked(stack_name, 600, lambda: stack.refresh(
-        clear_pending_creates=True, on_output=on_output, suppress_progress=True), on_output)
-    result = run_locked(stack_name, 600, lambda: stack.up(
-        on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
+    run(stack, "refresh", on_output=on_output, clear_pending_creates=True)
+    result = run(stack, "up", on_output=on_output)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "recovered", outputs.get("url"), _changes(result.summary), outputs,
                        time.monotonic() - started)

@@ -297,7 +297,7 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
         hints = snapshot_hints(stack)
         stack.workspace.env_vars.update(hints)
         try:
-            stack.preview(refresh=True, on_event=events.append, suppress_progress=True)
+            ops.run(stack, "preview", refresh=True, on_event=events.append)
         except auto.CommandError:
             found = conflicts(events)
             if not found:
@@ -313,8 +313,7 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
         if (fix or remove_unmanaged_objects) and result.drifted:
             result.fixed = {}
             if fix:  # restores declared values, re-creates what is missing; deletes nothing it did not make
-                up = ops.run_locked(name, 600, lambda: stack.up(refresh=True, show_secrets=False,
-                                                                suppress_progress=True))
+                up = ops.run(stack, "up", refresh=True)
                 result.fixed = {k: v for k, v in (up.summary.resource_changes or {}).items() if v and k != "same"}
             removable = [r for r in extra if r.removal] if remove_unmanaged_objects and not _protected(stack) else []
             if removable:

@@ -87,7 +87,7 @@ def unlisted_changes(dest: str, root: Path, req: versions.Request, allowed: set[
                 and not kind.startswith("pulumi:providers:"):  # the stack's outputs and provider plugins
             touched.append(f"{pre.metadata.urn.split('::')[-1]} ({pre.metadata.op.value})")
 
-    stack.preview(on_event=on_event, suppress_progress=True)
+    ops.run(stack, "preview", on_event=on_event)
     return [t for t in touched if t.split(" ")[0] not in allowed]
 
 
@@ -136,8 +136,7 @@ def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str],
                   deployments={name: done["deployment"]} if done else {})
     stack = ops.with_release(ops.select(stack_name, root, create=False),
                              versions.Request(stack_name, prev["image"], prev.get("commit"), record))
-    ops.run_locked(stack_name, 600, lambda: stack.up(on_output=on_output, show_secrets=False,
-                                                     suppress_progress=True), on_output)
+    ops.run(stack, "up", on_output=on_output)
     if done is None:  # Railway no longer holds a deployment of it: deploy the pinned image anew
         dep = client.mutate("ServiceInstanceDeploy", serviceId=t.service_ids[name],
                             environmentId=t.environment_id)["serviceInstanceDeployV2"]

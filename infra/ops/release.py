@@ -36,6 +36,7 @@ class Target:
     service_ids: dict[str, str]
     url: str
     volume_instance_id: str | None = None
+    database_kind: str | None = None
 
     @property
     def host(self) -> str:
@@ -43,14 +44,12 @@ class Target:
 
 
 def target(stack_name: str, root: Path) -> Target:
-    stack = ops.select(stack_name, root, create=False)
-    out = {k: v.value for k, v in stack.outputs().items()}
+    """Read from the stack's outputs only (the program exports every id an operation targets)."""
+    out = {k: v.value for k, v in ops.select(stack_name, root, create=False).outputs().items()}
     if "environmentId" not in out:
         raise ConfigError(f"stack {stack_name} has no environment yet: run `acs-infra up {stack_name}` first")
-    state = stack.export_stack().deployment or {}
-    vi = next((r["outputs"].get("volume_instance_id") for r in state.get("resources") or []
-               if r.get("urn", "").endswith("-postgres") and r.get("outputs")), None)
-    return Target(stack_name, out["projectId"], out["environmentId"], out.get("serviceIds") or {}, out["url"], vi)
+    return Target(stack_name, out["projectId"], out["environmentId"], out.get("serviceIds") or {}, out["url"],
+                  out.get("volumeInstanceId"), out.get("databaseKind"))
 
 
 # ---- backups ----------------------------------------------------------------------------------------------
@@ -69,6 +68,9 @@ def wait_workflow(client: RailwayClient, workflow_id: str, timeout: float = 600,
 
 def backup(t: Target, label: str, client: RailwayClient | None = None) -> dict[str, Any]:
     """A labelled backup of the stack's database volume, waited for."""
+    if not t.volume_instance_id and t.database_kind == "postgres":  # an update from before the output existed
+        raise ConfigError(f"stack {t.stack} was last updated before it exported its database volume "
+                          f"(volumeInstanceId), so no backup can be taken; `acs-infra up {t.stack}` records it")
     if not t.volume_instance_id:
         raise ConfigError(f"stack {t.stack} has no database volume to back up")
     client = client or client_from_env()
@@ -196,8 +198,7 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     if record:
         record.update(previous_image=was.get("image"), previous_commit=was.get("commit"), backup=(report.backup or {}).get("name"))
         ops.with_release(stack, versions.Request(stack_name, image, report.commit, record))
-    result = ops.run_locked(stack_name, 600, lambda: stack.up(
-        on_output=on_output, show_secrets=False, suppress_progress=True), on_output)
+    result = ops.run(stack, "up", on_output=on_output)
     report.changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if v and k != "same"}
     t = target(stack_name, root)
     client = client_from_env()
@@ -268,8 +269,7 @@ def _finish_record(stack: auto.Stack, record: dict[str, Any], report: DeployRepo
     image = rolled_back_image or record["image"]
     commit = record["previous_commit"] if rolled_back_image else record["commit"]
     ops.with_release(stack, versions.Request(report.stack, image, commit, record))
-    ops.run_locked(report.stack, 600, lambda: stack.up(on_output=on_output, show_secrets=False,
-                                                       suppress_progress=True), on_output)
+    ops.run(stack, "up", on_output=on_output)
     report.release = record
 
 
@@ -292,7 +292,7 @@ def _config(stack_name: str, root: Path) -> EnvironmentConfig:
 
 
 def _preview_changes(stack: auto.Stack) -> dict[str, int] | None:
-    preview = stack.preview(suppress_progress=True)
+    preview = ops.run(stack, "preview")
     summary = {getattr(k, "value", k): v for k, v in (preview.change_summary or {}).items()}
     return {k: v for k, v in summary.items() if v and k != "same"}
 

@@ -45,3 +45,37 @@ def test_the_checker_sees_a_lazy_import(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from infra.ops import automation\n")
     assert "infra.ops.automation" in imported_modules(probe)
+
+
+ENGINE_VERBS = {"up", "refresh", "destroy", "preview"}
+
+
+def engine_calls(path: Path) -> list[str]:
+    """`<stack>.up(...)`-style calls (receiver not the runner module itself), as 'function: receiver.verb'."""
+    found: list[str] = []
+
+    def visit(node: ast.AST, function: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            function = node.name
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ENGINE_VERBS \
+                and not (isinstance(node.func.value, ast.Name) and node.func.value.id in ("ops", "automation")):
+            found.append(f"{function}: {ast.unparse(node.func)}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, function)
+
+    visit(ast.parse(path.read_text()), "<module>")
+    return found
+
+
+def test_every_engine_operation_goes_through_the_one_stack_runner() -> None:
+    """Issue 18: `refresh` ran outside the stack lock and the release flow called `stack.up` itself. Only
+    `infra.ops.automation.run` (which holds the lock) may call an engine operation."""
+    offenders = {str(f.relative_to(ROOT)): calls for f in sorted((ROOT / "infra" / "ops").rglob("*.py"))
+                 if (calls := [c for c in engine_calls(f) if not c.startswith("run: ")])}
+    assert offenders == {}
+
+
+def test_the_runner_checker_sees_a_direct_call(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("def deploy(stack):\n    return ops.run(stack, 'up') or stack.up(on_output=print)\n")
+    assert engine_calls(probe) == ["deploy: stack.up"]
