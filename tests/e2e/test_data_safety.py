@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -46,6 +46,25 @@ def other_backends_project(emulator: Emulator) -> str:
     return pid
 
 
+class DevHoldingData(NamedTuple):
+    dev: dict[str, Any]  # dev's stack outputs
+    other: str  # another backend's project of the same name
+    other_before: Any  # its snapshot
+    qa: dict[str, str]  # QA's hand-made service with a volume, in dev's environment
+    orphan: str  # a detached volume in dev's environment
+
+
+def dev_holding_data(project: PulumiProject, emulator: Emulator) -> DevHoldingData:
+    """dev brought up, holding data no stack made (QA's service with its volume, a detached volume), next to
+    another backend's project of the same name."""
+    project.up("dev")
+    dev = project.outputs("dev")
+    other = other_backends_project(emulator)
+    return DevHoldingData(dev, other, snapshot(emulator, other),  # the snapshot before dev holds anything
+                          hand_made(emulator, dev["projectId"], dev["environmentId"], "qa", volume=True),
+                          lone_volume(emulator, dev["projectId"], dev["environmentId"]))
+
+
 def present(emulator: Emulator, ids: list[str]) -> list[str]:
     """Which of these still exist: projects, environments and volumes by id, services by a live instance."""
     inv = emulator.inventory()
@@ -82,12 +101,7 @@ def test_destroy_never_takes_along_what_no_stack_manages(project: PulumiProject,
     """Data safety, destroy: a hand-made service with a volume and a detached volume in dev's environment would
     go with dev's project: refused, naming them, nothing deleted. Another stack's project of the same name (made
     on another backend) is never touched, also when dev is destroyed for real."""
-    project.up("dev")
-    dev = project.outputs("dev")
-    other = other_backends_project(emulator)
-    other_before = snapshot(emulator, other)
-    qa = hand_made(emulator, dev["projectId"], dev["environmentId"], "qa", volume=True)
-    orphan = lone_volume(emulator, dev["projectId"], dev["environmentId"])
+    dev, other, other_before, qa, orphan = dev_holding_data(project, emulator)
     dev_before = snapshot(emulator, dev["projectId"])
 
     refused = cli(project, "destroy", "dev", check=False)
@@ -131,12 +145,7 @@ def test_drift_fix_never_deletes_unmanaged_data(project: PulumiProject, emulator
     QA's data). Now --fix restores declared values and leaves them; `--remove-unmanaged` removes an unmanaged
     service without data and still refuses volumes and services holding one. Another stack's project is never
     touched."""
-    project.up("dev")
-    dev = project.outputs("dev")
-    other = other_backends_project(emulator)
-    other_before = snapshot(emulator, other)
-    qa = hand_made(emulator, dev["projectId"], dev["environmentId"], "qa", volume=True)
-    orphan = lone_volume(emulator, dev["projectId"], dev["environmentId"])
+    dev, other, other_before, qa, orphan = dev_holding_data(project, emulator)
     scratch = hand_made(emulator, dev["projectId"], dev["environmentId"], "scratch", volume=False)
     emulator.data("mutation($s:String!,$e:String!){ serviceInstanceUpdate(serviceId:$s, environmentId:$e, "
                   "input:{numReplicas:3}) }", s=dev["serviceIds"]["web"], e=dev["environmentId"])

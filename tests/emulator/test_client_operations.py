@@ -2,6 +2,8 @@
 per documented rule or client-found defect, over real HTTP. Each docstring states the rule."""
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -279,6 +281,16 @@ def test_features_the_emulator_does_not_model_answer_as_railway_would(emulator: 
 VOLUME = ("mutation($p:String!,$e:String,$s:String,$r:String){ volumeCreate(input:{projectId:$p, environmentId:$e, "
           "serviceId:$s, mountPath:\"/data\", region:$r}){ id volumeInstances { edges { node { id serviceId region "
           "mountPath environmentId } } } } }")
+VOLUME_UPDATE = ("mutation($v:String!,$e:String,$i:VolumeInstanceUpdateInput!){ volumeInstanceUpdate(volumeId:$v, "
+                 "environmentId:$e, input:$i) }")
+
+
+def volume_instances(emulator: Emulator, project_id: str, fields: str) -> list[dict[str, Any]]:
+    """The instances of the project's first volume, read back with these fields."""
+    query = ("query($p:String!){ project(id:$p){ volumes { edges { node { volumeInstances { edges { node { "
+             + fields + " } } } } } } } }")
+    node = emulator.data(query, p=project_id)["project"]["volumes"]["edges"][0]["node"]
+    return [e["node"] for e in node["volumeInstances"]["edges"]]
 
 
 def test_a_new_volume_is_detached_and_in_the_default_region_unless_told(emulator: Emulator) -> None:
@@ -301,20 +313,15 @@ def test_volume_instance_update_without_environment_updates_every_instance(emula
     vol = emulator.data(VOLUME, p=pid, e=env, s=sid)["volumeCreate"]["id"]
     fork = emulator.data("mutation($p:String!,$s:String!){ environmentCreate(input:{projectId:$p, name:\"pr-2\", "
                          "sourceEnvironmentId:$s}){ id } }", p=pid, s=env)["environmentCreate"]["id"]
-    update = ("mutation($v:String!,$e:String,$i:VolumeInstanceUpdateInput!){ volumeInstanceUpdate(volumeId:$v, "
-              "environmentId:$e, input:$i) }")
-    mounts = ("query($p:String!){ project(id:$p){ volumes { edges { node { volumeInstances { edges { node { "
-              "environmentId mountPath } } } } } } } }")
 
     def paths() -> dict[str, str]:
-        node = emulator.data(mounts, p=pid)["project"]["volumes"]["edges"][0]["node"]
-        return {e["node"]["environmentId"]: e["node"]["mountPath"] for e in node["volumeInstances"]["edges"]}
+        return {i["environmentId"]: i["mountPath"] for i in volume_instances(emulator, pid, "environmentId mountPath")}
 
-    emulator.data(update, v=vol, e=fork, i={"mountPath": "/fork"})
+    emulator.data(VOLUME_UPDATE, v=vol, e=fork, i={"mountPath": "/fork"})
     assert paths() == {env: "/data", fork: "/fork"}
-    emulator.data(update, v=vol, i={"mountPath": "/all"})
+    emulator.data(VOLUME_UPDATE, v=vol, i={"mountPath": "/all"})
     assert paths() == {env: "/all", fork: "/all"}
-    emulator.data(update, v=vol, i={"state": "READY"})
+    emulator.data(VOLUME_UPDATE, v=vol, i={"state": "READY"})
     assert paths() == {env: "/all", fork: "/all"}
 
 
@@ -336,16 +343,11 @@ def test_volume_instance_update_without_service_disconnects(emulator: Emulator) 
     pid, env = project(emulator)
     sid = service(emulator, pid, env)
     vol = emulator.data(VOLUME, p=pid, e=env, s=sid)["volumeCreate"]["id"]
-    update = ("mutation($v:String!,$e:String,$i:VolumeInstanceUpdateInput!){ volumeInstanceUpdate(volumeId:$v, "
-              "environmentId:$e, input:$i) }")
-    attached = ("query($p:String!){ project(id:$p){ volumes { edges { node { volumeInstances { edges { node { "
-                "serviceId mountPath } } } } } } } }")
 
     def instance() -> dict[str, Any]:
-        node = emulator.data(attached, p=pid)["project"]["volumes"]["edges"][0]["node"]
-        return node["volumeInstances"]["edges"][0]["node"]
+        return volume_instances(emulator, pid, "serviceId mountPath")[0]
 
-    emulator.data(update, v=vol, e=env, i={"mountPath": "/kept", "serviceId": sid})
+    emulator.data(VOLUME_UPDATE, v=vol, e=env, i={"mountPath": "/kept", "serviceId": sid})
     assert instance() == {"serviceId": sid, "mountPath": "/kept"}
-    emulator.data(update, v=vol, e=env, i={"mountPath": "/moved"})
+    emulator.data(VOLUME_UPDATE, v=vol, e=env, i={"mountPath": "/moved"})
     assert instance() == {"serviceId": None, "mountPath": "/moved"}
