@@ -1,6 +1,6 @@
 """The direction of imports the README's Layout section promises, read from the source: the Pulumi program side
-(`infra` outside `infra/ops`) never imports the operations, the emulator never imports the product, and the
-product never imports the emulator."""
+(`infra` outside `infra/ops`) never imports the operations, and its layers import downwards only; the emulator
+never imports the product, and the product never imports the emulator."""
 from __future__ import annotations
 
 import ast
@@ -33,6 +33,11 @@ def sources(package: str, exclude: str | None = None) -> list[Path]:
     ("infra", "infra/ops", ("infra.ops",)),
     ("infra", None, ("railway_emulator",)),
     ("railway_emulator", None, ("infra",)),
+    # the layers of the program side, bottom up: railway (client, facts) -> providers -> config -> components -> program
+    ("infra/railway", None, ("infra.ownership", "infra.providers", "infra.config", "infra.versions", "infra.components",
+                             "infra.program")),
+    ("infra/providers", None, ("infra.config", "infra.versions", "infra.components", "infra.program")),
+    ("infra/config", None, ("infra.providers", "infra.versions", "infra.components", "infra.program")),
 ])
 def test_imports_point_one_way(package: str, exclude: str | None, forbidden: tuple[str, ...]) -> None:
     offenders = {str(f.relative_to(ROOT)): sorted(m for m in imported_modules(f)
