@@ -119,7 +119,7 @@ class AcsEnvironment(ComponentResource):
         shape = ForkShape(f"{name}-shape", environment_id=fork.id, copied=fork.copied,
                           services={svc.name: self._shape_of(svc) for svc in self.cfg.services},
                           secret_variables=secrets or None, owner=stack_owner(), opts=in_env)
-        self.database_url = None
+        self.database_url = self.volume_instance_id = None  # a preview uses sqlite: no volume
         self.url = Output.from_input(self.cfg.url)
         self.service_ids = {svc.name: shape.service_ids.apply(lambda ids, n=svc.name: ids[n])
                             for svc in self.cfg.services}
