@@ -94,3 +94,53 @@ def test_reference_sized_operations_still_pass(emulator: Emulator) -> None:
     largest = max(operations().values(), key=len)
     resp = emulator.http.post(emulator.url, json={"query": largest, "variables": {}}, headers=AUTH)
     assert "too complex" not in resp.text and resp.status_code == 200
+
+
+def chunked_post(emulator: Emulator, chunks: list[bytes], timeout: float = 30) -> bytes:
+    """One POST with `Transfer-Encoding: chunked` (no Content-Length) on a fresh socket; returns the answer."""
+    host, port = emulator.server.server_address[:2]
+    head = (f"POST /graphql/v2 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {DEFAULT_TOKEN}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(head + body)
+        answer = []
+        while True:
+            data = sock.recv(65536)  # a server that waits for more makes this raise socket.timeout: the test fails
+            if not data:
+                return b"".join(answer)
+            answer.append(data)
+
+
+def test_chunked_body_is_read(emulator: Emulator) -> None:
+    """Adversarial pass on issue 14: a chunked POST body was ignored (read as empty: "query must be a string").
+    It is decoded, split over several chunks, and answered like the same body sent with Content-Length."""
+    body = json.dumps({"query": "{ me { id } }"}).encode()
+    answer = chunked_post(emulator, [body[:5], body[5:12], body[12:]])
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer
+    assert json.loads(payload)["data"]["me"]["id"]
+
+
+def test_oversized_chunked_body_is_refused(emulator: Emulator) -> None:
+    """Adversarial pass on issue 14: the 1 MiB cap holds for chunked bodies too (413, Railway-shaped)."""
+    piece = b" " * (256 * 1024)
+    answer = chunked_post(emulator, [piece] * 5)  # 1.25 MiB of whitespace
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), answer
+    assert "too large" in json.loads(payload)["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("framing", [b"zz\r\n{}\r\n0\r\n\r\n", b"ff\r\n{}\r\n0\r\n\r\n"])
+def test_malformed_chunked_body_is_a_400(emulator: Emulator, framing: bytes) -> None:
+    """A bad chunk size or a chunk shorter than announced is a 400, not a hang or a dropped connection."""
+    host, port = emulator.server.server_address[:2]
+    head = (f"POST /graphql/v2 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {DEFAULT_TOKEN}\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(head + framing)
+        sock.shutdown(socket.SHUT_WR)  # the client sent everything: a short chunk must not be waited for forever
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 400"), answer
