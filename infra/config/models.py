@@ -11,6 +11,14 @@ from infra.railway.facts import (DOMAIN_SUFFIX, ENVIRONMENT_NAME, POSTGRES_SERVI
                                  RESTART_POLICIES, SUBDOMAIN, SUBDOMAIN_RULE, UUID, VARIABLE_NAME, parse_duration_ms)
 
 SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# A container image reference as registries parse it (distribution/reference): [registry[:port]/]path[:tag][@digest]
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REF = re.compile(rf"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d+)?/)?{_PATH}(?:/{_PATH})*"
+                       r"(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
+IMAGE_RULE = "<registry>/<name>:<tag> or <registry>/<name>@sha256:<64 hex>, lowercase name, no spaces"
+# Variable names that hold credentials: never plain config (Railway's own RAILWAY_TOKEN / RAILWAY_API_TOKEN too)
+SECRET_LIKE = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|SECRET_KEY|ACCESS_KEY)$",
+                         re.IGNORECASE)
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB)\s*$", re.IGNORECASE)
 HOBBY_MAX_MEMORY_MB = 8 * 1024
 MAX_VOLUME_MB = 1024 * 1024
@@ -56,6 +64,19 @@ class Source(Strict):
         if self.branch and not self.repo:
             raise ValueError("branch only applies to a repo source")
         return self
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        return v if v is None else check_image_ref(v)
+
+
+def check_image_ref(v: str) -> str:
+    """Railway pulls the reference as given: one with a space or an uppercase name fails there, after the stack
+    changed; refused here instead."""
+    if not IMAGE_REF.fullmatch(v):
+        raise ValueError(f"{v!r} is not an image reference: {IMAGE_RULE} (e.g. ghcr.io/acme/app:1.2)")
+    return v
 
 
 class Healthcheck(Strict):
@@ -109,6 +130,11 @@ class PostgresDatabase(Strict):
     volume_size: SizeMB = Field(alias="volumeSize")
     backups: list[Literal["DAILY", "WEEKLY", "MONTHLY"]] = []
     image: str = "postgres:16"
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return check_image_ref(v)
 
     @field_validator("volume_size")
     @classmethod
@@ -278,6 +304,12 @@ def _check_variables(v: dict[str, str]) -> dict[str, str]:
     empty = [k for k, val in v.items() if val in (None, "")]
     if empty:
         raise ValueError(f"variables {empty} have empty values")
+    # a credential's name with a literal value sits in clear in the stack file (a pure ${{...}} reference holds none)
+    plain = [k for k, val in v.items() if SECRET_LIKE.search(k) and REFERENCE.sub("", str(val)).strip()]
+    if plain:
+        raise ValueError(f"@{plain[0]}: a secret's name (…_TOKEN, …_SECRET, …_PASSWORD, …_API_KEY, …_PRIVATE_KEY) "
+                         "must not be a plain variable: list it in acs:environment.secrets and set it encrypted "
+                         f"with: pulumi config set --secret acs:{plain[0]} <value>")
     return {k: str(val) for k, val in v.items()}
 
 

@@ -64,8 +64,11 @@ def guard_stack(stack: str, cfg: EnvironmentConfig) -> None:
                               f" (its config targets {cfg.name!r}, stage {cfg.stage!r})")
         if cfg.project.stack == "prod" or cfg.project.stack and cfg.project.stack.startswith("prod"):
             raise ConfigError(f"stack {stack!r} is a PR stack and may never use the prod stack's project")
-    elif cfg.stage == "pr":
-        raise ConfigError(f"stage 'pr' is only for stacks named pr-<number>, not {stack!r}")
+    elif cfg.stage == "pr" or (stack in ("dev", "prod") and cfg.stage != stack):
+        # dev and prod stacks carry their own stage's rules (protection, alerts, sizes); previews are pr-<N>
+        allowed = repr(stack) if stack in ("dev", "prod") else "'dev' or 'prod'"
+        raise ConfigError(f"invalid stack configuration:\n  acs:environment.stage: {cfg.stage!r} does not fit stack "
+                          f"{stack!r} (allowed: {allowed}; 'pr' is only for stacks named pr-<N>)")
     elif cfg.project.stack:
         # Railway makes a service created in a non-fork environment in every non-fork environment of the
         # project (ServiceCreateInput.environmentId): a second persistent environment would share dev's services.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import (ConfigError, check_secret_storage, check_stack_name, check_unique_subdomain,
+from infra.config import (ConfigError, check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack,
                           parse_environment, parse_pr_number, parse_pr_numbers, preflight)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,3 +168,92 @@ def test_missing_stack_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
     with pytest.raises(ConfigError, match="Pulumi.staging.yaml"):
         preflight("staging", tmp_path)
+
+
+# ---- adversarial pass on issue 14: smaller breaks ---------------------------------------------------------------
+@pytest.mark.parametrize("image", ["ghcr.io/acme/app:1 2", " ghcr.io/acme/app:1", "ghcr.io/acme/app:1\n",
+                                   "ghcr.io/Acme/app:1", "ghcr.io/acme/app:", "ghcr.io/acme/app@sha256:abc", "app::1"])
+def test_malformed_image_reference_is_refused(image: str) -> None:
+    """Adversarial pass: an image reference with a space (`ghcr.io/acme/app:1 2`) was accepted and only failed on
+    Railway's side. Refused by the model (before any API call), naming the key and the allowed form."""
+    raw = dev()
+    raw["services"][0]["source"] = {"image": image}
+    message = refused(raw)
+    assert "acs:environment.services[0].source.image" in message and "<registry>/<name>:<tag>" in message, message
+
+
+def test_malformed_postgres_image_is_refused() -> None:
+    raw = dev()
+    raw["database"]["image"] = "postgres 16"
+    assert "acs:environment.database.image" in refused(raw)
+
+
+@pytest.mark.parametrize("image", ["ghcr.io/acs-team/acs:develop", "postgres:16", "nginx", "localhost:5000/a/b_c:v1.2-rc",
+                                   "ghcr.io/acme/app@sha256:" + "a" * 64, "ghcr.io/acme/app:1@sha256:" + "b" * 64])
+def test_valid_image_references(image: str) -> None:
+    raw = dev()
+    raw["services"][0]["source"] = {"image": image}
+    assert parse_environment(raw).services[0].source.image == image
+
+
+@pytest.mark.parametrize("stack,stage", [("dev", "prod"), ("prod", "dev"), ("staging", "pr")])
+def test_stage_must_match_the_stack(stack: str, stage: str) -> None:
+    """Adversarial pass: `stage: prod` in the stack file of stack `dev` was accepted silently (dev would get prod's
+    rules). dev and prod stacks have their own stage, `pr` is only for pr-<N>; refused naming key and allowed."""
+    raw = dev()
+    raw["stage"] = stage
+    if stage == "prod":
+        raw["alerts"]["severities"] = ["CRITICAL"]
+    if stage == "pr":  # a valid preview shape, in the wrong stack
+        raw.update(ephemeral=True, database={"kind": "sqlite"}, alerts=None)
+    with pytest.raises(ConfigError) as err:
+        guard_stack(stack, parse_environment(raw))
+    message = str(err.value)
+    assert "acs:environment.stage" in message and repr(stage) in message, message
+    assert ("allowed: 'dev'" in message or "allowed: 'prod'" in message or "allowed: 'dev' or 'prod'" in message)
+
+
+@pytest.mark.parametrize("stack,stage", [("dev", "dev"), ("staging", "dev"), ("staging", "prod"), ("qa", "dev")])
+def test_stage_allowed_for_the_stack(stack: str, stage: str) -> None:
+    raw = dev()
+    raw["stage"], raw["name"] = stage, stack
+    guard_stack(stack, parse_environment(raw))
+
+
+@pytest.mark.parametrize("where,name", [("env", "RAILWAY_TOKEN"), ("env", "RAILWAY_API_TOKEN"),
+                                        ("service", "STRIPE_SECRET"), ("env", "DB_PASSWORD"),
+                                        ("service", "GITHUB_TOKEN"), ("env", "OPENAI_API_KEY")])
+def test_plain_variable_with_a_secret_name_is_refused(where: str, name: str) -> None:
+    """Adversarial pass: a plain variable named RAILWAY_TOKEN (a credential in clear in the stack file) was
+    accepted. Refused like a declared secret given as plain text, naming the key and the way to set it; the value
+    is never shown."""
+    raw = dev()
+    target = raw["variables"] if where == "env" else raw["services"][0].setdefault("variables", {})
+    target[name] = "tok-plaintext-value"
+    message = refused(raw)
+    key = f"acs:environment.variables.{name}" if where == "env" else f"acs:environment.services[0].variables.{name}"
+    assert key in message and f"pulumi config set --secret acs:{name}" in message, message
+    assert "tok-plaintext-value" not in message
+
+
+@pytest.mark.parametrize("name,value", [("SESSION_SECRET", "${{shared.SESSION_SECRET}}"), ("TOKEN_TTL", "3600"),
+                                        ("KEYBOARD", "us"), ("PUBLIC_KEY_URL", "https://x")])
+def test_secret_like_names_that_hold_no_secret_stay_allowed(name: str, value: str) -> None:
+    """A reference to a Railway variable holds no value in the file; names that only contain TOKEN/KEY are fine."""
+    raw = dev()
+    raw["variables"][name] = value
+    assert parse_environment(raw).variables[name] == value
+
+
+@pytest.mark.parametrize("text", ["0d", "0h", "0m", "0.0d", "00h"])
+def test_zero_max_age_is_refused(text: str) -> None:
+    """Adversarial pass: `pr gc --max-age 0d` treated every preview as expired. A max age must be above zero."""
+    from infra.ops.cli.common import seconds
+    with pytest.raises(ConfigError) as err:
+        seconds("--max-age", text)
+    assert "--max-age" in str(err.value) and "positive" in str(err.value) and "36h" in str(err.value)
+
+
+def test_positive_max_age() -> None:
+    from infra.ops.cli.common import seconds
+    assert seconds("--max-age", "36h") == 36 * 3600 and seconds("--max-age", "90m") == 5400
