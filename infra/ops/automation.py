@@ -63,7 +63,8 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
     """Runs an engine operation that takes the backend's stack lock. While another run (on any machine sharing
     the backend) holds it, waits and tries again until `timeout` seconds have passed; the engine takes the lock
     before it changes anything, so a refused attempt changed nothing."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay = 1.0
     while True:
         try:
@@ -71,9 +72,10 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
         except auto.ConcurrentUpdateError as exc:
             holder = _lock_holder(str(exc))
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise LockTimeout(f"another run holds stack {stack} ({holder}); waited {timeout:.0f}s. If no run is "
-                                  f"in progress, `acs-infra recover {stack}` releases a dead run's lock") from None
+            if left <= 0:  # the measured wait, attempts included (each engine start costs seconds)
+                raise LockTimeout(f"another run holds stack {stack} ({holder}); waited "
+                                  f"{time.monotonic() - started:.0f}s (timeout {timeout:g}s). If no run is in "
+                                  f"progress, `acs-infra recover {stack}` releases a dead run's lock") from None
             if on_wait:
                 on_wait(f"stack {stack} is locked by another run ({holder}); waiting up to {left:.0f}s more")
             time.sleep(min(left, delay * random.uniform(0.5, 1.0)))  # jitter: two waiters do not retry in step
