@@ -11,8 +11,9 @@ import pulumi
 
 from infra import versions
 from infra.components import AcsEnvironment
-from infra.config import (PR_STACK, ConfigError, EnvironmentConfig, check_secret_storage, check_stack_name,
-                          check_token, check_unique_subdomain, guard_stack, parse_environment, pr_config)
+from infra.config import (PR_STACK, ConfigError, EnvironmentConfig, check_secret_storage, check_secrets_set,
+                          check_stack_name, check_token, check_unique_subdomain, guard_stack, parse_environment,
+                          pr_config)
 
 KNOWN_KEYS = {"environment", "railwayToken", "railwayApiUrl"}
 
@@ -36,10 +37,7 @@ def check_keys(cfg: EnvironmentConfig, present: set[str]) -> None:
             f"  acs:{k}: unknown key (allowed: {', '.join(sorted(KNOWN_KEYS))} and the secrets listed in "
             f"acs:environment.secrets)" for k in unknown))
     check_secret_storage([*cfg.secrets, "railwayToken"], present, secret_config_keys())
-    missing = [s for s in cfg.secrets if s not in present]
-    if missing:
-        raise ConfigError("invalid stack configuration:\n" + "\n".join(
-            f"  acs:{s}: missing secret (set it with: pulumi config set --secret acs:{s} <value>)" for s in missing))
+    check_secrets_set(cfg.secrets, present, pulumi.get_stack())
     check_token(present)
 
 

@@ -11,12 +11,12 @@ from infra.config.models import (Alerts, Channel, ConfigError, Domain, Environme
                                  PostgresDatabase, ProjectRef, ServiceConfig, Source, SqliteDatabase, parse_environment,
                                  parse_percent, parse_size_mb)
 from infra.config.preflight import check_token, preflight, verify_token
-from infra.config.stacks import (check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack,
-                                 load_stack_file, parse_pr_number, parse_pr_numbers, pr_config)
+from infra.config.stacks import (check_secret_storage, check_secrets_set, check_stack_name, check_unique_subdomain,
+                                 guard_stack, load_stack_file, parse_pr_number, parse_pr_numbers, pr_config)
 from infra.railway.facts import PR_RULE, PR_STACK  # the product's names, for the callers of infra.config
 
 __all__ = ["PR_RULE", "PR_STACK", "Alerts", "Channel", "ConfigError", "Domain", "EnvironmentConfig", "Healthcheck",
            "PostgresDatabase", "ProjectRef", "ServiceConfig", "Source", "SqliteDatabase",
            "parse_environment", "parse_percent", "parse_size_mb", "check_token", "preflight", "verify_token",
-           "check_secret_storage", "check_stack_name", "check_unique_subdomain", "guard_stack", "load_stack_file",
-           "parse_pr_number", "parse_pr_numbers", "pr_config"]
+           "check_secret_storage", "check_secrets_set", "check_stack_name", "check_unique_subdomain", "guard_stack",
+           "load_stack_file", "parse_pr_number", "parse_pr_numbers", "pr_config"]

@@ -307,8 +307,8 @@ def _check_variables(v: dict[str, str]) -> dict[str, str]:
     # a credential's name with a literal value sits in clear in the stack file (a pure ${{...}} reference holds none)
     plain = [k for k, val in v.items() if SECRET_LIKE.search(k) and REFERENCE.sub("", str(val)).strip()]
     if plain:
-        raise ValueError(f"@{plain[0]}: a secret's name (…_TOKEN, …_SECRET, …_PASSWORD, …_API_KEY, …_PRIVATE_KEY) "
-                         "must not be a plain variable: list it in acs:environment.secrets and set it encrypted "
+        raise ValueError(f"@{plain[0]}: a secret's name (…_TOKEN, …_SECRET, …_PASSWORD, …_API_KEY, …) must not "
+                         "be a plain variable: list it in acs:environment.secrets and set it encrypted "
                          f"with: pulumi config set --secret acs:{plain[0]} <value>")
     return {k: str(val) for k, val in v.items()}
 

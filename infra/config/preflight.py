@@ -5,7 +5,8 @@ import os
 from pathlib import Path
 
 from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
-from infra.config.stacks import check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack
+from infra.config.stacks import check_secret_storage, check_secrets_set, check_stack_name, check_unique_subdomain
+from infra.config.stacks import guard_stack
 from infra.config.stacks import load_stack_file, pr_config
 from infra.railway.facts import PR_STACK
 
@@ -50,6 +51,7 @@ def preflight(stack: str, root: Path) -> EnvironmentConfig:
         present = {k[4:] for k in config if k.startswith("acs:")}
         encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
         check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)
+        check_secrets_set(cfg.secrets, present, stack)
     guard_stack(stack, cfg)
     check_unique_subdomain(stack, cfg, root)
     own = load_stack_file(stack, root) if (root / f"Pulumi.{stack}.yaml").exists() else {}

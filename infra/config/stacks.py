@@ -115,6 +115,15 @@ def check_secret_storage(names: list[str], present: set[str], secret_keys: set[s
             f"pulumi config set --secret acs:{n} <value>" for n in plain))
 
 
+def check_secrets_set(names: list[str], present: set[str], stack: str) -> None:
+    """Every secret acs:environment.secrets lists is set; else each one is named with the command that sets it."""
+    missing = [s for s in names if s not in present]
+    if missing:
+        raise ConfigError("invalid stack configuration:\n" + "\n".join(
+            f"  acs:{s}: missing secret (set it with: pulumi config set --secret acs:{s} <value> --stack {stack}; "
+            "it is listed in acs:environment.secrets)" for s in missing))
+
+
 def check_unique_subdomain(stack: str, cfg: EnvironmentConfig, root: Path) -> None:
     """Two stacks on one subdomain would fight over one address (Railway's domains are global)."""
     key, mine = "acs:environment.domain.subdomain", cfg.domain.subdomain

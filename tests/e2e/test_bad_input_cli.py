@@ -229,3 +229,47 @@ def test_pr_up_without_a_dev_environment_is_one_line_and_leaves_no_stack(project
     no_traceback(proc)
     assert "pr-22" not in stacks(project) and not (project.dir / "Pulumi.pr-22.yaml").exists()
     assert emulator.stats()["write_total"] == 0
+
+
+def _edit_dev(project: PulumiProject, old: str, new: str) -> None:
+    path = project.dir / "Pulumi.dev.yaml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_config_errors_are_printed_literally(project: PulumiProject, emulator: Emulator) -> None:
+    """Adversarial pass on issue 14: `fail()` printed through rich markup, so a service-name pattern error lost its
+    `[a-z]` classes (and a `[/...]` in a stack name ended in a MarkupError traceback). Printed as written now."""
+    _edit_dev(project, "- name: web", "- name: Web")
+    proc = acs(project, "up", "dev")
+    assert proc.returncode == 1 and "acs:environment.services[0].name" in proc.stderr, proc.stderr
+    assert "'^[a-z][a-z0-9-]{0,31}$'" in proc.stderr, proc.stderr
+    odd = acs(project, "up", "x[/red]")
+    assert odd.returncode == 1 and "stack 'x[/red]'" in odd.stderr, odd.stderr
+    for p in (proc, odd):
+        no_traceback(p)
+    assert stacks(project) == [] and emulator.stats()["total"] == 0
+
+
+def test_unset_secret_is_named_with_the_way_to_set_it(project: PulumiProject, emulator: Emulator) -> None:
+    """Adversarial pass on issue 14: a secret listed in acs:environment.secrets but never set failed without naming
+    the key. Now one message names acs:JWT_SECRET and the command that sets it, before a stack or API call."""
+    path = project.dir / "Pulumi.dev.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("  acs:JWT_SECRET:"))
+    path.write_text("".join(lines[:at] + lines[at + 2:]))  # the key and its `secure:` line
+    proc = acs(project, "up", "dev")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "acs:JWT_SECRET" in proc.stderr and "pulumi config set --secret acs:JWT_SECRET" in proc.stderr, proc.stderr
+    no_traceback(proc)
+    assert stacks(project) == [] and emulator.stats()["total"] == 0
+
+
+@pytest.mark.parametrize("age", ["0d", "0h", "0m"])
+def test_pr_gc_refuses_a_zero_max_age(age: str, project: PulumiProject, emulator: Emulator) -> None:
+    """Adversarial pass on issue 14: `pr gc --max-age 0d` was accepted and treats every preview as expired."""
+    proc = acs(project, "pr", "gc", "--max-age", age)
+    assert proc.returncode == 1 and f"--max-age: '{age}'" in proc.stderr and "positive" in proc.stderr, proc.stderr
+    no_traceback(proc)
+    assert emulator.stats()["total"] == 0

@@ -188,8 +188,8 @@ def test_malformed_postgres_image_is_refused() -> None:
     assert "acs:environment.database.image" in refused(raw)
 
 
-@pytest.mark.parametrize("image", ["ghcr.io/acs-team/acs:develop", "postgres:16", "nginx", "localhost:5000/a/b_c:v1.2-rc",
-                                   "ghcr.io/acme/app@sha256:" + "a" * 64, "ghcr.io/acme/app:1@sha256:" + "b" * 64])
+@pytest.mark.parametrize("image", ["ghcr.io/acs-team/acs:develop", "postgres:16", "nginx",
+                                   "localhost:5000/a/b_c:v1.2-rc", "ghcr.io/acme/app@sha256:" + "a" * 64, "ghcr.io/acme/app:1@sha256:" + "b" * 64])
 def test_valid_image_references(image: str) -> None:
     raw = dev()
     raw["services"][0]["source"] = {"image": image}

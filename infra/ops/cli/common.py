@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from infra.config import ConfigError
 from infra.ops import automation as ops
@@ -46,13 +47,13 @@ def emit(payload: dict[str, Any], text: str) -> None:
     if STATE["json"]:
         out.print_json(json.dumps(payload, default=str))
     else:
-        out.print(text)
+        out.print(text, markup=False)  # user and config text is printed as written
 
 
 def fail(message: str, code: int = 1) -> None:
     if STATE["json"]:
         out.print_json(json.dumps({"error": message}))
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")  # `[a-z]` in a message is text, not markup
     raise typer.Exit(code)
 
 

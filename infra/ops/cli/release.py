@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from infra.config import ConfigError
 from infra.ops.cli.common import STATE, app, describe, emit, engine_output, err, fail, guarded, out, root, seconds
@@ -42,11 +43,11 @@ def deploy_cmd(stack: str, image: Optional[str] = typer.Option(
                      + (f" ({report.release['rolled_back_to']})" if report.release and
                         report.release.get("rolled_back_to") else ""))
     if monitor_window and STATE["json"]:  # stdout carries one JSON document: the monitor's
-        err.print(json.dumps(report.as_dict(), default=str))
+        err.print(json.dumps(report.as_dict(), default=str), markup=False)
     else:
         emit(report.as_dict(), "\n".join(lines))
     if not report.healthy:
-        err.print(f"[red]deploy failed:[/red] {report.error}")
+        err.print(f"[red]deploy failed:[/red] {escape(str(report.error))}")
         raise typer.Exit(1)
     if monitor_window:
         _monitor(stack, monitor_window, monitor_interval, None, report_path, roll_back=True)  # the watch rolls back
@@ -83,7 +84,7 @@ def _monitor(stack: str, window: str, interval: str, service: str | None, report
         monitor.write_report(result, report_path)
     emit(result.as_dict(), monitor.markdown(result))
     if not result.stable:
-        err.print(f"[red]breach:[/red] {result.breach['message']}" +
+        err.print(f"[red]breach:[/red] {escape(result.breach['message'])}" +
                   (f"; rolled back to {result.rolled_back['rolled_back_to']}" if result.rolled_back else ""))
         raise typer.Exit(1)
 
@@ -146,7 +147,7 @@ def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--d
     elif not dry_run:
         print(f"{dest}: runs {done['image']['to']} ({done['deploy']['health']})")
     if dry_run and not done["source_healthy"]:
-        err.print(f"[yellow]would refuse:[/yellow] {done['source_health']}")
+        err.print(f"[yellow]would refuse:[/yellow] {escape(str(done['source_health']))}")
     if not dry_run and not done["deploy"]["healthy"]:
         fail(f"promotion to {dest} failed: {done['deploy']['error']}")
 
