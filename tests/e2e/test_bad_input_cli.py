@@ -174,11 +174,25 @@ def test_sigkilled_run_leaves_nothing_running_and_the_rerun_reports_the_lock(vic
     finally:  # a failing test leaves none of its processes behind either
         for pid in _marked(mark):
             os.kill(pid, signal.SIGKILL)
+    # The kill lands at a random point: the rerun finds the dead run's lock, or (killed while writing the
+    # checkpoint) a half-written state file. Both must name the same way out (the flake: the second said
+    # `acs-infra recover <stack>`); test_half_written_state_names_the_stack_to_recover holds that path every time.
     rerun = acs(project, "up", "dev", "--lock-timeout", "1")
     assert rerun.returncode == 3, rerun.stderr
     assert "acs-infra recover dev" in rerun.stderr and "Traceback" not in rerun.stderr
     assert acs(project, "recover", "dev").returncode == 0
     assert acs(project, "up", "dev").returncode == 0
+
+
+def test_half_written_state_names_the_stack_to_recover(project: PulumiProject) -> None:
+    """The flake of the kill test above, made deterministic: a kill while the file backend rewrites the checkpoint's
+    `.attrs` sidecar leaves it empty ("failed to load checkpoint: EOF"). The rerun said `acs-infra recover <stack>`;
+    it names the stack, exit 3, as the lock case does."""
+    project.up("dev")
+    (project.dir.parent / "state/.pulumi/stacks/acs/dev.json.attrs").write_text("")
+    proc = acs(project, "up", "dev")
+    assert proc.returncode == 3 and "`acs-infra recover dev`" in proc.stderr, proc.stderr
+    no_traceback(proc)
 
 
 @pytest.mark.parametrize("content", ["config: [\n", "config:\n  acs:environment: {name: dev\n", "a: b: c\n"])
