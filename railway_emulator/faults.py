@@ -26,6 +26,9 @@ class Faults:
     drop_rate: float = 0.0          # share of connections closed without an answer
     fail_next: dict[str, int] = field(default_factory=dict)  # operation name -> number of 503s to give
     timeout_next: dict[str, int] = field(default_factory=dict)  # operation name -> number of slow answers
+    # operation name -> number of answers held for `timeout_seconds` after the change was applied (a run killed
+    # while it waits for Railway's answer: the object exists, the caller never learnt of it)
+    hold_after_next: dict[str, int] = field(default_factory=dict)
     seed: int | None = None
 
     def update(self, values: dict[str, Any]) -> None:
@@ -53,7 +56,7 @@ class FaultInjector:
                 self._rng = random.Random(values["seed"])
 
     def pick(self, operation: str) -> str | None:
-        """One of "drop", "timeout", "error", "error_after" or None."""
+        """One of "drop", "timeout", "error", "error_after", "hold_after" or None."""
         with self._lock:
             f = self.faults
             if f.fail_next.get(operation, 0) > 0:
@@ -62,6 +65,9 @@ class FaultInjector:
             if f.timeout_next.get(operation, 0) > 0:
                 f.timeout_next[operation] -= 1
                 return "timeout"
+            if f.hold_after_next.get(operation, 0) > 0:
+                f.hold_after_next[operation] -= 1
+                return "hold_after"
             roll = self._rng.random()
             for kind, share in (("drop", f.drop_rate), ("timeout", f.timeout_rate), ("error", f.error_rate)):
                 if roll < share:

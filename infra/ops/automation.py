@@ -322,6 +322,19 @@ def restore_checkpoint(stack_name: str) -> bool:
     return True
 
 
+def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | None) -> None:
+    """A `pr up` killed after Railway made its fork but before the engine recorded it left an unmarked fork that
+    every later create refuses. The engine recorded that create (a pending operation with its inputs) before making
+    the call: only the fork matching that record is marked, so the converging up adopts it (infra.providers.fork)."""
+    from infra.providers import fork
+    for op in (stack.export_stack().deployment or {}).get("pending_operations") or []:
+        inputs = (op.get("resource") or {}).get("inputs") or {}
+        if op.get("type") == "creating" and inputs.get(fork.FORK_INTENT):
+            said = fork.finish_killed_fork(inputs)
+            if on_output:
+                on_output(f"recover: {said}\n")
+
+
 def _readable_json(path: Path) -> bool:
     try:
         json.loads(path.read_text())
@@ -353,6 +366,7 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     except auto.CommandError as exc:
         cause = str(exc).split("stderr:", 1)[-1].strip()
         raise StaleLock(f"{stack_name}: could not release the lock a killed run left: {cause}") from exc
+    finish_killed_forks(stack, on_output)
     run(stack, "refresh", on_output=on_output, clear_pending_creates=True)
     result = run(stack, "up", on_output=on_output)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}

@@ -13,9 +13,15 @@ An environment of the fork's name found at create time is adopted only with this
 
 A fork is never left half made: when its first shaping fails, the fork (holding its source's secret values and
 database instance) is deleted before the error is reported.
+
+A run killed after Railway made the fork but before the engine recorded it leaves an unmarked fork. The engine
+records each create (a pending operation, with its checked inputs) before calling it, and `check` stamps a create's
+inputs with the time it was intended (`fork_intent`): `recover` reads that record and marks the fork only when it
+is exactly what that create made (`finish_killed_fork`), so the next create adopts it by marker.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from pulumi import Input, Output, ResourceOptions
@@ -25,7 +31,7 @@ from infra.ownership import OWNER_VARIABLE
 from infra.providers import variable_sets
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
-from infra.providers.environment import check_owned
+from infra.providers.environment import EnvironmentProvider, check_owned
 from infra.providers.service_instance import SETTINGS, settings_failures
 
 
@@ -45,12 +51,69 @@ def copied_content(e: dict[str, Any]) -> dict[str, Any]:
             "shared_variables": sorted(config.get("sharedVariables") or {})}
 
 
+FORK_INTENT = "fork_intent"  # input stamped by check on a create: when the stack meant to fork (ISO time)
+# Assumptions (Railway documents neither): Railway's clock and this machine's differ by at most INTENT_SKEW, and a
+# create's call reaches Railway within INTENT_WINDOW of its check (client timeouts and retries included).
+INTENT_SKEW, INTENT_WINDOW = timedelta(minutes=2), timedelta(minutes=15)
+
+
+def _time(text: str) -> datetime:
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def killed_fork_refusal(intent: dict[str, Any], env: dict[str, Any], owner: str | None,
+                        source_owner: str | None) -> str | None:
+    """Why `env` is not the fork a killed create (its pending record `intent`) made; None when it is: exactly its
+    name, in its project, forked from its source, ephemeral, carrying no marker but the one the fork copied from
+    its source, and made after the stack recorded the create (within the create's window)."""
+    if env["name"] != intent["name"] or env["projectId"] != intent["project_id"]:
+        return "another name or project"
+    if (env.get("sourceEnvironment") or {}).get("id") != intent["source_environment_id"]:
+        return "forked from another environment"
+    if not env["isEphemeral"]:
+        return "not ephemeral"
+    if owner not in (None, source_owner):
+        return f"marked by {owner}"
+    at, created = _time(intent[FORK_INTENT]), _time(env["createdAt"])
+    if not at - INTENT_SKEW <= created <= at + INTENT_WINDOW:
+        return f"created at {env['createdAt']}, not by the create recorded at {intent[FORK_INTENT]}"
+    return None
+
+
+def finish_killed_fork(intent: dict[str, Any]) -> str:
+    """Marks the fork a killed create of this stack made (see killed_fork_refusal); says what it did."""
+    project_id, name = intent["project_id"], intent["name"]
+    node = next((e["node"] for e in client().query("EnvironmentFind", projectId=project_id)["environments"]["edges"]
+                 if e["node"]["name"] == name), None)
+    if node is None:
+        return f"environment {name}: the killed create made none"
+    env = {**client().query("EnvironmentForkRead", id=node["id"])["environment"], "createdAt": node["createdAt"]}
+    owner = EnvironmentProvider._owner(env["id"], project_id)
+    if owner == intent.get("owner"):
+        return f"environment {name} ({env['id']}): already marked as this stack's"
+    why = killed_fork_refusal(intent, env, owner, EnvironmentProvider._owner(intent["source_environment_id"],
+                                                                             project_id))
+    if why:
+        return f"environment {name} ({env['id']}) left alone: not this stack's killed fork ({why})"
+    EnvironmentProvider._mark(env["id"], intent)
+    return f"environment {name} ({env['id']}): the fork a killed run made is marked as this stack's"
+
+
 class ForkedEnvironmentProvider(RailwayProvider):
     kind = "railway forked environment"
     fields = (Field("project_id", replaces=True), Field("source_environment_id", replaces=True),
               Field("name", replaces=True), Field("ephemeral", replaces=True, default=True), Field("owner"))
     required = ("project_id", "source_environment_id", "name")
     delete_before_replace = True  # names are unique in a project: the old environment goes before its successor
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        result = super().check(olds, news)
+        if not olds:  # a create: the engine records these inputs before the call (see finish_killed_fork)
+            result.inputs[FORK_INTENT] = datetime.now(timezone.utc).isoformat()
+        elif olds.get(FORK_INTENT):
+            result.inputs[FORK_INTENT] = olds[FORK_INTENT]
+        return result
 
     def _outs(self, e: dict[str, Any], props: dict[str, Any], copied: dict[str, Any]) -> dict[str, Any]:
         return {**self.inputs_of(props), "name": e["name"], "project_id": e["projectId"],
@@ -70,7 +133,7 @@ class ForkedEnvironmentProvider(RailwayProvider):
     @staticmethod
     def _owned(env: dict[str, Any], props: dict[str, Any]) -> None:
         check_owned(env, props, "Remove that environment or close its PR (a run of this stack killed while forking "
-                                "leaves an unmarked fork: it holds only copies, remove it and run again).")
+                                "leaves an unmarked fork: `acs-infra recover <stack>` finishes it).")
 
     @staticmethod
     def _find(props: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,0 +1,66 @@
+"""Adversarial pass on issue 14: `pr up N` killed between Railway making the preview's fork and the engine
+recording it left an unmarked fork that every later create refused ("not owned"), so the preview could never be
+made again. `recover` finishes it: it marks only the fork the stack's own pending create record names."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from infra.ownership import OWNER_VARIABLE
+from tests.conftest import Emulator, PulumiProject
+from tests.e2e.test_pr_previews import cli, result
+
+pytestmark = pytest.mark.e2e
+
+ENVS = "query($p:String!){ environments(projectId:$p){ edges { node { id name isEphemeral } } } }"
+SHARED = "query($p:String!,$e:String!){ variables(projectId:$p, environmentId:$e, unrendered:true) }"
+
+
+def environments(emulator: Emulator, project_id: str, name: str) -> list[dict[str, Any]]:
+    edges = emulator.data(ENVS, p=project_id)["environments"]["edges"]
+    return [e["node"] for e in edges if e["node"]["name"] == name]
+
+
+def test_pr_up_killed_between_fork_and_marker_is_finished_by_recover(project: PulumiProject,
+                                                                     emulator: Emulator) -> None:
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    # Railway makes the fork, then its answer is held: the run is killed while it waits, before the engine
+    # records the fork and before the shape's patch marks it.
+    emulator.admin("/faults", {"hold_after_next": {"EnvironmentFork": 1}, "timeout_seconds": 120})
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "pr", "up", "7"],
+                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not environments(emulator, dev["projectId"], "pr-7") and run.poll() is None:
+        assert time.monotonic() < deadline, "the fork was never made"
+        time.sleep(0.1)
+    assert run.poll() is None, "the run ended before the kill"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
+    (fork,) = environments(emulator, dev["projectId"], "pr-7")
+    left = emulator.data(SHARED, p=dev["projectId"], e=fork["id"])["variables"].get(OWNER_VARIABLE)
+    assert left is None or left.endswith("/dev@" + left.rsplit("@", 1)[-1]), left  # unmarked: at most dev's copy
+
+    rerun = cli(project, "pr", "up", "7", "--lock-timeout", "1", check=False)
+    assert rerun.returncode == 3 and "acs-infra recover" in rerun.stdout + rerun.stderr, rerun.stdout + rerun.stderr
+    recovered = cli(project, "recover", "pr-7", check=False)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "the fork a killed run made is marked" in recovered.stderr, recovered.stderr
+    out = project.outputs("pr-7")
+    assert out["environmentId"] == fork["id"], "the killed run's fork is adopted, not made twice"
+    assert [e["id"] for e in environments(emulator, dev["projectId"], "pr-7")] == [fork["id"]]
+    marker = emulator.data(SHARED, p=dev["projectId"], e=fork["id"])["variables"][OWNER_VARIABLE]
+    assert marker.split("@")[0].endswith("/pr-7"), marker
+    assert project.outputs("dev")["environmentId"] == dev["environmentId"]
+    again = result(cli(project, "pr", "up", "7"))
+    assert set(again["changes"]) == {"same"}, again
+    cli(project, "pr", "down", "7")
+    assert environments(emulator, dev["projectId"], "pr-7") == []
