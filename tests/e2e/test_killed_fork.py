@@ -3,8 +3,6 @@ recording it left an unmarked fork that every later create refused ("not owned")
 made again. `recover` finishes it: it marks only the fork the stack's own pending create record names."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +11,7 @@ from typing import Any
 import pytest
 
 from infra.ownership import OWNER_VARIABLE
-from tests.conftest import Emulator, PulumiProject
+from tests.conftest import Emulator, PulumiProject, kill_engine
 from tests.e2e.test_pr_previews import cli, result
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +31,7 @@ def test_pr_up_killed_between_fork_and_marker_is_finished_by_recover(project: Pu
     dev = project.outputs("dev")
     # Railway makes the fork, then its answer is held: the run is killed while it waits, before the engine
     # records the fork and before the shape's patch marks it.
-    emulator.admin("/faults", {"hold_after_next": {"EnvironmentFork": 1}, "timeout_seconds": 120})
+    emulator.admin("/faults", {"hold_after_next": {"EnvironmentFork": 1}, "timeout_seconds": 60})
     run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "pr", "up", "7"],
                            env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
@@ -42,7 +40,7 @@ def test_pr_up_killed_between_fork_and_marker_is_finished_by_recover(project: Pu
         assert time.monotonic() < deadline, "the fork was never made"
         time.sleep(0.1)
     assert run.poll() is None, "the run ended before the kill"
-    os.killpg(run.pid, signal.SIGKILL)
+    kill_engine(run.pid)  # the CLI and everything it started: engine guard, engine, language host, provider
     run.wait()
     assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
     (fork,) = environments(emulator, dev["projectId"], "pr-7")
