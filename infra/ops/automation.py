@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError, load_stack_file, preflight, verify_token
+from infra.ops.plan_guard import refuse_data_loss
 
 PROJECT_NAME = "acs"
 PREVIEW_SECRETS = "previewSecrets"  # a PR stack's secret output: its preview secrets, for any runner to reuse
@@ -95,6 +96,9 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float = 600, on_output: C
     kwargs: dict[str, Any] = {"suppress_progress": True, "on_output": on_output, **options}
     if verb != "preview":  # the engine's preview has no show_secrets switch (it never prints them)
         kwargs.setdefault("show_secrets", False)
+    if verb == "up" and not kwargs.pop("allow_data_loss", False) and not PR_STACK.match(stack.name):
+        refuse_data_loss(stack, lambda **extra: run(stack, "preview", lock_timeout=lock_timeout, **extra))
+    kwargs.pop("allow_data_loss", None)
     operation = getattr(stack, verb)
     return run_locked(stack.name, lock_timeout, lambda: operation(**kwargs), on_output)
 
@@ -202,7 +206,7 @@ def with_release(stack: auto.Stack, release: Any) -> auto.Stack:
 
 
 def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Callable[[str], Any] | None = None,
-       expect_pr: bool = False, release: Any = None) -> StackResult:
+       expect_pr: bool = False, release: Any = None, allow_data_loss: bool = False) -> StackResult:
     if expect_pr and not PR_STACK.match(stack_name):
         raise ConfigError(f"{stack_name!r} is not a PR stack")
     cfg = preflight(stack_name, root)  # bad names and files stop here, before a stack exists
@@ -218,7 +222,8 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     # A preview's environment may be deleted in Railway by hand (or by a failed first shaping): an existing PR
     # stack refreshes first, so a fork read as gone is forked again instead of patched.
     refresh = existed and bool(PR_STACK.match(stack_name))
-    result = run(stack, "up", lock_timeout=lock_timeout, on_output=on_output, refresh=refresh or None)
+    result = run(stack, "up", lock_timeout=lock_timeout, on_output=on_output, refresh=refresh or None,
+                 allow_data_loss=allow_data_loss)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "up", outputs.get("url"), _changes(result.summary), outputs,
                        time.monotonic() - started)

@@ -234,3 +234,30 @@ def test_renaming_the_environment_renames_it_in_place(project: PulumiProject, em
     emulator.reset_stats()
     again = json.loads(cli(project, "up", "dev").stdout)
     assert again["changes"] == {"same": again["changes"]["same"]} and emulator.stats()["write_total"] == 0
+
+
+# ---- up ---------------------------------------------------------------------------------------------------------
+def test_up_never_deletes_a_database_for_a_config_change(project: PulumiProject, emulator: Emulator) -> None:
+    """Tester's data-loss report (B5): `database: {kind: sqlite}` on a stack that has Postgres made `up` delete the
+    Postgres service, its volume and the data, reporting `1 delete`. `up` stops before its first write, naming the
+    resource holding the volume and the way to go on; `--allow-data-loss` is that way. (A removed `database` block
+    is refused by the config check, before any call.)"""
+    edit = ("      kind: postgres\n      volumeSize: 1GB\n", "      kind: sqlite\n")
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    before = snapshot(emulator, dev["projectId"])
+    assert before["volumes"], "the Postgres volume is there to lose"
+    stack_file = project.dir / "Pulumi.dev.yaml"
+    assert edit[0] in stack_file.read_text()
+    stack_file.write_text(stack_file.read_text().replace(edit[0], edit[1], 1))
+    emulator.reset_stats()
+
+    refused = cli(project, "up", "dev", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    error = json.loads(refused.stdout)["error"]
+    assert "volume" in error and "--allow-data-loss" in error and "database" in error, error
+    assert emulator.stats()["write_total"] == 0
+    assert snapshot(emulator, dev["projectId"])["volumes"] == before["volumes"]
+
+    cli(project, "up", "dev", "--allow-data-loss")  # said explicitly: the database goes
+    assert snapshot(emulator, dev["projectId"])["volumes"] == []

@@ -12,9 +12,12 @@ from infra.ops.cli.common import app, describe, emit, engine_output, fail, guard
 
 @app.command("up")
 @guarded
-def up_cmd(stack: str, lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
+def up_cmd(stack: str, lock_timeout: float = typer.Option(600, help="seconds to wait for another run"),
+           allow_data_loss: bool = typer.Option(False, "--allow-data-loss", help="let a config change delete a "
+                                                "database's volume (refused otherwise)")) -> None:
     """Create or update a stack (dev, prod or pr-<N>)."""
-    result = ops.up(stack, root(), lock_timeout=lock_timeout, on_output=engine_output)
+    result = ops.up(stack, root(), lock_timeout=lock_timeout, on_output=engine_output,
+                    allow_data_loss=allow_data_loss)
     emit(result.as_dict(), f"{stack}: {describe(result.changes)} -> {result.url}")
 
 
