@@ -335,3 +335,14 @@ def test_project_state_keeps_its_workspace_id_so_a_read_is_one_call(railway_env:
     assert p.read(id_, outs).outs["workspace_id"] == workspace
     calls = railway_env.stats()["by_operation"]
     assert calls.get("ProjectSnapshot") == 1 and "ProjectRead" not in calls, calls
+
+
+def test_service_given_by_id_is_released_not_deleted(railway_env: Emulator, base: dict[str, str]) -> None:
+    """Issue 14 follow-up (item 4 of the adversarial pass): a service given by id (`adopt_id`, not made by the
+    stack) was deleted by the provider's delete (destroy, or removing it from the program). Given by id: released,
+    never deleted."""
+    p = ServiceProvider()
+    props = {**base, "name": "web", "image": "node:20", "adopt_id": base["service_id"]}
+    id_, outs = create(p, props)
+    p.delete(id_, outs)
+    assert [s["id"] for s in railway_env.inventory()["services"]] == [base["service_id"]]
