@@ -10,6 +10,7 @@ from infra.providers import (BackupSchedule, CustomDomain, Environment, Postgres
                              Service, ServiceLimits, ServiceSettings)
 from infra.ownership import stack_owner
 from infra.providers.fork import ForkedEnvironment, ForkShape
+from infra.providers.identity import StackIdentity
 from infra.providers.notification_rule import NotificationRule
 from infra.providers.release import Release
 from infra.versions import Request
@@ -52,15 +53,16 @@ class AcsEnvironment(ComponentResource):
         self.cfg = cfg
         child = ResourceOptions(parent=self)
         data = ResourceOptions(parent=self, protect=cfg.protect)
+        # First: every marker this stack writes carries the identity its state holds (see infra.ownership).
+        base = stack_owner()
+        self.owner: Output[str] = StackIdentity(f"{name}-identity", opts=child).key.apply(
+            lambda key: f"{base}#{key}")
         self.release = self._release(name, release or Request(name), child)
         if cfg.stage == "pr":
             self._preview(name, secrets, child)
             return
         self.project_id, self.environment_id, scope = self._place(name, child, data)
-        if cfg.alerts:
-            if not isinstance(scope, Project):
-                raise ConfigError("acs:environment.alerts: notification rules are project-wide; set them on the "
-                                  "stack that creates the project (project.name)")
+        if cfg.alerts:  # only with project.name (infra.config refuses alerts on a project it does not make)
             NotificationRule(f"{name}-alerts", workspace_id=scope.workspace_id, project_id=self.project_id,
                              event_types=ALERT_EVENTS, severities=list(cfg.alerts.severities),
                              channels=[c.as_railway() for c in cfg.alerts.channels],
@@ -92,13 +94,13 @@ class AcsEnvironment(ComponentResource):
         ref = self.cfg.project
         if ref.name:
             project = Project(f"{name}-project", name=ref.name, default_environment_name=self.cfg.name,
-                              owner=stack_owner(), opts=data)
+                              owner=self.owner, opts=data)
             return project.id, project.default_environment_id.apply(lambda v: v or ""), project
         project_id = Output.from_input(ref.id) if ref.id else \
             StackReference(f"{name}-project-of-{ref.stack}", f"organization/{pulumi.get_project()}/{ref.stack}",
                            opts=child).require_output("projectId")
         env = Environment(f"{name}-environment", project_id=project_id, name=self.cfg.name,
-                          ephemeral=self.cfg.ephemeral, owner=stack_owner(), opts=data)
+                          ephemeral=self.cfg.ephemeral, owner=self.owner, opts=data)
         return project_id, env.id, env
 
     def _preview(self, name: str, secrets: dict[str, Output[str]], child: ResourceOptions) -> None:
@@ -112,13 +114,13 @@ class AcsEnvironment(ComponentResource):
         source = StackReference(f"{name}-project-of-{ref}", f"organization/{pulumi.get_project()}/{ref}", opts=child)
         self.project_id = source.require_output("projectId")
         fork = ForkedEnvironment(f"{name}-environment", project_id=self.project_id, name=self.cfg.name,
-                                 source_environment_id=source.require_output("environmentId"), owner=stack_owner(),
+                                 source_environment_id=source.require_output("environmentId"), owner=self.owner,
                                  opts=child)
         self.environment_id = fork.id
         in_env = ResourceOptions(parent=self, deleted_with=fork)  # gone with the fork: no delete call
         shape = ForkShape(f"{name}-shape", environment_id=fork.id, copied=fork.copied,
                           services={svc.name: self._shape_of(svc) for svc in self.cfg.services},
-                          secret_variables=secrets or None, owner=stack_owner(), opts=in_env)
+                          secret_variables=secrets or None, owner=self.owner, opts=in_env)
         self.database_url = self.volume_instance_id = None  # a preview uses sqlite: no volume
         self.url = Output.from_input(self.cfg.url)
         self.service_ids = {svc.name: shape.service_ids.apply(lambda ids, n=svc.name: ids[n])

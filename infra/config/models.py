@@ -265,6 +265,9 @@ class EnvironmentConfig(Strict):
             raise ValueError("prod is persistent and uses postgres")
         if self.alerts and self.stage == "pr":
             raise ValueError("PR previews raise no alerts: remove alerts")
+        if self.alerts and not self.project.name:
+            raise ValueError("alerts: notification rules are project-wide; set them on the stack that creates the "
+                             "project (project.name), not on one given by project.id or project.stack")
         if self.alerts and self.stage == "dev" and set(self.alerts.severities) - {"INFO", "NOTICE"}:
             raise ValueError("dev alerts are informational only: severities INFO or NOTICE")
         clash = set(self.secrets) & (set(self.variables) | {k for s in self.services for k in s.variables})

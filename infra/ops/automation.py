@@ -211,8 +211,13 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
         raise ConfigError(f"{stack_name!r} is not a PR stack")
     cfg = preflight(stack_name, root)  # bad names and files stop here, before a stack exists
     existed = stack_exists(stack_name, root)
+    if existed and not PR_STACK.match(stack_name):  # a preview's project is always dev's (project.stack)
+        from infra.ops.safety import check_project_switch  # safety imports this module
+        check_project_switch(stack_name, cfg, root)
+    # A wrong token too: one read, for an existing stack as well (its first refused write would end in the
+    # provider's traceback in the engine's output, after a part of the update).
+    verify_token()
     if not existed:
-        verify_token()  # a wrong token too (one API call, only for a stack that does not exist yet)
         if cfg.project.stack:
             require_source(stack_name, cfg.project.stack, root)
     started = time.monotonic()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.ops import automation as ops
-from infra.config import ConfigError, load_stack_file
+from infra.config import ConfigError, EnvironmentConfig, load_stack_file
 from infra.railway import client_from_env
 
 
@@ -125,3 +125,18 @@ def check_previews(stacks: list[str], root: Path) -> None:
         raise Refused(f"removing {', '.join(stacks)} would also delete what no stack manages: {' | '.join(foreign)}. "
                       "Nothing was deleted. Move or remove those by hand (keep a backup of any volume) and run it "
                       "again.")
+
+
+def check_project_switch(stack: str, cfg: EnvironmentConfig, root: Path) -> None:
+    """A stack that made its project and is now configured with `project.id` or `project.stack`: its Project
+    resource would leave the program and the engine would delete the project (also when the id is that very
+    project's). Refused before any call; nothing is deleted implicitly. For a stack that exists."""
+    if cfg.project.name:
+        return
+    made = _container(_state(stack, root))
+    if made and made[0] == "project":
+        given = f"project.id {cfg.project.id}" if cfg.project.id else f"project.stack {cfg.project.stack}"
+        raise Refused(f"acs:environment.project: stack {stack} made Railway project {made[1]} (project.name); "
+                      f"switching to {given} would delete that project with everything in it. Nothing was changed. "
+                      "Keep project.name as it was (the stack keeps it); to move the stack elsewhere, "
+                      f"`acs-infra destroy {stack}` first.")

@@ -153,6 +153,11 @@ class ForkedEnvironmentProvider(RailwayProvider):
             return self._outs(e, props, props.get("copied") or {})  # what was copied is a fact of the creation
         return self.read_or_gone(id_, props, fetch)
 
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Only `owner` changes in place (the shape writes the marker): no call; the outputs stay (the base
+        class's empty result would drop `copied` and replace the shape)."""
+        return UpdateResult({**{k: v for k, v in olds.items() if k != "__provider"}, "owner": news.get("owner")})
+
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         ignore_missing(lambda: client().mutate("EnvironmentDelete", id=id_))
 

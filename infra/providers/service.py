@@ -28,6 +28,7 @@ class ServiceProvider(RailwayProvider):
     # A service of this name in the environment is adopted at create ("already exists"): a replacement keeping
     # them (a branch change) would adopt, then delete, itself.
     identity = ("project_id", "environment_id", "name")
+    keeps_adopted = True  # its delete leaves a service given by id alone
     required = ("project_id", "environment_id", "name")
 
     def validate(self, news: dict[str, Any]) -> Iterator[CheckFailure]:
@@ -99,6 +100,8 @@ class ServiceProvider(RailwayProvider):
         return UpdateResult(self.inputs_of(news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if props.get("adopt_id"):
+            return  # given by id, not made by the stack: released, never deleted (as a project or environment)
         ignore_missing(lambda: client().mutate("ServiceDelete", id=id_))
 
 
