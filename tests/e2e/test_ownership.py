@@ -107,18 +107,25 @@ def test_environment_of_the_same_name_is_not_adopted(owner: str | None, project:
     assert snapshot(emulator, project_id) == before
 
 
-def test_environment_left_by_this_stack_is_adopted(project: PulumiProject, emulator: Emulator) -> None:
-    """The other side of item 1: what this very stack made (its marker) is adopted, not duplicated, when the state
-    lost it (here: the stack removed without destroying, as a killed run that never recorded its creates)."""
+def test_environment_left_by_a_removed_stack_of_this_name_is_not_adopted(project: PulumiProject,
+                                                                         emulator: Emulator) -> None:
+    """The other side of item 1: the stack removed without destroying (`pulumi stack rm --force pr-7`) left its
+    preview; a new pr-7 stack has another identity (adversarial pass: a reused stack name adopted and its destroy
+    deleted). It is named, never adopted; what a killed run of this very stack made is adopted (test_fault_matrix,
+    test_data_safety: its identity is in the checkpoint before the first object is made)."""
     project.up("dev")
     project_id = project.outputs("dev")["projectId"]
     cli(project, "pr", "up", "7")
     made = snapshot(emulator, project_id)
     project.run("stack", "rm", "--force", "--yes", stack="pr-7")
-    again = cli(project, "pr", "up", "7")
-    assert json.loads(again.stdout)["url"] == "https://acs-pr-7.up.railway.app"
-    assert snapshot(emulator, project_id)["environments"] == made["environments"]
-    assert snapshot(emulator, project_id)["services"] == made["services"]
+    emulator.reset_stats()
+    again = cli(project, "pr", "up", "7", check=False)
+    assert again.returncode == 1, again.stdout + again.stderr
+    error = json.loads(again.stdout)["error"]
+    assert "railway environment 'pr-7'" in error and "another identity" in error, error
+    # The fork's create is refused by Railway ("already exists"), then the environment's marker is read.
+    assert emulator.stats()["writes"] == {"EnvironmentFork": 1}, emulator.stats()
+    assert snapshot(emulator, project_id) == made
 
 
 LOST_ANSWERS = {  # how the answer to the rule's create gets lost, and the fault the emulator counts for it
@@ -147,5 +154,6 @@ def test_alert_rule_answer_lost_after_commit_is_not_duplicated(lost: str, projec
     assert len(rules) == 1, rules
     project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
     project.run("stack", "rm", "--force", "--yes", "--preserve-config", stack="dev")
-    cli(project, "up", "dev")
+    refused = cli(project, "up", "dev", check=False)  # a new stack of that name: another identity, refused
+    assert refused.returncode == 1 and "another identity" in json.loads(refused.stdout)["error"], refused.stdout
     assert [r["id"] for r in emulator.inventory()["notification_rules"]] == [rules[0]["id"]]
