@@ -26,7 +26,9 @@ def made_by_a_preview(owner: str | None, project: str, env_name: str) -> bool:
     with the marker but not the name: the copy is not the preview's."""
     if not PR_STACK.match(env_name):  # a preview environment is named after its stack
         return False
-    pattern = rf"[^/]+/{re.escape(project)}/{re.escape(env_name)}@{re.escape(backend_id())}"
+    # The identity of a gone stack cannot be checked (its state is gone): the name and the backend's URL text are
+    # what is left, so an orphan is recognised by them (with or without an identity: older markers have none).
+    pattern = rf"[^/]+/{re.escape(project)}/{re.escape(env_name)}@{re.escape(backend_id())}(#[0-9a-f]{{16}})?"
     return bool(owner) and re.fullmatch(pattern, owner or "") is not None
 
 

@@ -53,6 +53,8 @@ def test_only_a_pr_stacks_marker_makes_an_orphan(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PULUMI_BACKEND_URL", "file:///state")
     me = backend_id()
     assert made_by_a_preview(f"organization/acs/pr-7@{me}", "acs", "pr-7")
+    assert made_by_a_preview(f"organization/acs/pr-7@{me}#0123456789abcdef", "acs", "pr-7")  # with its identity
+    assert not made_by_a_preview(f"organization/acs/pr-7@{me}#x; rm", "acs", "pr-7")
     assert not made_by_a_preview(f"organization/acs/dev@{me}", "acs", "dev")
     assert not made_by_a_preview("organization/acs/pr-7@0123456789ab", "acs", "pr-7")
     assert not made_by_a_preview(f"organization/other/pr-7@{me}", "acs", "pr-7")
