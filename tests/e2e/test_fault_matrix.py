@@ -159,17 +159,23 @@ def test_empty_checkpoint_sidecar_is_repaired(project: PulumiProject, emulator: 
 
 def test_truncated_checkpoint_without_an_intact_copy(project: PulumiProject, emulator: Emulator) -> None:
     """A kill can leave the checkpoint and its `.bak` both unreadable (seen as "failed to load checkpoint: EOF"
-    from `recover` after the kill test): recover starts from an empty checkpoint and the next up adopts what the
-    stack made, by its own marker, with no duplicate."""
+    from `recover` after the kill test): recover starts from an empty checkpoint, and with it a new stack identity.
+    What the stack made carries the lost identity, which no state holds any more: it cannot be told from a
+    stranger's (a removed stack of this name), so it is named for the user to delete by hand, never adopted, and
+    nothing is duplicated or deleted (see test_stack_identity)."""
     converge(project, "dev")
+    project_id = project.outputs("dev")["projectId"]
     stacks = project.dir.parent / "state/.pulumi/stacks/acs"
     for name in ("dev.json", "dev.json.bak"):
         (stacks / name).write_text("")
     for backup in (project.dir.parent / "state/.pulumi/backups").glob("**/*.json"):
         backup.write_text("")  # as on a stack whose first up was killed: no finished update, no backup
-    cli(project, "recover", "dev")
-    assert_clean(emulator, project.outputs("dev")["projectId"], DEV)
-    project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
+    emulator.reset_stats()
+    refused = cli(project, "recover", "dev", check=False)
+    assert refused.returncode == 1 and "another identity" in refused.stdout, refused.stdout + refused.stderr
+    assert emulator.stats()["write_total"] == 0, emulator.stats()
+    assert [p["id"] for p in emulator.inventory()["projects"]] == [project_id]
+    assert_clean(emulator, project_id, DEV)
 
 
 def test_recover_reports_a_lock_it_cannot_release(project: PulumiProject) -> None:
