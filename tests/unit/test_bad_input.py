@@ -137,7 +137,18 @@ def test_loose_values_are_refused(path: list, value: object, key: str) -> None:
 def test_project_id_must_be_a_uuid() -> None:
     raw = dev()
     raw["project"] = {"id": "4f2c1f0e-0000-4000-8000-000000000001"}
+    raw.pop("alerts", None)  # alerts are the project-making stack's (test_alerts_need_a_project_made_by_the_stack)
     assert parse_environment(raw).project.id == "4f2c1f0e-0000-4000-8000-000000000001"
+
+
+def test_alerts_need_a_project_made_by_the_stack() -> None:
+    """Adversarial pass on issue 14 (item 6): alerts on a stack given `project.id` were refused only after its
+    environment was made; now by the config check, before any call, naming the key."""
+    raw = dev()
+    raw["project"] = {"id": "4f2c1f0e-0000-4000-8000-000000000001"}
+    with pytest.raises(ConfigError) as err:
+        parse_environment(raw)
+    assert "alerts" in str(err.value) and "project.name" in str(err.value)
 
 
 def test_subdomain_of_another_stack_is_refused() -> None:
