@@ -81,7 +81,9 @@ def fmt(metric: str, value: float) -> str:
 
 def monitor(t: Target, service: str, alerts: Alerts, window_s: float, interval_s: float, *,
             roll_back: bool = True, on_tick: Callable[[int, int, dict[str, float]], Any] | None = None,
-            client: RailwayClient | None = None) -> MonitorReport:
+            client: RailwayClient | None = None, root: Path | None = None) -> MonitorReport:
+    """With `root` (the project), a breach rolls the stack's release back: the previous release's image runs
+    and is pinned again, and the bad release's record says why (a later `up` does not bring it back)."""
     client = client or client_from_env()
     service_id = t.service_ids[service]
     report = MonitorReport(t.stack, service, window_s, thresholds_of(alerts))
@@ -100,9 +102,16 @@ def monitor(t: Target, service: str, alerts: Alerts, window_s: float, interval_s
             report.breach = {"metric": metric, "threshold": report.thresholds[metric], "observed": observed,
                              "message": f"{LABELS[metric]} {fmt(metric, observed)} > {fmt(metric, report.thresholds[metric])}"}
             if roll_back:
-                report.rolled_back = rollback(t, service, client=client)
+                report.rolled_back = _roll_back(t, service, report.breach["message"], client, root)
             break
     return report
+
+
+def _roll_back(t: Target, service: str, reason: str, client: RailwayClient, root: Path | None) -> dict[str, Any]:
+    if root is None:  # no stack to record in: one deployment back
+        return rollback(t, service, client=client)
+    from infra.ops import promotion
+    return promotion.roll_back_release(t.stack, root, service=service, reason=reason)
 
 
 # ---- report ---------------------------------------------------------------------------------------------

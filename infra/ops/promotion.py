@@ -117,34 +117,78 @@ def promote(source: str, dest: str, root: Path, *, dry_run: bool, on_output: Cal
 
 
 def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None,
-                      on_status: Callable[[str], Any] | None = None) -> dict[str, Any]:
+                      on_status: Callable[[str], Any] | None = None, service: str | None = None,
+                      reason: str | None = None, health_timeout: float = 120) -> dict[str, Any]:
     """Back to the previous healthy release's image: its deployment again when Railway still has it (else a new
-    deployment of it), and the image pinned again in the state, so a later `up` keeps it. A stack without
-    release records goes back one deployment, as before."""
+    deployment of it), and the image pinned again in the state, so a later `up` keeps it. With `reason` (a
+    monitor's breach) the bad release's own record says it was rolled back, and why; a breach of a release
+    without an earlier image goes one deployment back and says so too. The record says healthy only after the
+    rolled-back deployment passed the health gate. A stack without release records goes back one deployment."""
     cur = ops.current_release(stack_name, root)
-    prev = versions.previous_good(ops.release_history(stack_name, root), cur.get("image"))
+    records = ops.release_history(stack_name, root)
+    prev = versions.previous_good(records, cur.get("image"))
+    bad = next((r for r in reversed(records) if r.get("image") == cur.get("image")), None) if reason else None
     t = release.target(stack_name, root)
-    name = release._config(stack_name, root).public_service.name
-    if prev is None:
+    cfg = release._config(stack_name, root)
+    name = service or cfg.public_service.name
+    if prev is None and bad is None:
         return {"stack": stack_name, **release.rollback(t, name, on_status=on_status)}
+    image, commit = (prev["image"], prev.get("commit")) if prev else (cur.get("image"), cur.get("commit"))
+    record = _rollback_record(stack_name, cur, image, commit, bad, reason)
     client = client_from_env()
+    done = _return_to(client, t, name, image if prev else None, on_status)
+    if done is None:  # Railway no longer holds a deployment of it: pin the image first, then deploy it anew
+        _pin(stack_name, root, image, commit, record, on_output)
+        done = _deploy_anew(client, t, name, on_status)
+    ok, detail = (False, done["failed"]) if done.get("failed") else \
+        release.health_gate(t, cfg.public_service.healthcheck.path if cfg.public_service.healthcheck else "/",
+                            health_timeout)
+    record.update(deployments={name: done["deployment"]}, rollback_health=detail,
+                  outcome="rolled back" if bad else ("healthy" if ok else "unhealthy"))
+    _pin(stack_name, root, image, commit, record, on_output)  # the outcome, written only after the gate
+    if not ok:
+        raise release.ReleaseError(f"{stack_name}/{name}: rolled back to {image}, but it is not healthy: {detail}")
+    return {"stack": stack_name, **{k: v for k, v in done.items() if k != "failed"}, "image": image,
+            "commit": commit, "record": record}
+
+
+def _rollback_record(stack_name: str, cur: dict[str, Any], image: str, commit: str | None,
+                     bad: dict[str, Any] | None, reason: str | None) -> dict[str, Any]:
+    """The bad release's own record (monitor breach), or a new `rollback` record; `rolling back` until gated."""
+    if bad is not None:
+        record = dict(bad, reason=f"monitor: {reason}")
+    else:
+        record = versions.new_record(stack_name, image, commit, kind="rollback")
+        record["previous_image"] = cur.get("image")
+    record.update(rolled_back_to=image, outcome="rolling back")
+    return record
+
+
+def _return_to(client: Any, t: release.Target, name: str, image: str | None,
+               on_status: Callable[[str], Any] | None) -> dict[str, Any] | None:
+    """Rolls back to the newest deployment that ran `image` (None: one deployment back), waited for; None when
+    Railway holds no deployment of it any more."""
+    if image is None:
+        return release.rollback(t, name, client=client, on_status=on_status)
     ran_it = next((d for d in release.deployments(client, t, t.service_ids[name])
-                   if d["canRollback"] and (d.get("meta") or {}).get("image") == prev["image"]), None)
-    done = release.rollback(t, name, client=client, on_status=on_status, to=ran_it["id"]) if ran_it else None
-    record = versions.new_record(stack_name, prev["image"], prev.get("commit"), kind="rollback")
-    record.update(previous_image=cur.get("image"), rolled_back_to=prev["image"], outcome="healthy",
-                  deployments={name: done["deployment"]} if done else {})
+                   if d["canRollback"] and (d.get("meta") or {}).get("image") == image), None)
+    return release.rollback(t, name, client=client, on_status=on_status, to=ran_it["id"]) if ran_it else None
+
+
+def _deploy_anew(client: Any, t: release.Target, name: str, on_status: Callable[[str], Any] | None) -> dict[str, Any]:
+    dep = client.mutate("ServiceInstanceDeploy", serviceId=t.service_ids[name],
+                        environmentId=t.environment_id)["serviceInstanceDeployV2"]
+    status = release.wait_deployment(client, dep, 900, on_status=on_status)
+    failed = f"its new deployment {dep} ended {status}" if status != "SUCCESS" else None
+    return {"service": name, "rolled_back_to": None, "deployment": dep, "failed": failed}
+
+
+def _pin(stack_name: str, root: Path, image: str, commit: str | None, record: dict[str, Any],
+         on_output: Callable[[str], Any] | None) -> None:
+    """Pins `image` in the stack's state with `record` (state only: the release resource calls no API)."""
     stack = ops.with_release(ops.select(stack_name, root, create=False),
-                             versions.Request(stack_name, prev["image"], prev.get("commit"), record))
+                             versions.Request(stack_name, image, commit, dict(record)))
     ops.run(stack, "up", on_output=on_output)
-    if done is None:  # Railway no longer holds a deployment of it: deploy the pinned image anew
-        dep = client.mutate("ServiceInstanceDeploy", serviceId=t.service_ids[name],
-                            environmentId=t.environment_id)["serviceInstanceDeployV2"]
-        status = release.wait_deployment(client, dep, 900, on_status=on_status)
-        if status != "SUCCESS":
-            raise release.ReleaseError(f"{stack_name}/{name}: the deployment of {prev['image']} ended {status}")
-        done = {"service": name, "rolled_back_to": None, "deployment": dep}
-    return {"stack": stack_name, **done, "image": prev["image"], "commit": prev.get("commit"), "record": record}
 
 
 def redeploy_image(stack_name: str, root: Path) -> dict[str, str]:

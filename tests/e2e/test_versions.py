@@ -3,6 +3,9 @@ runs, unhealthy releases roll back to the previous image and say so in `history`
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from typing import Any
 
 import httpx
@@ -136,3 +139,63 @@ def test_promotion_refuses_an_unhealthy_image_and_unlisted_changes(project: Pulu
     unhealthy = cli(project, "promote", "dev", "prod", check=False)
     assert unhealthy.returncode == 1 and "not healthy" in unhealthy.stderr
     assert running(emulator, project, "prod")["source"] == f"{REPO}:main", "prod untouched"
+
+
+def test_monitor_breach_rolls_the_release_back(project: PulumiProject, emulator: Emulator) -> None:
+    """A breach found by the monitor after a healthy gate: prod runs A again, the state pins A, `history` and
+    `status` say B was rolled back, and the next `up` does not bring B back."""
+    cli(project, "deploy", "prod", "--image", A, "--commit", COMMIT_A)
+    emulator.admin(f"/services/{project.outputs('prod')['serviceIds']['web']}/behaviour", {"errorRate": 0.05})
+    bad = cli(project, "deploy", "prod", "--image", B, "--commit", COMMIT_B, "--monitor", "2s",
+              "--monitor-interval", "1s", check=False)
+    assert bad.returncode == 1 and "error rate" in bad.stderr, bad.stdout + bad.stderr
+    assert json.loads(bad.stdout)["breach"]["metric"] == "error_rate"
+    now = running(emulator, project, "prod")
+    assert (now["source"], now["image"], now["status"]) == (A, A, "SUCCESS"), "prod runs A again"
+    assert project.outputs("prod")["release"] | {"since": None} == {"image": A, "commit": COMMIT_A, "since": None}
+    last = json.loads(cli(project, "history", "prod").stdout)["releases"][-1]
+    assert (last["image"], last["commit"], last["outcome"], last["rolled_back_to"]) == (B, COMMIT_B, "rolled back", A)
+    assert last["reason"].startswith("monitor: error rate") and last["rollback_health"].endswith("answered 200")
+    row = json.loads(cli(project, "status", "--stack", "prod").stdout)[0]
+    assert (row["image"], row["commit"], row["deployment_image"], row["healthy"]) == (A, COMMIT_A, A, True), row
+    emulator.reset_stats()
+    project.up("prod")
+    assert emulator.stats()["write_total"] == 0, "the next up redeploys nothing"
+    assert running(emulator, project, "prod")["image"] == A
+
+
+def test_rollback_records_healthy_only_after_the_gate(project: PulumiProject, emulator: Emulator) -> None:
+    """Railway no longer holds A's deployment: the rollback pins A, deploys it anew and, while that deployment is
+    still in progress (the emulator's clock is stopped), the record does not say healthy yet."""
+    cli(project, "deploy", "dev", "--image", A)
+    cli(project, "deploy", "dev", "--image", B)
+    out = project.outputs("dev")
+    deps = emulator.data("query($p:String!,$s:String!){ deployments(first:20, input:{projectId:$p, serviceId:$s})"
+                         "{ edges { node { id meta } } } }", p=out["projectId"], s=out["serviceIds"]["web"])
+    ran_a = [e["node"]["id"] for e in deps["deployments"]["edges"] if e["node"]["meta"]["image"] == A]
+    for dep in ran_a:
+        emulator.data("mutation($d:String!){ deploymentRemove(id:$d) }", d=dep)
+    emulator.freeze()
+    proc = subprocess.Popen([sys.executable, "-m", "infra", "--json", "--project-dir", str(project.dir),
+                             "rollback", "dev"], env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not [e for e in emulator.data("query($p:String!,$s:String!){ deployments(first:5, input:{projectId:$p, "
+                                            "serviceId:$s}){ edges { node { id status meta } } } }",
+                                            p=out["projectId"], s=out["serviceIds"]["web"])["deployments"]["edges"]
+                   if e["node"]["meta"]["image"] == A and e["node"]["status"] in ("BUILDING", "DEPLOYING")]:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)  # waits for the CLI under test, not for the emulator's clock
+        pending = project.outputs("dev")["releases"][-1]
+        assert pending["kind"] == "rollback" and pending["outcome"] == "rolling back", pending
+        assert project.outputs("dev")["release"]["image"] == A, "pinned before the deployment"
+        emulator.advance(1)  # the deployment finishes
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stdout + stderr
+    done = project.outputs("dev")["releases"][-1]
+    assert (done["kind"], done["image"], done["outcome"]) == ("rollback", A, "healthy")
+    assert done["rollback_health"].endswith("answered 200") and running(emulator, project, "dev")["image"] == A

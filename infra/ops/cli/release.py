@@ -79,7 +79,7 @@ def _monitor(stack: str, window: str, interval: str, service: str | None, report
                   f"mem {v['memory'] * 100:.0f}%  cpu {v['cpu'] * 100:.0f}%", markup=False, highlight=False)
 
     result = monitor.monitor(release.target(stack, root()), name, cfg.alerts, window_s, interval_s,
-                             roll_back=roll_back, on_tick=tick)
+                             roll_back=roll_back, on_tick=tick, root=root())
     if report_path:
         monitor.write_report(result, report_path)
     emit(result.as_dict(), monitor.markdown(result))
