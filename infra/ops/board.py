@@ -1,9 +1,16 @@
 """`acs-infra status`: the promotion board. One row per stack (PR previews, dev, prod): the image and commit it
 runs and since when (its outputs), its newest deployment's status, health (one probe of the health path), URL,
-and drift when asked to check (`--drift`: one refreshing preview per stack)."""
+and the drift found by the last drift run (`--drift`: check now, one refreshing preview per stack).
+
+The last check is a stack tag (`acs:drift`), written by every drift run: Pulumi's own per-stack metadata, kept
+by the backend beside the stack (file, S3 or Pulumi Cloud), so every runner and `pulumi stack tag ls` see it.
+Setting a tag takes no stack lock and writes no update into the stack's history, which a stack output would
+(a drift check never writes the state); a file of our own in the bucket would need our own storage client."""
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +20,42 @@ from infra.ops import automation as ops, release
 from infra.railway import client_from_env
 
 ORDER = {"pr": 0, "dev": 1, "prod": 2}
+DRIFT_TAG = "acs:drift"
+TAG_MAX = 256  # Pulumi Cloud's limit on a tag value (the DIY backends take more): the tag stays portable
+
+
+# ---- the last drift check, kept as a stack tag -------------------------------------------------------------
+def drift_summary(result: Any) -> dict[str, Any]:
+    """When, the verdict, and what changed: resource and field names only, never a value (secrets stay hidden)."""
+    changed = []
+    for res in result.resources:
+        changed += [f"{res.resource}.{f.field}" for f in res.fields] or [f"{res.resource} ({res.kind})"]
+    status = "check failed" if result.error else ("fixed" if result.fixed is not None and not result.remaining
+                                                  else "drifted" if result.drifted else "clean")
+    return {"at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "status": status, "changed": changed}
+
+
+def encode(summary: dict[str, Any]) -> str:
+    """Compact JSON under TAG_MAX: the names that do not fit are counted in `more`."""
+    changed, more = list(summary["changed"]), 0
+    while True:
+        text = json.dumps({**summary, "changed": changed, **({"more": more} if more else {})}, separators=(",", ":"))
+        if len(text) <= TAG_MAX or not changed:
+            return text
+        changed.pop()
+        more += 1
+
+
+def record_drift(name: str, root: Path, result: Any) -> None:
+    ops.workspace(root).set_tag(name, DRIFT_TAG, encode(drift_summary(result)))
+
+
+def last_drift(name: str, root: Path) -> dict[str, Any] | None:
+    raw = ops.workspace(root).list_tags(name).get(DRIFT_TAG)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:  # a tag someone set by hand
+        return {"status": raw}
 
 
 def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
@@ -37,8 +80,8 @@ def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
     r["healthy"], r["health"] = release.health_gate(t, svc.healthcheck.path if svc.healthcheck else "/", 0)
     if check_drift:
         from infra.ops import drift
-        d = drift.check_stack(stack, root)
-        r["drift"] = "check failed" if d.error else (f"{len(d.resources)} drifted" if d.drifted else "clean")
+        drift.check_stack(stack, root)  # records its result as the stack's drift tag
+    r["drift"] = last_drift(stack, root)
     return r
 
 
@@ -58,9 +101,14 @@ def _cell(r: dict[str, Any], key: str) -> str:
         return f"{value} (moving tag)"
     if key == "health":
         return "healthy" if r["healthy"] else f"unhealthy: {value}" if r["healthy"] is False else str(value or "-")
-    if key == "drift" and value is None:
-        return "not checked"
+    if key == "drift":
+        return "not checked" if value is None else _drift_cell(value)
     return "-" if value is None else str(value)
+
+
+def _drift_cell(d: dict[str, Any]) -> str:
+    names = ", ".join(d.get("changed") or []) + (f" +{d['more']} more" if d.get("more") else "")
+    return f"{d.get('status')} at {d.get('at', '?')}" + (f": {names}" if names else "")
 
 
 def text(rows: list[dict[str, Any]]) -> str:

@@ -325,7 +325,17 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         result.seconds = time.monotonic() - started
+        _record(name, root, result)
     return result
+
+
+def _record(name: str, root: Path, result: StackDrift) -> None:
+    """The status board shows this check without running it again (a stack tag, see infra.ops.board)."""
+    from infra.ops import board
+    try:
+        board.record_drift(name, root, result)
+    except auto.CommandError:  # no such stack: nothing to record on
+        pass
 
 
 def _protected(stack: auto.Stack) -> bool:

@@ -173,3 +173,25 @@ def test_check_failures_exit_1(project: PulumiProject, emulator: Emulator) -> No
     project.env["RAILWAY_API_URL"] = "http://127.0.0.1:9/graphql/v2"
     unreachable = cli(project, "drift", "dev", check=False)
     assert unreachable.returncode == 1 and "cannot connect" in json.loads(unreachable.stdout)[0]["error"]
+
+
+def test_status_shows_the_drift_of_the_last_run(project: PulumiProject, emulator: Emulator) -> None:
+    """The board reads the last drift run's result (a stack tag in the backend) without checking again: when,
+    the verdict and what changed, by name only (no secret value)."""
+    project.up("dev")
+    assert json.loads(cli(project, "status", "--stack", "dev").stdout)[0]["drift"] is None
+    out = project.outputs("dev")
+    for case in ("variable changed", "secret changed"):
+        CASES[case][0](emulator, out)
+    assert cli(project, "drift", "dev", check=False).returncode == 2
+    emulator.reset_stats()
+    shown = cli(project, "status", "--stack", "dev")
+    drift = json.loads(shown.stdout)[0]["drift"]
+    assert emulator.stats()["total"] <= 1, "no drift check: at most the deployment read"
+    assert drift["status"] == "drifted" and drift["at"].endswith("Z"), drift
+    assert "dev-web.variables.LOG_LEVEL" in drift["changed"], drift
+    assert any("JWT_SECRET" in c or "secret" in c for c in drift["changed"]), drift
+    text = cli(project, "status", "--stack", "dev").stdout + project.run("stack", "tag", "ls", stack="dev").stdout
+    assert "stolen-and-replaced" not in text + shown.stdout
+    cli(project, "drift", "dev", "--fix")
+    assert json.loads(cli(project, "status", "--stack", "dev").stdout)[0]["drift"]["status"] == "fixed"
