@@ -28,7 +28,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.ownership import OWNER_VARIABLE
-from infra.providers import variable_sets
+from infra.providers import snapshot, variable_sets
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
 from infra.providers.environment import EnvironmentProvider, check_owned
@@ -147,10 +147,11 @@ class ForkedEnvironmentProvider(RailwayProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         def fetch() -> dict[str, Any] | None:
-            e = client().query("EnvironmentRead", id=id_)["environment"]
-            if e.get("deletedAt"):  # Railway documents the field: a deleted environment still answering is gone
+            e = snapshot.environment(id_)  # the run's one read of the fork, shared with its shape and domains
+            if e is None or e.get("deletedAt"):  # Railway documents the field: deleted, still answering, is gone
                 return None
-            return self._outs(e, props, props.get("copied") or {})  # what was copied is a fact of the creation
+            # what was copied is a fact of the creation; the inventory lets drift look for undeclared objects
+            return {**self._outs(e, props, props.get("copied") or {}), snapshot.INVENTORY: snapshot.inventory(id_)}
         return self.read_or_gone(id_, props, fetch)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -291,9 +292,11 @@ class ForkShapeProvider(RailwayProvider):
         return CreateResult(f"{props['environment_id']}:shape", {**self.inputs_of(props), **self._outs(props)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        def fetch() -> dict[str, Any]:
-            config = client().query("EnvironmentConfig", id=props["environment_id"],
-                                    decryptVariables=True)["environment"]["config"]
+        def fetch() -> dict[str, Any] | None:
+            env = snapshot.environment(props["environment_id"])  # the fork's snapshot: no read of its own
+            if env is None or env.get("deletedAt"):
+                return None
+            config = env.get("config") or {}
             services, secrets = {}, {}
             for name, sid in (props.get("service_ids") or {}).items():
                 live = _live_service(config, sid, (props.get("services") or {}).get(name) or {})

@@ -28,3 +28,21 @@ def test_drift_dev_prod_reads_each_environment_once(project: PulumiProject, emul
     found = result(cli(project, "drift", "dev", check=False))[0]
     assert [(r["resource"], r["kind"]) for r in found["resources"]] == [("service redis", "unmanaged")]
     assert emulator.stats()["by_operation"] == {"EnvironmentSnapshot": 1, "ProjectSnapshot": 1}
+
+
+def test_drift_of_a_preview_reads_its_fork_once(project: PulumiProject, emulator: Emulator) -> None:
+    """A preview's fork, its shape and its domain answer from one snapshot of the fork (was 4 calls each)."""
+    project.up("dev")
+    cli(project, "pr", "up", "5")
+    emulator.reset_stats()
+    checked = result(cli(project, "drift", "pr-5"))
+    assert [(r["stack"], r["drifted"]) for r in checked] == [("pr-5", False)]
+    calls = emulator.stats()["by_operation"]
+    assert calls == {"EnvironmentSnapshot": 1}, calls
+
+    out = project.outputs("pr-5")
+    emulator.data("mutation($i:VariableUpsertInput!){ variableUpsert(input:$i) }",
+                  i={"projectId": out["projectId"], "environmentId": out["environmentId"],
+                     "serviceId": out["serviceIds"]["web"], "name": "LOG_LEVEL", "value": "warn", "skipDeploys": True})
+    found = result(cli(project, "drift", "pr-5", check=False))[0]
+    assert found["drifted"] and "LOG_LEVEL" in str(found["resources"]), found
