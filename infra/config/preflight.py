@@ -18,16 +18,17 @@ def check_token(config_keys: set[str]) -> None:
                           "or the stack config: pulumi config set --secret acs:railwayToken <token>")
 
 
-def verify_token() -> None:
+def verify_token() -> tuple[int | None, int | None, float | None] | None:
     """One cheap read with the environment's token, so a wrong or revoked one stops before a stack is created
     (a token from the encrypted stack config cannot be read before the stack exists: the program reports it).
     A workspace token may not call `me` (Railway docs), so account/workspace tokens list one project; a project
-    token reads its own scope (`projectToken`). Raises the client's NotAuthorizedError."""
+    token reads its own scope (`projectToken`). Raises the client's NotAuthorizedError. Returns the token's
+    hourly budget as the answer's headers tell it (limit, remaining, seconds to reset); None without a token."""
     from infra.railway.client import client_from_env  # the API client is only needed here, not by the program
     from infra.railway.errors import NotAuthorizedError
 
     if not (os.environ.get("RAILWAY_API_TOKEN") or os.environ.get("RAILWAY_TOKEN")):
-        return
+        return None
     name = "RAILWAY_API_TOKEN" if os.environ.get("RAILWAY_API_TOKEN") else "RAILWAY_TOKEN"
     with client_from_env() as client:
         try:
@@ -35,6 +36,7 @@ def verify_token() -> None:
         except NotAuthorizedError as exc:
             raise NotAuthorizedError(f"Railway refused the token in {name} ({exc.message}): is it wrong, "
                                      "revoked or for another workspace?", exc.operation) from None
+        return client.budget()
 
 
 def preflight(stack: str, root: Path) -> EnvironmentConfig:

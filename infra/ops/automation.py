@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import pulumi.automation as auto
-from infra.config import PR_STACK, ConfigError, load_stack_file, preflight, verify_token
+from infra.config import PR_STACK, ConfigError, load_stack_file, preflight
+from infra.ops import budget
 from infra.ops.plan_guard import refuse_data_loss
 
 PROJECT_NAME = "acs"
@@ -210,16 +211,17 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     if expect_pr and not PR_STACK.match(stack_name):
         raise ConfigError(f"{stack_name!r} is not a PR stack")
     cfg = preflight(stack_name, root)  # bad names and files stop here, before a stack exists
-    existed = stack_exists(stack_name, root)
+    known = next((s for s in workspace(root).list_stacks() if s.name == stack_name), None)
+    existed = known is not None
     if existed and not PR_STACK.match(stack_name):  # a preview's project is always dev's (project.stack)
         from infra.ops.safety import check_project_switch  # safety imports this module
         check_project_switch(stack_name, cfg, root)
-    # A wrong token too: one read, for an existing stack as well (its first refused write would end in the
-    # provider's traceback in the engine's output, after a part of the update).
-    verify_token()
-    if not existed:
-        if cfg.project.stack:
-            require_source(stack_name, cfg.project.stack, root)
+    # One read before the lock, for an existing stack as well: a wrong token stops here (its first refused write
+    # would end in the provider's traceback, after a part of the update), and so does a run the hourly budget
+    # cannot cover (it waits for the reset here, not holding the stack's lock)
+    budget.ensure(stack_name, budget.expected_calls(known.resource_count or 0 if known else 0), on_output)
+    if not existed and cfg.project.stack:
+        require_source(stack_name, cfg.project.stack, root)
     started = time.monotonic()
     stack = with_release(select(stack_name, root, create=True), release)
     if PR_STACK.match(stack_name):

@@ -174,6 +174,12 @@ class RailwayClient:
         self.writes += 1
         return self._run(operation, variables, idempotent=idempotent)
 
+    def budget(self) -> tuple[int | None, int | None, float | None]:
+        """(hourly limit, remaining, seconds until the reset) as Railway's last answer said; None: not told."""
+        pacer = self._pacer
+        reset_in = max(0.0, pacer.reset_at - time.monotonic()) if pacer.reset_at is not None else None
+        return pacer.limit, pacer.remaining, reset_in
+
     # ---- internals -------------------------------------------------------------------------------
     def _run(self, operation: str, variables: dict[str, Any], idempotent: bool,
              document: str | None = None) -> dict[str, Any]:

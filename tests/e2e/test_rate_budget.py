@@ -1,0 +1,63 @@
+"""Issue 17: a run the token's hourly budget cannot cover waits or stops before it takes the stack's lock, not in
+the middle of its update while holding it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Emulator, PulumiProject
+from tests.e2e.test_pr_previews import cli
+from tests.e2e.test_release import set_variable
+
+pytestmark = pytest.mark.e2e
+HOURLY = 100
+
+
+def spend(emulator: Emulator, leave: int) -> None:
+    """Uses the token's hourly budget down to `leave` calls (another runner's work, on the same token)."""
+    emulator.admin("/limits", {"per_second": 1000, "per_hour": HOURLY})  # a fresh window
+    for _ in range(HOURLY - leave):
+        emulator.data("{ __typename }")
+
+
+def acs(project: PulumiProject, *args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "infra", "--json", "--project-dir", str(project.dir), *args],
+                            env={**project.env, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def locks(project: PulumiProject) -> list[Path]:
+    return list((project.dir.parent / "state" / ".pulumi" / "locks").rglob("*.json"))
+
+
+def test_a_run_the_budget_cannot_cover_stops_before_the_lock(project: PulumiProject, emulator: Emulator) -> None:
+    project.up("dev")
+    set_variable(project, "dev", "FEATURE", "on")  # work to do
+    spend(emulator, leave=3)
+    emulator.reset_stats()
+    refused = acs(project, "up", "dev", ACS_RAILWAY_MAX_WAIT="60")
+    out, err = refused.communicate(timeout=300)
+    assert refused.returncode == 1, out + err
+    error = json.loads(out)["error"]
+    assert "hourly budget has 2 of 100 left" in error and "nothing was started" in error, error
+    assert "Traceback" not in err
+    assert emulator.stats()["total"] == 1 and emulator.stats()["write_total"] == 0, emulator.stats()
+
+    waiting = acs(project, "up", "dev", ACS_RAILWAY_MAX_WAIT="7200")
+    try:
+        lines: list[str] = []
+        while not lines or "waiting up to" not in lines[-1]:
+            lines.append(waiting.stderr.readline())
+            assert lines[-1] or waiting.poll() is None, "".join(lines)
+        assert locks(project) == [], "it waits before taking the stack's lock"
+        assert emulator.stats()["write_total"] == 0
+        emulator.advance(3600)  # the hour is over: the budget starts again
+        out, err = waiting.communicate(timeout=300)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, out + err
+    assert json.loads(out)["changes"].get("update", 0) >= 1 and locks(project) == []
