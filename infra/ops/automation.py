@@ -33,6 +33,8 @@ T = TypeVar("T")
 class LockTimeout(RuntimeError):
     """Another run holds the stack."""
 
+    engine_error = ""  # the backend's own lock error: it names every holder (user@host, pid, since)
+
 
 class StaleLock(LockTimeout):
     """The lock a killed run left could not be released; nothing else may run until it is."""
@@ -75,9 +77,11 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
             holder = _lock_holder(str(exc))
             left = deadline - time.monotonic()
             if left <= 0:  # the measured wait, attempts included (each engine start costs seconds)
-                raise LockTimeout(f"another run holds stack {stack} ({holder}); waited "
-                                  f"{time.monotonic() - started:.0f}s (timeout {timeout:g}s). If no run is in "
-                                  f"progress, `acs-infra recover {stack}` releases a dead run's lock") from None
+                error = LockTimeout(f"another run holds stack {stack} ({holder}); waited "
+                                    f"{time.monotonic() - started:.0f}s (timeout {timeout:g}s). If no run is in "
+                                    f"progress, `acs-infra recover {stack}` releases a dead run's lock")
+                error.engine_error = str(exc)
+                raise error from None
             if on_wait:
                 on_wait(f"stack {stack} is locked by another run ({holder}); waiting up to {left:.0f}s more")
             time.sleep(min(left, delay * random.uniform(0.5, 1.0)))  # jitter: two waiters do not retry in step
@@ -334,12 +338,13 @@ def restore_checkpoint(stack_name: str) -> bool:
     return True
 
 
-def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | None) -> None:
+def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | None,
+                        state: dict[str, Any] | None = None) -> None:
     """A `pr up` killed after Railway made its fork but before the engine recorded it left an unmarked fork that
     every later create refuses. The engine recorded that create (a pending operation with its inputs) before making
     the call: only the fork matching that record is marked, so the converging up adopts it (infra.providers.fork)."""
     from infra.providers import fork
-    for op in (stack.export_stack().deployment or {}).get("pending_operations") or []:
+    for op in ((stack.export_stack().deployment if state is None else state) or {}).get("pending_operations") or []:
         inputs = (op.get("resource") or {}).get("inputs") or {}
         if op.get("type") == "creating" and inputs.get(fork.FORK_INTENT):
             said = fork.finish_killed_fork(inputs)
@@ -362,10 +367,12 @@ def _drop_unreadable_sidecars(folder: Path, stack_name: str) -> bool:
     return bool(broken)
 
 
-def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None) -> StackResult:
+def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None,
+            stale_after: float | None = None) -> StackResult:
     """After a run was killed midway: release its stale lock, drop its pending creates (the providers adopt
     whatever those creates left in Railway on the next create, by name within the stack's environment), then
-    bring the stack to the declared state."""
+    bring the stack to the declared state. A lock is released only when its run is gone (this host, no such
+    process) or older than `stale_after` seconds: on a shared backend it may be a live run on another machine."""
     started = time.monotonic()
     try:  # selecting a stack already loads its checkpoint
         select(stack_name, root, create=False).export_stack()
@@ -373,17 +380,34 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
         if "failed to load checkpoint" not in str(exc) or not restore_checkpoint(stack_name):
             raise
     stack = select(stack_name, root, create=False)
+    killed = stack.export_stack().deployment or {}  # before the refresh clears its pending creates
+
+    def refresh(lock_timeout: float = 600) -> Any:
+        return run(stack, "refresh", lock_timeout=lock_timeout, on_output=on_output, clear_pending_creates=True)
     try:
-        stack.cancel()  # releases the dead run's lock; succeeds when there is none (file backend)
-    except auto.CommandError as exc:
-        cause = str(exc).split("stderr:", 1)[-1].strip()
-        raise StaleLock(f"{stack_name}: could not release the lock a killed run left: {cause}") from exc
-    finish_killed_forks(stack, on_output)
-    run(stack, "refresh", on_output=on_output, clear_pending_creates=True)
+        refresh(lock_timeout=0)  # takes the lock first: a locked stack fails here, naming its holders
+    except LockTimeout as exc:
+        _release_dead_lock(stack, stack_name, exc.engine_error, stale_after)
+        refresh()
+    finish_killed_forks(stack, on_output, killed)  # the pending creates as the killed run left them
     result = run(stack, "up", on_output=on_output)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "recovered", outputs.get("url"), _changes(result.summary), outputs,
                        time.monotonic() - started)
+
+
+def _release_dead_lock(stack: auto.Stack, stack_name: str, error: str, stale_after: float | None) -> None:
+    from infra.ops import locks
+    live = locks.live_holders(error, stale_after)
+    if live:
+        raise LockTimeout(f"{stack_name} is locked by a run that may still be alive ({'; '.join(map(str, live))}): "
+                          "recover releases only the lock of a run that is gone from this host; wait for it, or "
+                          "pass --stale-after <age> to release a lock older than that")
+    try:
+        stack.cancel()  # releases the dead run's lock
+    except auto.CommandError as exc:
+        cause = str(exc).split("stderr:", 1)[-1].strip()
+        raise StaleLock(f"{stack_name}: could not release the lock a killed run left: {cause}") from exc
 
 
 # ---- what a stack records about its releases ---------------------------------------------------------------

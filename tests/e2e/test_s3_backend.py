@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,14 @@ def runner(tmp_path: Path, name: str, emulator: Emulator, store: S3Store, **extr
     env = engine_env(base / "no-local-state", emulator)
     env.update(store.env(), TMPDIR=str(base / "tmp"), PULUMI_HOME=str(base / "home"), **extra)
     return PulumiProject(copy_project(base / "project"), env)
+
+
+def token_in_config(project: PulumiProject, stack: str) -> None:
+    """The runner's Railway token as secret stack config instead of the environment: it then makes no call of its
+    own before the engine takes the stack's lock (the budget check before the lock reads an environment token),
+    so an emulator held open stops it inside its update, or at the lock."""
+    token = project.env.pop("RAILWAY_API_TOKEN")
+    project.run("config", "set", "--secret", "acs:railwayToken", token, stack=stack)
 
 
 def popen(project: PulumiProject, *args: str) -> subprocess.Popen[str]:
@@ -77,7 +86,9 @@ def test_two_runners_on_one_stack(tmp_path: Path, emulator: Emulator, s3: S3Stor
     C waits, then converges after A. One environment, one state, nothing pending."""
     a = runner(tmp_path, "runner-a", emulator, s3, ACS_RAILWAY_TIMEOUT="900")
     b, c = runner(tmp_path, "runner-b", emulator, s3), runner(tmp_path, "runner-c", emulator, s3)
-    a.run("stack", "select", "--create", "dev")  # an existing stack: no token check before the engine's lock
+    a.run("stack", "select", "--create", "dev")
+    for r in (a, b, c):
+        token_in_config(r, "dev")
     hold = emulator.server.backend.lock  # every GraphQL request waits on it: A stays inside its update
     hold.acquire()
     try:
@@ -106,4 +117,52 @@ def test_two_runners_on_one_stack(tmp_path: Path, emulator: Emulator, s3: S3Stor
     assert not state.get("pending_operations") and s3.keys(LOCKS) == []
     projects = emulator.inventory()["projects"]
     assert len(projects) == 1, projects
+    b.run("preview", "--expect-no-changes", "--refresh", stack="dev")
+
+
+def test_recover_releases_only_a_dead_runs_lock(tmp_path: Path, emulator: Emulator, s3: S3Store) -> None:
+    """On a shared bucket `recover` must not clear a live run's lock: B's recover refuses while A's update holds
+    dev (exit 3, naming A), releases a lock whose run is gone from this host, refuses another machine's lock
+    and releases it only with --stale-after when it is older than that."""
+    a = runner(tmp_path, "runner-a", emulator, s3, ACS_RAILWAY_TIMEOUT="900")
+    b = runner(tmp_path, "runner-b", emulator, s3)
+    a.run("stack", "select", "--create", "dev")  # A's first up creates: it has Railway calls to be held in
+    token_in_config(a, "dev")
+    hold = emulator.server.backend.lock  # every GraphQL request waits on it: A stays inside its update
+    hold.acquire()
+    recovering = None
+    try:
+        first = popen(a, "up", "dev")
+        wait_for(lambda: s3.keys(LOCKS) or first.poll() is not None, "runner A to lock the stack")
+        assert first.poll() is None, first.communicate()
+        [key] = s3.keys(LOCKS)
+        live = json.loads(s3.read(key))
+        recovering = popen(b, "recover", "dev")
+        wait_for(lambda: recovering.poll() is not None or key not in s3.keys(LOCKS), "B's recover to decide")
+        assert key in s3.keys(LOCKS), "recover released the lock of a live run"
+        out_b, err_b = recovering.communicate(timeout=60)
+        assert recovering.returncode == 3, out_b + err_b
+        error = json.loads(out_b)["error"]
+        assert f"pid {live['pid']}" in error and "--stale-after" in error and "Traceback" not in err_b, error
+    finally:
+        hold.release()
+        if recovering is not None and recovering.poll() is None:
+            recovering.kill()
+    out_a, err_a = first.communicate(timeout=600)
+    assert first.returncode == 0 and s3.keys(LOCKS) == [], err_a
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid of this host that runs nothing now: the killed run's
+    s3.client.put_object(Bucket=s3.bucket, Key=key, Body=json.dumps({**live, "pid": gone.pid}).encode())
+    assert result(cli(b, "recover", "dev"))["action"] == "recovered" and s3.keys(LOCKS) == []
+
+    old = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    s3.client.put_object(Bucket=s3.bucket, Key=key,
+                         Body=json.dumps({**live, "hostname": "runner-elsewhere", "timestamp": old}).encode())
+    refused = cli(b, "recover", "dev", check=False)
+    assert refused.returncode == 3 and "runner-elsewhere" in result(refused)["error"], refused.stderr
+    assert s3.keys(LOCKS) == [key]
+    assert cli(b, "recover", "dev", "--stale-after", "180m", check=False).returncode == 3, "not that old"
+    cli(b, "recover", "dev", "--stale-after", "60m")
+    assert s3.keys(LOCKS) == []
     b.run("preview", "--expect-no-changes", "--refresh", stack="dev")

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from infra.ops import automation as ops
-from infra.ops.cli.common import app, describe, emit, engine_output, fail, guarded, root
+from infra.ops.cli.common import app, describe, emit, engine_output, fail, guarded, root, seconds
 
 
 @app.command("up")
@@ -23,9 +23,13 @@ def up_cmd(stack: str, lock_timeout: float = typer.Option(600, help="seconds to 
 
 @app.command("recover")
 @guarded
-def recover_cmd(stack: str) -> None:
-    """After a killed run: release the stale lock, clear pending creates, converge (adopting half-made objects)."""
-    result = ops.recover(stack, root(), on_output=engine_output)
+def recover_cmd(stack: str, stale_after: Optional[str] = typer.Option(
+        None, "--stale-after", help="also release a lock older than this (e.g. 120m) whose run may be on another "
+                                    "machine")) -> None:
+    """After a killed run: release the stale lock (only a dead run's, or one older than --stale-after), clear
+    pending creates, converge (adopting half-made objects)."""
+    result = ops.recover(stack, root(), on_output=engine_output,
+                         stale_after=seconds("--stale-after", stale_after) if stale_after else None)
     emit(result.as_dict(), f"{stack}: recovered ({describe(result.changes)}) -> {result.url}")
 
 

@@ -1,0 +1,74 @@
+"""Whose stack lock is it, and may `recover` release it.
+
+Pulumi's DIY backends (file, S3) name each lock's holder in the error of a run that finds the stack locked:
+`created by <user>@<host> (pid <N>) at <RFC 3339 time>` (the lock object's JSON content). On a shared bucket a
+lock may belong to a live run on another machine: `recover` releases one only when its run is provably gone
+(this host, and no such process) or when the caller says a lock older than some age is stale.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+HOLDER = re.compile(r"created by (\S*)@(\S*) \(pid (-?\d+)\) at (\S+)")
+
+
+@dataclass
+class Holder:
+    user: str
+    host: str
+    pid: int
+    since: datetime | None
+
+    def __str__(self) -> str:
+        when = self.since.strftime("%Y-%m-%dT%H:%M:%SZ") if self.since else "an unknown time"
+        return f"{self.user}@{self.host}, pid {self.pid}, since {when}"
+
+
+def holders(text: str) -> list[Holder]:
+    """Every lock the engine's error names."""
+    return [Holder(m.group(1), m.group(2), int(m.group(3)), _time(m.group(4))) for m in HOLDER.finditer(text)]
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    try:  # a killed process its parent has not reaped yet runs nothing
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def why_releasable(h: Holder, stale_after: float | None, now: datetime | None = None) -> str | None:
+    """Why this lock may be released, or None when its run may still be alive."""
+    if not h.host or h.pid <= 0:
+        return "it names no run"
+    if h.host == socket.gethostname() and not pid_alive(h.pid):
+        return f"its run ({h}) is no longer running on this host"
+    if stale_after is not None and h.since is not None:
+        age = ((now or datetime.now(timezone.utc)) - h.since).total_seconds()
+        if age >= stale_after:
+            return f"it is {age:.0f}s old, older than --stale-after {stale_after:.0f}s"
+    return None
+
+
+def live_holders(text: str, stale_after: float | None) -> list[Holder]:
+    """The holders `recover` must not release the lock of (unknown holders count as live)."""
+    found = holders(text)
+    if not found:
+        return [Holder("?", "?", 0, None)]
+    return [h for h in found if why_releasable(h, stale_after) is None]
