@@ -15,7 +15,7 @@ from typing import Any, Callable
 from infra.config import ConfigError, verify_token
 
 # The run's expected calls, an estimate erring high: a new stack creates each resource (a write and about one
-# read: dev's first up measured 25 calls for 12 resources); an existing one at most touches each once (a no-op up
+# read: dev's first up measured 13 calls, prod's 15); an existing one at most touches each once (a no-op up
 # makes none, a changed resource one or two).
 NEW_STACK_CALLS = 25
 RECHECK_SECONDS = 10.0  # while waiting, read the budget again this often (another runner's reset is ours too)
