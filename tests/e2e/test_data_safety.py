@@ -261,3 +261,37 @@ def test_up_never_deletes_a_database_for_a_config_change(project: PulumiProject,
 
     cli(project, "up", "dev", "--allow-data-loss")  # said explicitly: the database goes
     assert snapshot(emulator, dev["projectId"])["volumes"] == []
+
+
+def test_up_never_removes_a_service_that_lives_in_another_environment(project: PulumiProject,
+                                                                       emulator: Emulator) -> None:
+    """Tester's data-loss report (B6): QA's environment `qa` in dev's project has the `jobs` service too (Railway
+    makes a service created in a non-fork environment in every non-fork environment) and QA's volume on it. Removing
+    `jobs` from dev's stack file made `up dev` delete it: `serviceDelete` of a non-fork environment removes the
+    service from every non-fork environment (its description in Railway's schema), taking qa's instance and
+    leaving QA's volume detached. `up` stops before its first write, naming qa."""
+    stack_file = project.dir / "Pulumi.dev.yaml"
+    original = stack_file.read_text()
+    jobs = ("    services:\n      - name: jobs\n        source:\n          image: ghcr.io/acs-team/jobs:develop\n"
+            "        memory: 256MB\n        public: false\n")
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    qa = emulator.data('mutation($p:String!){ environmentCreate(input:{projectId:$p, name:"qa"}){ id } }',
+                       p=dev["projectId"])["environmentCreate"]["id"]
+    stack_file.write_text(original.replace("    services:\n", jobs, 1))
+    cli(project, "up", "dev")  # jobs is made in dev, and so in qa
+    inv = emulator.inventory()
+    jobs_id = next(s["id"] for s in inv["services"] if s["name"] == "jobs" and s["projectId"] == dev["projectId"])
+    assert any(i["serviceId"] == jobs_id and i["environmentId"] == qa for i in inv["instances"])
+    emulator.data('mutation($p:String!,$e:String!,$s:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, '
+                  'serviceId:$s, mountPath:"/qa-data"}){ id } }', p=dev["projectId"], e=qa, s=jobs_id)
+    before = snapshot(emulator, dev["projectId"])
+    stack_file.write_text(original)  # jobs leaves dev's stack file
+    emulator.reset_stats()
+
+    refused = cli(project, "up", "dev", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    error = json.loads(refused.stdout)["error"]
+    assert "jobs" in error and "qa" in error, error
+    assert emulator.stats()["write_total"] == 0
+    assert snapshot(emulator, dev["projectId"]) == before
