@@ -226,6 +226,9 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     budget.ensure(stack_name, budget.expected_calls(known.resource_count or 0 if known else 0), on_output)
     if not existed and cfg.project.stack:
         require_source(stack_name, cfg.project.stack, root)
+    if not existed and cfg.project.name:
+        from infra.ops.safety import check_new_project
+        check_new_project(stack_name, cfg)
     started = time.monotonic()
     stack = with_release(select(stack_name, root, create=True), release)
     if PR_STACK.match(stack_name):

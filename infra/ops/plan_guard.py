@@ -1,8 +1,7 @@
 """An `up` never deletes data as a side effect of a config change (README "What this tool never deletes").
 
 Before an `up` of a stack whose state holds a Railway volume (a database's data), the engine's own preview says
-which steps it would take; a delete or replacement of a resource holding a volume stops the run before its first
-write. Asking the engine (instead of comparing config keys) catches every way there: `database.kind: sqlite`, a
+which steps it would take; a delete of a resource holding a volume stops the run before its first write. Asking the engine (instead of comparing config keys) catches every way there: `database.kind: sqlite`, a
 removed `database` block, a change the provider can only make by replacing the resource. Deleting a service is
 refused the same way when it lives in another non-fork environment of the project: Railway's `serviceDelete` of a
 non-fork environment removes the service from every non-fork environment (its schema's description), so dropping
@@ -17,7 +16,10 @@ from pulumi.automation.events import EngineEvent, OpType
 from infra.config import ConfigError
 from infra.railway import client_from_env
 
-DELETING = {OpType.DELETE, OpType.REPLACE, OpType.CREATE_REPLACEMENT, OpType.DELETE_REPLACED}
+# A resource the program no longer declares. A replacement is not read here: a preview reports one whenever an
+# input is an output the same run changes (unknown until then), and the providers refuse a replacement that
+# would delete data in their own diff, in the run itself (infra/providers/base.py refuse_replacement).
+DELETING = {OpType.DELETE}
 
 
 class DataLossRefused(ConfigError):
@@ -25,8 +27,8 @@ class DataLossRefused(ConfigError):
 
 
 def refuse_data_loss(stack: auto.Stack, preview: Callable[..., Any]) -> None:
-    """Raises DataLossRefused when `preview` (the runner's preview of this stack) would delete or replace a
-    resource holding a volume, or delete a service that lives in another environment too. A stack with nothing
+    """Raises DataLossRefused when `preview` (the runner's preview of this stack) would delete a resource
+    holding a volume, or delete a service that lives in another environment too. A stack with nothing
     in its state costs one state export and no preview; one read of the project only when a service would go."""
     deployment = stack.export_stack().deployment
     resources = deployment.get("resources") or []
@@ -42,7 +44,7 @@ def refuse_data_loss(stack: auto.Stack, preview: Callable[..., Any]) -> None:
             return
         name = pre.metadata.urn.rsplit("::", 1)[-1]
         if pre.metadata.urn in holders:
-            doomed.append(f"{name} ({pre.metadata.op.value})")
+            doomed.append(name)
         old = pre.metadata.old
         if old and old.id:
             deleted[old.id] = name
@@ -51,8 +53,7 @@ def refuse_data_loss(stack: auto.Stack, preview: Callable[..., Any]) -> None:
     if doomed:
         raise DataLossRefused(
             f"up {stack.name} would delete {', '.join(sorted(set(doomed)))}, holding a Railway volume with the "
-            f"database's data (a change to acs:environment.database, or one Railway can only make by replacing "
-            f"it). Nothing was changed. Undo the change, or take a backup (`acs-infra backup {stack.name}`) and "
+            f"database's data (a change to acs:environment.database). Nothing was changed. Undo the change, or take a backup (`acs-infra backup {stack.name}`) and "
             f"run `acs-infra up {stack.name} --allow-data-loss`")
     shared = _living_elsewhere(deployment, deleted)
     if shared:

@@ -8,11 +8,13 @@ of dev, a stack with `project.stack`) are its dependents: refused unless asked f
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from infra.ops import automation as ops
 from infra.config import ConfigError, EnvironmentConfig, load_stack_file
+from infra.ownership import backend_id, refuse
 from infra.railway import client_from_env
 
 
@@ -140,3 +142,21 @@ def check_project_switch(stack: str, cfg: EnvironmentConfig, root: Path) -> None
                       f"switching to {given} would delete that project with everything in it. Nothing was changed. "
                       "Keep project.name as it was (the stack keeps it); to move the stack elsewhere, "
                       f"`acs-infra destroy {stack}` first.")
+
+
+def check_new_project(stack: str, cfg: EnvironmentConfig) -> None:
+    """A new stack makes a project of its own: a project of the declared name that already exists belongs to
+    another stack, to an older checkout or to someone's hands, and is never taken over. One read, before the
+    stack is created, so the refusal is one line and leaves no stack behind (adversarial B8: a copied stack file
+    used to fail inside the engine with the provider's traceback, leaving a stack). A project token cannot list
+    projects and never creates one: nothing to check."""
+    name = cfg.project.name
+    if not name or not os.environ.get("RAILWAY_API_TOKEN"):
+        return
+    edges = client_from_env().query("ProjectsNamed")["projects"]["edges"]
+    taken = next((e["node"] for e in edges if e["node"]["name"] == name), None)
+    if taken:
+        me = f"organization/{ops.PROJECT_NAME}/{stack}@{backend_id()}"  # a new stack: no identity yet
+        raise ConfigError(str(refuse("railway project", name, taken["id"], taken.get("description"), me,
+                                     "A new stack makes a project of its own: choose another "
+                                     "acs:environment.project.name.")))

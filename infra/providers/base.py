@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from pulumi.dynamic import (CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ReadResult,
                             ResourceProvider, UpdateResult)
+from pulumi.runtime.rpc import UNKNOWN
 
 from infra.railway import NotFoundError, RailwayClient, client_from_env
 from infra.railway.errors import AmbiguousWriteError, ValidationError
@@ -92,7 +93,10 @@ class RailwayProvider(ResourceProvider):
     # ---- diff ----------------------------------------------------------------------------------------
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [f for f in self.fields if _norm(olds.get(f.name)) != _norm(news.get(f.name))]
-        replaces = [f.name for f in changed if f.replaces]
+        # A value a preview cannot know yet (another resource's output that changes in the same run) is not a
+        # replacement: the run's own diff sees the real value. Reporting it as one made every preview of an
+        # update touching the environment show the database replaced (the up's data-loss guard reads previews).
+        replaces = [f.name for f in changed if f.replaces and news.get(f.name) != UNKNOWN]
         if replaces:
             self.refuse_replacement(_id, olds, news, replaces)
         return DiffResult(changes=bool(changed), replaces=replaces, stables=[f.name for f in self.fields

@@ -54,8 +54,10 @@ def test_copied_stack_does_not_take_over_another_stacks_project(project: PulumiP
     error = json.loads(up.stdout)["error"]
     assert "acs-production" in error and "organization/acs/prod@" in error, error
     assert emulator.stats()["write_total"] == 0, emulator.stats()
-    assert "Traceback" not in error
-    print(error)
+    # Adversarial B8: one line before the engine runs (no provider traceback, no stack left behind), and no advice
+    # to take another stack's project over by id.
+    assert "Traceback" not in up.stderr and "project.id" not in error, up.stderr
+    assert "staging" not in project.run("stack", "ls").stdout
 
     cli(project, "destroy", "staging")
     assert snapshot(emulator, prod_id) == before

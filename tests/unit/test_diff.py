@@ -27,6 +27,17 @@ def test_in_place_versus_replacement() -> None:
     assert p.diff("id", olds, {**olds, "project_id": "q"}).replaces == ["project_id"]
 
 
+def test_a_value_a_preview_cannot_know_is_not_a_replacement() -> None:
+    """A preview passes an output that changes in the same run as the unknown sentinel; a replace-field holding
+    it is a change, not a replacement (the up's own diff sees the real value). Reporting a replacement made the
+    up's data-loss guard refuse every update touching the environment (the Postgres 'replaced')."""
+    from pulumi.runtime.rpc import UNKNOWN
+    p = PostgresProvider()
+    olds = {"project_id": "p", "environment_id": "e", "name": "Postgres", "image": "postgres:16"}
+    diff = p.diff("id", olds, {**olds, "environment_id": UNKNOWN})
+    assert diff.changes and diff.replaces == []
+
+
 def test_defaults_and_none_are_not_changes() -> None:
     p = ServiceSettingsProvider()
     olds = {"service_id": "s", "environment_id": "e", "healthcheck_path": "/h", "num_replicas": None}
