@@ -20,7 +20,7 @@ from infra.providers import secret_prints, snapshot
 from infra.providers.secret_prints import fingerprint
 from infra.providers.snapshot import INVENTORY
 from infra.railway import NotFoundError, client_from_env
-from infra.ops.safety import held_ids
+from infra.ops.safety import held_ids, lives_elsewhere
 
 MASK = "[secret]"
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
@@ -259,6 +259,17 @@ def _unmanaged_service(node: dict[str, Any], env_id: str, mounts: list[str]) -> 
                          removal={"op": "ServiceDelete", "vars": {"id": node["serviceId"], "environmentId": env_id}})
 
 
+def confine_removals(found: list[ResourceDrift], project_id: str, env_id: str) -> None:
+    """An unmanaged service with an instance in another environment or a volume in any is not this stack's to
+    remove (safety.lives_elsewhere): it loses its removal and says where it lives. One read, only when needed."""
+    services = [r for r in found if r.removal and r.removal["op"] == "ServiceDelete"]
+    elsewhere = lives_elsewhere(project_id, env_id) if services else {}
+    for item in services:
+        where = elsewhere.get(item.removal["vars"]["id"])
+        if where:
+            item.removal, item.note = None, f"added outside Pulumi; has {', '.join(where)}: never removed by drift"
+
+
 def remove_unmanaged(found: list[ResourceDrift]) -> int:
     """--remove-unmanaged on an unprotected stack: removes what has a removal (never data)."""
     client = client_from_env()
@@ -315,6 +326,9 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
             if fix:  # restores declared values, re-creates what is missing; deletes nothing it did not make
                 up = ops.run(stack, "up", refresh=True)
                 result.fixed = {k: v for k, v in (up.summary.resource_changes or {}).items() if v and k != "same"}
+            if remove_unmanaged_objects and not _protected(stack):
+                outputs = stack.outputs()
+                confine_removals(extra, outputs["projectId"].value, outputs["environmentId"].value)
             removable = [r for r in extra if r.removal] if remove_unmanaged_objects and not _protected(stack) else []
             if removable:
                 result.fixed["unmanaged_removed"] = remove_unmanaged(removable)

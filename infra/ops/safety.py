@@ -74,23 +74,63 @@ def _container(deployment: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _contents(kind: str, id_: str) -> list[tuple[str, str]]:
-    """(id, description) of every environment, service and volume the deletion would take with it."""
+    """(id, description) of every environment, service, volume, custom domain and backup the deletion would take
+    with it: one read of the project or environment, plus one backup list per volume instance."""
     client = client_from_env()
     if kind == "project":
         p = client.query("ProjectInventory", id=id_)["project"]
         envs = {e["node"]["id"]: e["node"]["name"] for e in p["environments"]["edges"]}
         out = [(i, f"environment {n}") for i, n in envs.items()]
         out += [(s["node"]["id"], f"service {s['node']['name']}") for s in p["services"]["edges"]]
+        out += _custom_domains(p["environments"]["edges"])
+        volume_instances = []
         for v in p["volumes"]["edges"]:
             where = [envs.get(vi["node"]["environmentId"], "?") for vi in v["node"]["volumeInstances"]["edges"]]
             out.append((v["node"]["id"], f"volume {v['node']['name']} (in {', '.join(where) or 'no environment'})"))
-        return out
-    env = client.query("EnvironmentInstances", environmentId=id_)["environment"]
+            volume_instances += [(vi["node"]["id"], f"{v['node']['name']} in {envs.get(vi['node']['environmentId'], '?')}")
+                                 for vi in v["node"]["volumeInstances"]["edges"]]
+        return out + _backups(volume_instances)
+    env = client.query("EnvironmentObjects", id=id_)["environment"]
     out = [(i["node"]["serviceId"], f"service {i['node']['serviceName']} in {env['name']}")
            for i in env["serviceInstances"]["edges"]]
+    out += _custom_domains([{"node": env}])
     out += [(v["node"]["volumeId"], f"volume at {v['node']['mountPath']} in {env['name']}")
             for v in env["volumeInstances"]["edges"]]
-    return out
+    return out + _backups([(v["node"]["id"], f"at {v['node']['mountPath']} in {env['name']}")
+                           for v in env["volumeInstances"]["edges"]])
+
+
+def _custom_domains(env_edges: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """A custom domain goes with its service instance; the stack holds the ones it declared."""
+    return [(d["id"], f"custom domain {d['domain']} in {e['node']['name']}") for e in env_edges
+            for i in e["node"]["serviceInstances"]["edges"] for d in i["node"]["domains"]["customDomains"]]
+
+
+def _backups(volume_instances: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Every backup of these volume instances ((id, where)). Deleting a volume takes its backups along (the
+    emulator does so; Railway documents no backup outliving its volume instance), and a backup is never deleted
+    implicitly: no stack holds a backup id, so each one, a colleague's or the release flow's, stops a destroy."""
+    client = client_from_env()
+    return [(b["id"], f"backup {b['name']} of the volume {where}") for vi, where in volume_instances
+            for b in client.query("BackupList", volumeInstanceId=vi)["volumeInstanceBackupList"]]
+
+
+def lives_elsewhere(project_id: str, env_id: str) -> dict[str, list[str]]:
+    """Where each service of the project lives besides this environment: an instance in another environment or a
+    volume in any (one read). `serviceDelete(environmentId)` of a non-fork environment removes the service from
+    every non-fork environment of the project (the argument's description in Railway's schema), so such a
+    service is never removed for one stack."""
+    p = client_from_env().query("ProjectInventory", id=project_id)["project"]
+    envs = {e["node"]["id"]: e["node"]["name"] for e in p["environments"]["edges"]}
+    found: dict[str, set[str]] = {}
+    for e in p["environments"]["edges"]:
+        for inst in e["node"]["serviceInstances"]["edges"] if e["node"]["id"] != env_id else []:
+            found.setdefault(inst["node"]["serviceId"], set()).add(f"an instance in {e['node']['name']}")
+    for v in p["volumes"]["edges"]:
+        for vi in v["node"]["volumeInstances"]["edges"]:
+            found.setdefault(vi["node"].get("serviceId") or "", set()).add(
+                f"a volume in {envs.get(vi['node']['environmentId'], '?')}")
+    return {service: sorted(where) for service, where in found.items()}
 
 
 def foreign_objects(stacks: list[str], root: Path) -> list[str]:
@@ -114,7 +154,8 @@ def check_destroy(stack: str, root: Path, with_dependents: bool) -> list[str]:
     foreign = foreign_objects([*deps, stack], root)
     if foreign:
         raise Refused(f"destroying {stack} would also delete what no stack manages: {'; '.join(foreign)}. Nothing "
-                      "was deleted. Move or remove those by hand (keep a backup of any volume) and run it again.")
+                      "was deleted. Move or remove those by hand (keep a copy of any volume or backup you need) and run it "
+                      "again.")
     return deps
 
 

@@ -295,3 +295,72 @@ def test_up_never_removes_a_service_that_lives_in_another_environment(project: P
     assert "jobs" in error and "qa" in error, error
     assert emulator.stats()["write_total"] == 0
     assert snapshot(emulator, dev["projectId"]) == before
+
+
+# ---- adversarial report 2 on issue 14 ---------------------------------------------------------------------------
+def test_remove_unmanaged_never_touches_another_environment(project: PulumiProject, emulator: Emulator) -> None:
+    """adv14 B1: `drift dev --remove-unmanaged` deleted a hand-made `worker` with `serviceDelete`, which in a
+    non-fork environment removes it from every non-fork environment (serviceDelete.environmentId's description):
+    its instance in QA's own environment went and its volume there was left detached. Now a service with an instance
+    in another environment or a volume in any environment is listed, never removed; nothing of qa changes."""
+    project.up("dev")
+    dev = project.outputs("dev")
+    qa_env = emulator.data('mutation($p:String!){ environmentCreate(input:{projectId:$p, name:"qa"}){ id } }',
+                           p=dev["projectId"])["environmentCreate"]["id"]
+    worker = hand_made(emulator, dev["projectId"], dev["environmentId"], "worker", volume=False)["service"]
+    emulator.data('mutation($p:String!,$e:String!,$s:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, '
+                  'serviceId:$s, mountPath:"/data"}){ id } }', p=dev["projectId"], e=qa_env, s=worker)
+    inv = emulator.inventory()
+    assert {i["environmentId"] for i in inv["instances"] if i["serviceId"] == worker} == {dev["environmentId"], qa_env}
+    qa_before = snapshot(emulator, dev["projectId"])
+
+    emulator.reset_stats()
+    removed = cli(project, "drift", "dev", "--remove-unmanaged", check=False)
+    calls = emulator.stats()
+    assert removed.returncode == 2, removed.stdout + removed.stderr
+    report = json.loads(removed.stdout)[0]
+    assert "unmanaged_removed" not in (report.get("fixed") or {}), report
+    kept = [r for r in report["remaining"] if r["resource"] == "service worker"]
+    assert kept and "qa" in kept[0]["note"], report["remaining"]
+    assert not any("delete" in op.lower() for op in calls["writes"]), calls["writes"]
+    assert snapshot(emulator, dev["projectId"]) == qa_before
+    assert calls["total"] <= 5, calls  # drift's reads plus one project read for the placement of the services
+
+
+def test_destroy_never_takes_along_backups_or_a_hand_made_custom_domain(project: PulumiProject,
+                                                                        emulator: Emulator) -> None:
+    """adv14 B2: `destroy` of an unprotected stack silently deleted a colleague's backup (taken before a risky
+    migration) and a hand-made custom domain on the stack's service: the pre-destroy check looked only at
+    services, volumes and environments. A backup goes with its volume, and a backup is never deleted implicitly:
+    destroy is refused while the volumes it would delete have any backup, and while a custom domain the stack did
+    not declare is attached; it names them, nothing is deleted. Removed by hand, destroy runs."""
+    project.up("dev")
+    dev = project.outputs("dev")
+    inv = emulator.inventory()
+    vi = next(v["id"] for v in inv["volume_instances"] if v["environmentId"] == dev["environmentId"])
+    emulator.data('mutation($v:String!){ volumeInstanceBackupCreate(volumeInstanceId:$v, '
+                  'name:"handmade-before-migration"){ workflowId } }', v=vi)
+    domain = emulator.data('mutation($p:String!,$e:String!,$s:String!){ customDomainCreate(input:{projectId:$p, '
+                           'environmentId:$e, serviceId:$s, domain:"www.dev.example.com"}){ id } }', p=dev["projectId"],
+                           e=dev["environmentId"], s=dev["serviceIds"]["web"])["customDomainCreate"]["id"]
+    before = snapshot(emulator, dev["projectId"])
+    kept = emulator.inventory()
+    assert kept["backups"] and kept["custom_domains"], "the things to lose are there"
+
+    emulator.reset_stats()
+    refused = cli(project, "destroy", "dev", check=False)
+    calls = emulator.stats()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    error = json.loads(refused.stdout)["error"]
+    assert "backup handmade-before-migration" in error and "custom domain www.dev.example.com" in error, error
+    assert snapshot(emulator, dev["projectId"]) == before
+    after = emulator.inventory()
+    assert (after["backups"], after["custom_domains"]) == (kept["backups"], kept["custom_domains"])
+    assert calls["write_total"] == 0 and calls["total"] <= 2, calls  # the project's read, one backup list
+
+    backup = kept["backups"][0]["id"]
+    emulator.data('mutation($v:String!,$b:String!){ volumeInstanceBackupDelete(volumeInstanceId:$v, '
+                  'volumeInstanceBackupId:$b){ workflowId } }', v=vi, b=backup)
+    emulator.data('mutation($d:String!){ customDomainDelete(id:$d) }', d=domain)
+    cli(project, "destroy", "dev")
+    assert present(emulator, [dev["projectId"]]) == []
