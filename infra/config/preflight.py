@@ -7,7 +7,7 @@ from pathlib import Path
 from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
 from infra.config.stacks import check_secret_storage, check_secrets_set, check_stack_name, check_unique_subdomain
 from infra.config.stacks import guard_stack
-from infra.config.stacks import load_stack_file, pr_config
+from infra.config.stacks import check_preview_file, load_stack_file, pr_config
 from infra.railway.facts import PR_STACK
 
 
@@ -44,6 +44,7 @@ def preflight(stack: str, root: Path) -> EnvironmentConfig:
     check_stack_name(stack)
     if PR_STACK.match(stack):
         cfg = pr_config(stack, root)
+        check_preview_file(stack, root, cfg.secrets)
     else:
         if not (root / f"Pulumi.{stack}.yaml").exists():
             raise ConfigError(f"no stack file Pulumi.{stack}.yaml in {root}: a stack needs its acs:environment "

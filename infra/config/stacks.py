@@ -140,3 +140,34 @@ def check_unique_subdomain(stack: str, cfg: EnvironmentConfig, root: Path) -> No
         if isinstance(domain, dict) and domain.get("subdomain") == mine:
             raise ConfigError(f"invalid stack configuration:\n  {key}: {mine!r} is already the subdomain of "
                               f"stack {other!r} ({path.name}); choose another")
+
+
+def check_preview_file(stack: str, root: Path, secret_names: list[str]) -> None:
+    """A PR preview's stack file holds only the secrets the tool generated for it (issue 14, report 2, B4): a copy
+    of another stack's file (its acs:environment, its encryption salt and so its ciphertexts) would put that
+    stack's secrets into the preview. Refused before any API call, naming the key and the file."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        return
+    allowed = {f"acs:{name}" for name in secret_names}
+    foreign = sorted(k for k in load_stack_file(stack, root) if k not in allowed)
+    if foreign:
+        raise ConfigError(f"{path.name}: {', '.join(foreign)}: a PR preview's stack file holds only the secrets "
+                          f"`acs-infra pr up` generates for it ({', '.join(sorted(allowed))}); its configuration is "
+                          f"dev's, never read from this file. Is it a copy of another stack's file? Delete "
+                          f"{path.name}: the next `pr up` generates it")
+    salt = _salt(path)
+    for other in sorted(root.glob("Pulumi.*.yaml")):
+        if salt and other != path and _salt(other) == salt:
+            raise ConfigError(f"{path.name}: encryptionsalt is the one of {other.name}: a preview's file is "
+                              f"generated with a salt of its own, so it can hold no ciphertext of another stack. "
+                              f"Delete {path.name}: the next `pr up` generates it")
+
+
+def _salt(path: Path) -> str | None:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    salt = doc.get("encryptionsalt") if isinstance(doc, dict) else None
+    return salt if isinstance(salt, str) else None

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import re
-import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,11 +21,10 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError, load_stack_file, preflight
-from infra.ops import budget
+from infra.ops import budget, preview_secrets
 from infra.ops.plan_guard import refuse_data_loss
 
 PROJECT_NAME = "acs"
-PREVIEW_SECRETS = "previewSecrets"  # a PR stack's secret output: its preview secrets, for any runner to reuse
 T = TypeVar("T")
 
 
@@ -92,10 +90,11 @@ VERBS = ("up", "refresh", "destroy", "preview")
 
 
 def run(stack: auto.Stack, verb: str, *, lock_timeout: float = 600, on_output: Callable[[str], Any] | None = None,
-        **options: Any) -> Any:
+        prepare: Callable[[], Any] | None = None, **options: Any) -> Any:
     """The one stack runner: every engine operation of every command (`up`, `refresh`, `destroy`, `preview`)
     goes through here, inside the backend's stack lock (`run_locked`), without progress bars and, where the
-    engine can print them, without secrets. `options` are the operation's own (e.g. `refresh=True`)."""
+    engine can print them, without secrets. `options` are the operation's own (e.g. `refresh=True`). `prepare`
+    runs before every attempt: an attempt refused by the lock prepares again once the other run is done."""
     if verb not in VERBS:
         raise ValueError(f"unknown engine operation {verb!r}")
     kwargs: dict[str, Any] = {"suppress_progress": True, "on_output": on_output, **options}
@@ -105,7 +104,12 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float = 600, on_output: C
         refuse_data_loss(stack, lambda **extra: run(stack, "preview", lock_timeout=lock_timeout, **extra))
     kwargs.pop("allow_data_loss", None)
     operation = getattr(stack, verb)
-    return run_locked(stack.name, lock_timeout, lambda: operation(**kwargs), on_output)
+
+    def attempt() -> Any:
+        if prepare is not None:
+            prepare()
+        return operation(**kwargs)
+    return run_locked(stack.name, lock_timeout, attempt, on_output)
 
 
 def _lock_holder(text: str) -> str:
@@ -170,33 +174,13 @@ def stack_exists(stack: str, root: Path) -> bool:
     return any(s.name == stack for s in workspace(root).list_stacks())
 
 
-def ensure_pr_secrets(stack: auto.Stack, root: Path) -> list[str]:
-    """A PR stack gets preview secrets: `ACS_PREVIEW_<NAME>` from CI if given, else the value the stack already
-    holds in the backend (its secret output, so a runner with a fresh clone keeps them), else a random value made
-    once. Never the dev or prod values."""
+def ensure_pr_secrets(stack: auto.Stack, root: Path, trust_file: bool = True) -> list[str]:
+    """A PR stack gets its preview secrets (infra.ops.preview_secrets: CI's `ACS_PREVIEW_<NAME>`, else the set the
+    stack recorded, else this clone's file, else new random values); never the dev or prod values. `trust_file`
+    is False for a stack this run creates: a file left without its stack is no record of anything."""
     with stack_files_locked(root):
-        return _ensure_pr_secrets(stack, root)
-
-
-def _ensure_pr_secrets(stack: auto.Stack, root: Path) -> list[str]:
-    names = (load_stack_file("dev", root).get("acs:environment") or {}).get("secrets") or []
-    present = stack.get_all_config()
-    missing = [n for n in names if f"{PROJECT_NAME}:{n}" not in present]
-    kept = _kept_preview_secrets(stack) if missing else {}
-    made = []
-    for name in missing:
-        value = os.environ.get(f"ACS_PREVIEW_{name}") or kept.get(name) or secrets.token_urlsafe(32)
-        stack.set_config(f"{PROJECT_NAME}:{name}", auto.ConfigValue(value=value, secret=True))
-        made.append(name)
-    return made
-
-
-def _kept_preview_secrets(stack: auto.Stack) -> dict[str, str]:
-    try:
-        held = stack.outputs().get(PREVIEW_SECRETS)
-    except auto.CommandError:  # a stack with no update yet
-        return {}
-    return dict(held.value) if held is not None and isinstance(held.value, dict) else {}
+        names = (load_stack_file("dev", root).get("acs:environment") or {}).get("secrets") or []
+        return preview_secrets.apply(stack, preview_secrets.choose(stack, names, trust_file))
 
 
 def _changes(summary: Any) -> dict[str, int]:
@@ -231,12 +215,16 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
         check_new_project(stack_name, cfg)
     started = time.monotonic()
     stack = with_release(select(stack_name, root, create=True), release)
-    if PR_STACK.match(stack_name):
-        ensure_pr_secrets(stack, root)
+    attempts: list[bool] = []
+
+    def prepare() -> None:  # before every attempt: one refused by the lock reads what the other run recorded (B3)
+        ensure_pr_secrets(stack, root, trust_file=existed or bool(attempts))  # a retry's file is this run's own
+        attempts.append(True)
     # A preview's environment may be deleted in Railway by hand (or by a failed first shaping): an existing PR
     # stack refreshes first, so a fork read as gone is forked again instead of patched.
     refresh = existed and bool(PR_STACK.match(stack_name))
-    result = run(stack, "up", lock_timeout=lock_timeout, on_output=on_output, refresh=refresh or None,
+    result = run(stack, "up", lock_timeout=lock_timeout, on_output=on_output,
+                 prepare=prepare if PR_STACK.match(stack_name) else None, refresh=refresh or None,
                  allow_data_loss=allow_data_loss)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "up", outputs.get("url"), _changes(result.summary), outputs,
