@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import random
 import re
@@ -183,7 +182,8 @@ def ensure_pr_secrets(stack: auto.Stack, root: Path, trust_file: bool = True) ->
         return preview_secrets.apply(stack, preview_secrets.choose(stack, names, trust_file))
 
 
-def _changes(summary: Any) -> dict[str, int]:
+def change_counts(summary: Any) -> dict[str, int]:
+    """The non-zero counts of an engine summary (create, update, delete, same...)."""
     return {k: v for k, v in (summary.resource_changes or {}).items() if v}
 
 
@@ -227,7 +227,7 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
                  prepare=prepare if PR_STACK.match(stack_name) else None, refresh=refresh or None,
                  allow_data_loss=allow_data_loss)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
-    return StackResult(stack_name, "up", outputs.get("url"), _changes(result.summary), outputs,
+    return StackResult(stack_name, "up", outputs.get("url"), change_counts(result.summary), outputs,
                        time.monotonic() - started)
 
 
@@ -244,7 +244,7 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
     if PR_STACK.match(stack_name):
         run_locked(stack_name, lock_timeout, lambda: workspace(root).remove_stack(stack_name), on_output)
         (root / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
-    return StackResult(stack_name, "destroyed", changes=_changes(result.summary),
+    return StackResult(stack_name, "destroyed", changes=change_counts(result.summary),
                        seconds=time.monotonic() - started)
 
 
@@ -299,106 +299,6 @@ def require_source(stack_name: str, source: str, root: Path) -> None:
 def stack_output(stack_name: str, root: Path, key: str) -> Any:
     outputs = select(stack_name, root, create=False).outputs()
     return outputs[key].value if key in outputs else None
-
-
-def restore_checkpoint(stack_name: str) -> bool:
-    """A run killed while writing the checkpoint of a file backend leaves it unreadable. The blob store writes
-    the checkpoint to a temporary file and renames it (atomic), but first truncates and rewrites its `.attrs`
-    sidecar in place: a kill there leaves an empty sidecar, which the engine reports as "failed to load
-    checkpoint: EOF" while the checkpoint itself is intact. An unreadable sidecar is removed (a missing one reads
-    as no attributes); an unreadable checkpoint is replaced by the newest intact copy (the backend's `.bak`, else
-    its backups folder, else an empty checkpoint whose next up adopts by this stack's marker). An object store
-    (s3://) never shows a half-written object, so there is nothing to restore there."""
-    url = os.environ.get("PULUMI_BACKEND_URL", "")
-    if not url.startswith("file://"):
-        return False
-    base = Path(url[len("file://"):].split("?", 1)[0]) / ".pulumi"
-    target = base / "stacks" / PROJECT_NAME / f"{stack_name}.json"
-    repaired = _drop_unreadable_sidecars(target.parent, stack_name)
-    if _readable_json(target):
-        return repaired
-    candidates = [target.with_name(target.name + ".bak")]
-    candidates += sorted((base / "backups" / PROJECT_NAME / stack_name).glob(f"{stack_name}.*.json"),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
-    intact = next((c for c in candidates if _readable_json(c)), None)
-    # No intact copy (a first up killed mid-write): start from an empty checkpoint. The recovering up then
-    # adopts what the killed run made, by this stack's own marker, and nothing else.
-    target.write_text(intact.read_text() if intact else json.dumps({"version": 3, "checkpoint": {
-        "stack": f"organization/{PROJECT_NAME}/{stack_name}", "latest": None}}))
-    target.with_name(target.name + ".attrs").unlink(missing_ok=True)  # its md5 describes the old bytes
-    return True
-
-
-def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | None,
-                        state: dict[str, Any] | None = None) -> None:
-    """A `pr up` killed after Railway made its fork but before the engine recorded it left an unmarked fork that
-    every later create refuses. The engine recorded that create (a pending operation with its inputs) before making
-    the call: only the fork matching that record is marked, so the converging up adopts it (infra.providers.fork)."""
-    from infra.providers import fork
-    for op in ((stack.export_stack().deployment if state is None else state) or {}).get("pending_operations") or []:
-        inputs = (op.get("resource") or {}).get("inputs") or {}
-        if op.get("type") == "creating" and inputs.get(fork.FORK_INTENT):
-            said = fork.finish_killed_fork(inputs)
-            if on_output:
-                on_output(f"recover: {said}\n")
-
-
-def _readable_json(path: Path) -> bool:
-    try:
-        json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def _drop_unreadable_sidecars(folder: Path, stack_name: str) -> bool:
-    broken = [a for a in folder.glob(f"{stack_name}.json*.attrs") if not _readable_json(a)]
-    for sidecar in broken:
-        sidecar.unlink()
-    return bool(broken)
-
-
-def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None,
-            stale_after: float | None = None) -> StackResult:
-    """After a run was killed midway: release its stale lock, drop its pending creates (the providers adopt
-    whatever those creates left in Railway on the next create, by name within the stack's environment), then
-    bring the stack to the declared state. A lock is released only when its run is gone (this host, no such
-    process) or older than `stale_after` seconds: on a shared backend it may be a live run on another machine."""
-    started = time.monotonic()
-    try:  # selecting a stack already loads its checkpoint
-        select(stack_name, root, create=False).export_stack()
-    except auto.CommandError as exc:
-        if "failed to load checkpoint" not in str(exc) or not restore_checkpoint(stack_name):
-            raise
-    stack = select(stack_name, root, create=False)
-    killed = stack.export_stack().deployment or {}  # before the refresh clears its pending creates
-
-    def refresh(lock_timeout: float = 600) -> Any:
-        return run(stack, "refresh", lock_timeout=lock_timeout, on_output=on_output, clear_pending_creates=True)
-    try:
-        refresh(lock_timeout=0)  # takes the lock first: a locked stack fails here, naming its holders
-    except LockTimeout as exc:
-        _release_dead_lock(stack, stack_name, exc.engine_error, stale_after)
-        refresh()
-    finish_killed_forks(stack, on_output, killed)  # the pending creates as the killed run left them
-    result = run(stack, "up", on_output=on_output)
-    outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
-    return StackResult(stack_name, "recovered", outputs.get("url"), _changes(result.summary), outputs,
-                       time.monotonic() - started)
-
-
-def _release_dead_lock(stack: auto.Stack, stack_name: str, error: str, stale_after: float | None) -> None:
-    from infra.ops import locks
-    live = locks.live_holders(error, stale_after)
-    if live:
-        raise LockTimeout(f"{stack_name} is locked by a run that may still be alive ({'; '.join(map(str, live))}): "
-                          "recover releases only the lock of a run that is gone from this host; wait for it, or "
-                          "pass --stale-after <age> to release a lock older than that")
-    try:
-        stack.cancel()  # releases the dead run's lock
-    except auto.CommandError as exc:
-        cause = str(exc).split("stderr:", 1)[-1].strip()
-        raise StaleLock(f"{stack_name}: could not release the lock a killed run left: {cause}") from exc
 
 
 # ---- what a stack records about its releases ---------------------------------------------------------------

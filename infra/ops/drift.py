@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,54 +15,15 @@ import pulumi.automation as auto
 from pulumi.automation.events import EngineEvent, OpType
 
 from infra.ops import automation as ops
+from infra.ops.drift_report import MASK, FieldDrift, ResourceDrift, StackDrift, masked
 from infra.providers import secret_prints, snapshot
 from infra.providers.secret_prints import fingerprint
 from infra.providers.snapshot import INVENTORY
 from infra.railway import NotFoundError, client_from_env
 from infra.ops.safety import held_ids, lives_elsewhere
 
-MASK = "[secret]"
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
 HIDDEN = {"__provider", "secret_names", "adopt_id", INVENTORY, secret_prints.OUTPUT}
-
-
-@dataclass
-class FieldDrift:
-    field: str
-    declared: Any
-    live: Any
-
-
-@dataclass
-class ResourceDrift:
-    resource: str
-    kind: str  # changed | deleted | unmanaged
-    fields: list[FieldDrift] = field(default_factory=list)
-    note: str = ""
-    removal: dict[str, Any] | None = None  # for unmanaged objects: the mutation that removes it
-
-
-@dataclass
-class StackDrift:
-    stack: str
-    resources: list[ResourceDrift] = field(default_factory=list)
-    error: str | None = None
-    fixed: dict[str, int] | None = None
-    remaining: list[ResourceDrift] = field(default_factory=list)  # what a fix left in place (unmanaged, conflicts)
-    seconds: float = 0.0
-
-    @property
-    def drifted(self) -> bool:
-        return bool(self.resources)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "drifted": self.drifted}
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, dict) and ("ciphertext" in value or "4dabf18193072939515e22adb298388d" in value):
-        return MASK
-    return value
 
 
 def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[FieldDrift]:
@@ -131,7 +91,7 @@ def field_drift(old_outputs: dict[str, Any], new_inputs: dict[str, Any]) -> list
         live = old_outputs.get(key)
         if key == "variables" and isinstance(declared, dict) and isinstance(live, dict):
             diffs += variable_drift(declared, live)
-        elif _masked(declared) == MASK or _masked(live) == MASK:
+        elif masked(declared) == MASK or masked(live) == MASK:
             continue  # compared below through the names only
         elif _norm(declared) != _norm(live):
             diffs.append(FieldDrift(key, declared, live))
@@ -365,50 +325,3 @@ def _first_error(text: str) -> str:
                 return line.strip().split("infra.railway.errors.")[-1]
     lines = [line.strip() for line in text.splitlines() if "error" in line.lower()]
     return lines[-1] if lines else text[-500:]
-
-
-# ---- reports ----------------------------------------------------------------------------------------------
-def _show(value: Any) -> str:
-    if value is None:
-        return "(absent)"
-    return str(_masked(value))
-
-
-def text_report(results: list[StackDrift]) -> str:
-    lines = []
-    for r in results:
-        if r.error:
-            lines.append(f"{r.stack}: CHECK FAILED: {r.error}")
-            continue
-        lines.append(f"{r.stack}: {'DRIFT' if r.drifted else 'no drift'} ({r.seconds:.1f}s)")
-        for res in r.resources:
-            lines.append(f"  {res.resource}: {res.kind}" + (f" - {res.note}" if res.note else ""))
-            for f in res.fields:
-                lines.append(f"    {f.field}: declared {_show(f.declared)}, live {_show(f.live)}")
-        if r.fixed is not None:
-            lines.append(f"  fixed: {r.fixed or 'nothing to change'}")
-    return "\n".join(lines)
-
-
-def markdown_report(results: list[StackDrift]) -> str:
-    lines = ["## Drift report", "", "| stack | resource | kind | field | declared | live |", "|---|---|---|---|---|---|"]
-    for r in results:
-        if r.error:
-            lines.append(f"| {r.stack} | - | **check failed** | - | - | {r.error} |")
-        elif not r.drifted:
-            lines.append(f"| {r.stack} | - | no drift | - | - | - |")
-        for res in r.resources:
-            if not res.fields:
-                lines.append(f"| {r.stack} | {res.resource} | {res.kind} | - | - | {res.note} |")
-            for f in res.fields:
-                lines.append(f"| {r.stack} | {res.resource} | {res.kind} | `{f.field}` | `{_show(f.declared)}` | "
-                             f"`{_show(f.live)}` |")
-    return "\n".join(lines)
-
-
-def exit_code(results: list[StackDrift]) -> int:
-    """1: a check failed (never mistaken for drift); 2: drift (after --fix: drift left in place); 0: clean."""
-    if any(r.error for r in results):
-        return 1
-    left = [r for r in results if (r.remaining if r.fixed is not None else r.drifted) or r.remaining]
-    return 2 if left else 0

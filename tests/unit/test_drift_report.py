@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from infra.ops.drift import (FieldDrift, ResourceDrift, StackDrift, field_drift, fingerprint, markdown_report,
-                         merge_secret_drift, text_report, variable_drift)
+from infra.ops.drift import field_drift, fingerprint, merge_secret_drift, variable_drift
+from infra.ops.drift_report import FieldDrift, ResourceDrift, StackDrift, markdown_report, text_report
 
 STRIPE = "sk_live_51HxAbCdEfGhIjKlMnOpQrStUv"
 

@@ -22,7 +22,7 @@ def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to
                                                     help="also remove unmanaged services without data and domains "
                                                          "(never a volume or database; not on protected stacks)")) -> None:
     """Find out-of-band changes, field by field. Exit 0 clean, 2 drift, 1 the check failed."""
-    from infra.ops import drift
+    from infra.ops import drift, drift_report
     names = [s.name for s in ops.workspace(root()).list_stacks()] if all_stacks else (stacks or ["dev", "prod"])
     with ThreadPoolExecutor(max_workers=4) as pool:  # each check is a separate engine run
         results = list(pool.map(lambda name: drift.check_stack(name, root(), fix=fix,
@@ -30,7 +30,7 @@ def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to
     if STATE["json"]:
         out.print_json(json.dumps([r.as_dict() for r in results], default=str))
     elif markdown:
-        print(drift.markdown_report(results))
+        print(drift_report.markdown_report(results))
     else:
-        print(drift.text_report(results))
-    raise typer.Exit(drift.exit_code(results))
+        print(drift_report.text_report(results))
+    raise typer.Exit(drift_report.exit_code(results))

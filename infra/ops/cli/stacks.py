@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from infra.ops import automation as ops
+from infra.ops import automation as ops, recovery
 from infra.ops.cli.common import app, describe, emit, engine_output, fail, guarded, root, seconds
 
 
@@ -28,8 +28,8 @@ def recover_cmd(stack: str, stale_after: Optional[str] = typer.Option(
                                     "machine")) -> None:
     """After a killed run: release the stale lock (only a dead run's, or one older than --stale-after), clear
     pending creates, converge (adopting half-made objects)."""
-    result = ops.recover(stack, root(), on_output=engine_output,
-                         stale_after=seconds("--stale-after", stale_after) if stale_after else None)
+    result = recovery.recover(stack, root(), on_output=engine_output,
+                              stale_after=seconds("--stale-after", stale_after) if stale_after else None)
     emit(result.as_dict(), f"{stack}: recovered ({describe(result.changes)}) -> {result.url}")
 
 
