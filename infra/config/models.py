@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from infra.ownership import OWNER_VARIABLE
 from infra.railway.facts import (DOMAIN_SUFFIX, ENVIRONMENT_NAME, POSTGRES_SERVICE, REFERENCE, REGIONS,
                                  RESTART_POLICIES, SUBDOMAIN, SUBDOMAIN_RULE, UUID, VARIABLE_NAME, parse_duration_ms)
 
@@ -21,6 +22,18 @@ SECRET_LIKE = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVAT
                          re.IGNORECASE)
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB)\s*$", re.IGNORECASE)
 HOBBY_MAX_MEMORY_MB = 8 * 1024
+# Names the tool sets itself: a variable of the same name would pose as the ownership marker, or be overwritten
+# silently by the component (its values win over the stack's variables, infra.components.acs_environment).
+RESERVED_VARIABLES = {
+    OWNER_VARIABLE: "acs-infra's ownership marker (infra.ownership)",
+    "DATABASE_URL": "set from acs:environment.database (the Postgres reference or the SQLite file)",
+    "DATABASE_KIND": "set from acs:environment.database.kind",
+    "DATABASE_SEED": "set from acs:environment.database.seed",
+    "PORT": "set from services[].port",
+}
+# Railway's schema documents no limit on a backup's name (volumeInstanceBackupCreate(name)): this bound is ours,
+# long enough for any label a person or the release flow (pre-deploy-<time>) writes.
+BACKUP_LABEL_MAX = 100
 MAX_VOLUME_MB = 1024 * 1024
 
 
@@ -247,6 +260,9 @@ class EnvironmentConfig(Strict):
         bad = [s for s in v if not SECRET_NAME.match(s)]
         if bad:
             raise ValueError(f"secret names {bad} must be UPPER_SNAKE_CASE")
+        reserved = [s for s in v if s in RESERVED_VARIABLES]
+        if reserved:
+            raise ValueError(_reserved(reserved[0]))
         return v
 
     @model_validator(mode="after")
@@ -304,6 +320,9 @@ def _check_variables(v: dict[str, str]) -> dict[str, str]:
     bad = [k for k in v if not VARIABLE_NAME.match(k)]
     if bad:
         raise ValueError(f"variable names {bad} must match {VARIABLE_NAME.pattern}")
+    reserved = [k for k in v if k in RESERVED_VARIABLES]
+    if reserved:
+        raise ValueError(f"@{reserved[0]}: {_reserved(reserved[0])}")
     empty = [k for k, val in v.items() if val in (None, "")]
     if empty:
         raise ValueError(f"variables {empty} have empty values")
@@ -314,6 +333,20 @@ def _check_variables(v: dict[str, str]) -> dict[str, str]:
                          "be a plain variable: list it in acs:environment.secrets and set it encrypted "
                          f"with: pulumi config set --secret acs:{plain[0]} <value>")
     return {k: str(val) for k, val in v.items()}
+
+
+def _reserved(name: str) -> str:
+    return (f"{name} is a reserved name: {RESERVED_VARIABLES[name]}; reserved: "
+            f"{', '.join(RESERVED_VARIABLES)}")
+
+
+def check_backup_label(label: str) -> str:
+    """A backup's name, as given on the command line (`backup --label`): printable, 1 to BACKUP_LABEL_MAX
+    characters."""
+    if not label.strip() or len(label) > BACKUP_LABEL_MAX or not label.isprintable():
+        raise ConfigError(f"--label: a backup label is 1 to {BACKUP_LABEL_MAX} printable characters on one line "
+                          f"(got {len(label)} characters)")
+    return label
 
 
 def _format(error: ValidationError, root: str) -> str:

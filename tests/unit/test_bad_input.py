@@ -268,3 +268,38 @@ def test_zero_max_age_is_refused(text: str) -> None:
 def test_positive_max_age() -> None:
     from infra.ops.cli.common import seconds
     assert seconds("--max-age", "36h") == 36 * 3600 and seconds("--max-age", "90m") == 5400
+
+
+@pytest.mark.parametrize("name", ["ACS_INFRA_OWNER", "DATABASE_URL", "DATABASE_KIND", "DATABASE_SEED", "PORT"])
+@pytest.mark.parametrize("where", ["env", "service", "secret"])
+def test_names_the_tool_sets_itself_are_refused(where: str, name: str) -> None:
+    """Adversarial pass (issue 14, ownership): a plain variable `ACS_INFRA_OWNER` (the tool's ownership marker) or
+    `DATABASE_URL` (the database reference the component sets, which silently won) was accepted. Refused before any
+    API call, naming the key and why it is reserved."""
+    raw = dev()
+    if where == "secret":
+        raw["secrets"] = [*raw.get("secrets", []), name]
+        key = "acs:environment.secrets"
+    else:
+        target = raw["variables"] if where == "env" else raw["services"][0].setdefault("variables", {})
+        target[name] = "postgresql://elsewhere" if name == "DATABASE_URL" else "3000"
+        key = f"acs:environment.variables.{name}" if where == "env" else f"acs:environment.services[0].variables.{name}"
+    message = refused(raw)
+    assert key in message and name in message and "reserved" in message, message
+
+
+@pytest.mark.parametrize("label", ["x" * 5000, "x" * 101, "two\nlines", "", "   "])
+def test_backup_label_beyond_the_bound_is_refused(label: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Adversarial pass: a 5,000-character backup label was sent to Railway. Railway's schema documents no limit on
+    `volumeInstanceBackupCreate(name)`; the tool's bound (100 printable characters) is refused on the command line,
+    naming the option and the limit, before any stack or API read."""
+    from infra.ops.cli import main
+    assert main(["backup", "prod", "--label", label]) == 1
+    err = capsys.readouterr().err
+    assert "--label" in err and "100" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_backup_label_within_the_bound() -> None:
+    from infra.config import check_backup_label
+    assert check_backup_label("final") == "final" and check_backup_label("x" * 100) == "x" * 100

@@ -71,7 +71,8 @@ def _protected_resources(stack: str) -> list[str]:
 @guarded
 def backup_cmd(stack: str, label: Optional[str] = typer.Option(None, help="backup name (default: manual-<time>)")) -> None:
     """Take a labelled backup of the stack's database volume and wait for it."""
+    from infra.config import check_backup_label
     from infra.ops import release
-    name = label or f"manual-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    name = check_backup_label(label) if label is not None else f"manual-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
     made = release.backup(release.target(stack, root()), name)
     emit({"stack": stack, "backup": made}, f"{stack}: backup {made['name']} ({made['id']}) complete")
