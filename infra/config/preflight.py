@@ -39,6 +39,14 @@ def verify_token() -> tuple[int | None, int | None, float | None] | None:
         return client.budget()
 
 
+def require_stack_file(stack: str, root: Path) -> None:
+    """A stack other than a PR preview is declared by its file. Without it an engine run of the stack (even a
+    preview) writes a new `Pulumi.<stack>.yaml` holding only a fresh encryptionsalt into the clone (B9)."""
+    if not PR_STACK.match(stack) and not (root / f"Pulumi.{stack}.yaml").exists():
+        raise ConfigError(f"no stack file Pulumi.{stack}.yaml in {root}: a stack needs its acs:environment "
+                          "(start from a copy of Pulumi.dev.yaml)")
+
+
 def preflight(stack: str, root: Path) -> EnvironmentConfig:
     """Everything the stack files decide, checked before a stack is created: no empty stack is left behind."""
     check_stack_name(stack)
@@ -46,9 +54,7 @@ def preflight(stack: str, root: Path) -> EnvironmentConfig:
         cfg = pr_config(stack, root)
         check_preview_file(stack, root, cfg.secrets)
     else:
-        if not (root / f"Pulumi.{stack}.yaml").exists():
-            raise ConfigError(f"no stack file Pulumi.{stack}.yaml in {root}: a stack needs its acs:environment "
-                              "(start from a copy of Pulumi.dev.yaml)")
+        require_stack_file(stack, root)
         config = load_stack_file(stack, root)
         cfg = parse_environment(config.get("acs:environment"))
         present = {k[4:] for k in config if k.startswith("acs:")}

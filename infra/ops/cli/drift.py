@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from infra.config import ConfigError, require_stack_file
 from infra.ops import automation as ops
 from infra.ops.cli.common import STATE, app, guarded, out, root
 
@@ -24,9 +25,17 @@ def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to
     """Find out-of-band changes, field by field. Exit 0 clean, 2 drift, 1 the check failed."""
     from infra.ops import drift, drift_report
     names = [s.name for s in ops.workspace(root()).list_stacks()] if all_stacks else (stacks or ["dev", "prod"])
+    for name in names if not all_stacks else []:  # a stack named on the command line: refused as `up` refuses it
+        require_stack_file(name, root())
+
+    def check(name: str) -> drift.StackDrift:
+        try:  # its engine run would write a stack file into the clone (B9)
+            require_stack_file(name, root())
+        except ConfigError as exc:
+            return drift.StackDrift(name, error=str(exc))
+        return drift.check_stack(name, root(), fix=fix, remove_unmanaged_objects=remove_unmanaged)
     with ThreadPoolExecutor(max_workers=4) as pool:  # each check is a separate engine run
-        results = list(pool.map(lambda name: drift.check_stack(name, root(), fix=fix,
-                                                               remove_unmanaged_objects=remove_unmanaged), names))
+        results = list(pool.map(check, names))
     if STATE["json"]:
         out.print_json(json.dumps([r.as_dict() for r in results], default=str))
     elif markdown:
