@@ -104,6 +104,11 @@ def test_environment_of_the_same_name_is_not_adopted(owner: str | None, project:
     error = json.loads(up.stdout)["error"]
     assert "railway environment 'pr-7'" in error, error
     assert (owner or "made by hand or by another tool") in error, error
+    # Adversarial pass: the streamed engine output showed the provider's traceback (pulumi/dynamic/__main__.py)
+    # around the refusal; now the refusal is one line there too.
+    assert "Traceback" not in up.stderr and "dynamic/__main__.py" not in up.stderr, up.stderr
+    refusal = error.split("NotOwnedError: ", 1)[1].split(" | ")[0]
+    assert f"error: infra.ownership.NotOwnedError: {refusal}" in [line.strip() for line in up.stderr.splitlines()]
     assert snapshot(emulator, project_id) == before
     cli(project, "pr", "down", "7")
     assert snapshot(emulator, project_id) == before

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from infra.config import ConfigError
 from infra.ops import automation as ops
+from infra.ops.engine_stream import EngineStream
 from infra.ops.release import ReleaseError
 from infra.railway import RailwayApiError
 from infra.railway.facts import parse_duration_ms
@@ -39,8 +40,8 @@ def root() -> Path:
     return ops.project_dir(str(STATE["root"]) if STATE["root"] else None)
 
 
-def engine_output(line: str) -> None:
-    sys.stderr.write(line if line.endswith("\n") else line + "\n")
+# the engine's output, on stderr; a refusal a provider raised is one line there (infra.ops.engine_stream)
+engine_output = EngineStream(lambda text: sys.stderr.write(text))
 
 
 def emit(payload: dict[str, Any], text: str) -> None:
@@ -63,7 +64,7 @@ def guarded(fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return _streamed(fn, *args, **kwargs)
         except ops.LockTimeout as exc:
             fail(str(exc), 3)
         except (ConfigError, RailwayApiError, ReleaseError) as exc:
@@ -78,6 +79,13 @@ def guarded(fn: Any) -> Any:
                      "repairs it from the newest intact copy", 3)
             fail(_engine_error(exc))
     return wrapper
+
+
+def _streamed(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    finally:  # what the engine said comes before the command's own last word
+        engine_output.flush()
 
 
 def _stack_of(arguments: dict[str, Any]) -> str:
