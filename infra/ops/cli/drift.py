@@ -28,11 +28,11 @@ def drift_cmd(stacks: Optional[list[str]] = typer.Argument(None, help="stacks to
     for name in names if not all_stacks else []:  # a stack named on the command line: refused as `up` refuses it
         require_stack_file(name, root())
 
-    def check(name: str) -> drift.StackDrift:
+    def check(name: str) -> drift_report.StackDrift:
         try:  # its engine run would write a stack file into the clone (B9)
             require_stack_file(name, root())
         except ConfigError as exc:
-            return drift.StackDrift(name, error=str(exc))
+            return drift_report.StackDrift(name, error=str(exc))
         return drift.check_stack(name, root(), fix=fix, remove_unmanaged_objects=remove_unmanaged)
     with ThreadPoolExecutor(max_workers=4) as pool:  # each check is a separate engine run
         results = list(pool.map(check, names))
