@@ -279,3 +279,104 @@ def test_a_failed_shaping_patch_leaves_no_dev_secret_in_the_preview(project: Pul
     fork = environment(emulator, up["outputs"]["environmentId"])
     assert instance_names(fork) == ["web"]
     assert not [s for s in secrets if s in json.dumps(fork["config"])]
+
+
+UPLOADS = ("mutation($p:String!,$e:String!,$s:String!){ volumeCreate(input:{projectId:$p, environmentId:$e, "
+           "serviceId:$s, mountPath:\"/uploads\"}){ id } }")
+BACKUPS = "query($v:String!){ volumeInstanceBackupList(volumeInstanceId:$v){ id name } }"
+INSTANCE = ("query($i:String!){ volumeInstance(id:$i){ id volumeId environmentId serviceId mountPath sizeMB "
+            "currentSizeMB state volume { id name } } }")
+
+
+def uploads_on_dev_web(emulator: Emulator, dev: dict[str, Any]) -> dict[str, Any]:
+    """QA's uploads: a volume a colleague attached by hand to dev's web service in dev, with a backup of its
+    instance in dev. Returns what must survive every preview command: the volume, its dev instance, its backups."""
+    volume = emulator.data(UPLOADS, p=dev["projectId"], e=dev["environmentId"], s=dev["serviceIds"]["web"])[
+        "volumeCreate"]["id"]
+    instance = next(e["node"]["id"] for e in environment(emulator, dev["environmentId"])["volumeInstances"]["edges"]
+                    if e["node"]["volumeId"] == volume)
+    emulator.data('mutation($v:String!){ volumeInstanceBackupCreate(volumeInstanceId:$v, name:"qa-uploads")'
+                  '{ workflowId } }', v=instance)
+    uploads = uploads_as_they_are(emulator, {"volume": volume, "instance": instance})
+    assert uploads["backups"] and uploads["instance"]["environmentId"] == dev["environmentId"]
+    return uploads
+
+
+def uploads_as_they_are(emulator: Emulator, uploads: dict[str, Any]) -> dict[str, Any]:
+    """The volume, its instance in dev (with its data: size, state) and that instance's backups, read back."""
+    instance_id = uploads["instance"] if isinstance(uploads["instance"], str) else uploads["instance"]["id"]
+    answer = emulator.gql(INSTANCE, i=instance_id)
+    instance = (answer.get("data") or {}).get("volumeInstance")
+    return {"volume": instance and instance["volume"]["id"], "instance": instance,
+            "backups": emulator.data(BACKUPS, v=instance_id)["volumeInstanceBackupList"] if instance else None}
+
+
+def forked_copy(emulator: Emulator, env_id: str, volume_id: str) -> dict[str, Any]:
+    """The fork's own instance of dev's volume (the premise of B7: the fork copied it, same volume id)."""
+    copies = [e["node"] for e in environment(emulator, env_id)["volumeInstances"]["edges"]
+              if e["node"]["volumeId"] == volume_id]
+    assert len(copies) == 1 and copies[0]["mountPath"] == "/uploads", copies
+    return copies[0]
+
+
+def test_pr_down_removes_a_preview_holding_only_its_forks_copy_of_a_dev_volume(
+        project: PulumiProject, emulator: Emulator, dev: dict[str, Any]) -> None:
+    """Issue 14 B7: the fork copies a volume mounted on dev's web (same volume id, an instance of the fork's own);
+    that copy is the preview's, so `pr down 9` removes the preview (one delete: its environment) instead of refusing
+    it as foreign. dev's volume, its instance in dev and its backup read back as they were."""
+    uploads = uploads_on_dev_web(emulator, dev)
+    env = result(cli(project, "pr", "up", "9"))["outputs"]["environmentId"]
+    copy = forked_copy(emulator, env, uploads["volume"])
+    assert copy["id"] != uploads["instance"]["id"]
+    before_dev, before_project = environment(emulator, dev["environmentId"]), project_view(emulator, dev["projectId"])
+
+    emulator.reset_stats()
+    down = cli(project, "pr", "down", "9", check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert result(down)["action"] == "destroyed"
+    assert emulator.stats()["write_total"] == 1 and emulator.stats()["total"] <= 3, emulator.stats()
+    assert emulator.gql(ENV, e=env)["errors"][0]["message"] == "Environment not found"
+    assert copy["id"] not in {r["id"] for r in emulator.inventory()["volume_instances"]}, "the fork's copy went"
+    assert uploads_as_they_are(emulator, uploads) == uploads, "dev's volume, instance and backup survive"
+    assert environment(emulator, dev["environmentId"]) == before_dev
+    assert project_view(emulator, dev["projectId"]) == before_project
+    assert result(cli(project, "pr", "list")) == []
+
+
+def test_pr_gc_removes_previews_with_fork_copies_and_skips_only_the_one_holding_a_hand_made_volume(
+        project: PulumiProject, emulator: Emulator, dev: dict[str, Any]) -> None:
+    """Issue 14 B7: pr-5 (made before QA's volume on dev's web), pr-9 (its fork copied that volume) and pr-6 (a
+    volume made by hand in pr-6 alone) are closed. `pr gc` removes pr-5 and pr-9, and skips pr-6, naming its
+    hand-made volume (not its fork copy); it ends with exit 2 (done, but a preview needs a hand). Dry run and real
+    run agree; dev's volume, its dev instance and backup, dev's environment and the project read back intact."""
+    cli(project, "pr", "up", "5")
+    uploads = uploads_on_dev_web(emulator, dev)
+    pr9 = result(cli(project, "pr", "up", "9"))["outputs"]["environmentId"]
+    forked_copy(emulator, pr9, uploads["volume"])
+    pr6 = result(cli(project, "pr", "up", "6"))["outputs"]["environmentId"]
+    forked_copy(emulator, pr6, uploads["volume"])
+    foreign = emulator.data(HAND_MADE_VOLUME, p=dev["projectId"], e=pr6)["volumeCreate"]["id"]
+    before_dev, before_project = environment(emulator, dev["environmentId"]), project_view(emulator, dev["projectId"])
+    before_pr6 = environment(emulator, pr6)
+
+    world = ids(emulator)
+    for dry in (["--dry-run"], []):
+        emulator.reset_stats()
+        gc = cli(project, "pr", "gc", "--open", "none", *dry, check=False)
+        assert gc.returncode == 2, gc.stdout + gc.stderr
+        out = result(gc)
+        assert [r["stack"] for r in out["removed_stacks"]] == ["pr-5", "pr-9"], out
+        assert [k["stack"] for k in out["kept_stacks"]] == ["pr-6"], out
+        assert out["kept_stacks"][0]["foreign"] == ["volume at /qa-data in pr-6"], "named, and only the hand-made one"
+        assert "pr-6" in gc.stderr and "volume at /qa-data in pr-6" in gc.stderr, gc.stderr
+        assert not {o["id"] for o in out["objects"]} & ({pr6, foreign} | before_project["volumes"])
+        if dry:
+            assert emulator.stats()["write_total"] == 0 and ids(emulator) == world, "a dry run deletes nothing"
+    assert emulator.stats()["write_total"] == 2, "the two environmentDeletes, nothing else"
+    gone = world - ids(emulator)
+    assert pr9 in gone and {o["id"] for o in out["objects"]} == gone, "the real run deletes exactly what it lists"
+    assert [s["stack"] for s in result(cli(project, "pr", "list"))] == ["pr-6"]
+    assert environment(emulator, pr6) == before_pr6, "the preview holding a hand-made volume is left whole"
+    assert uploads_as_they_are(emulator, uploads) == uploads, "dev's volume, instance and backup survive"
+    assert environment(emulator, dev["environmentId"]) == before_dev
+    assert project_view(emulator, dev["projectId"]) == before_project
