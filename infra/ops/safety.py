@@ -133,6 +133,18 @@ def lives_elsewhere(project_id: str, env_id: str) -> dict[str, list[str]]:
     return {service: sorted(where) for service, where in found.items()}
 
 
+def fork_copies(deployment: dict[str, Any]) -> set[str]:
+    """The volumes a fork's record says Railway copied into it from its source when it was made (`copied`, kept
+    by the fork resource): the fork's instances of them are its own and go with it. Its environment's
+    `environmentDelete` removes only its own instances, never the volume or the source's instance (issue 14 B7).
+    A volume attached by hand in the fork later is not in the record: still foreign."""
+    for res in deployment.get("resources") or []:
+        copied = (res.get("outputs") or {}).get("copied")
+        if res.get("urn", "").endswith("-environment") and isinstance(copied, dict):
+            return {str(v) for v in copied.get("volumes") or {}}
+    return set()
+
+
 def foreign_objects(stacks: list[str], root: Path) -> list[str]:
     """What destroying these stacks would delete that none of them holds."""
     states = {s: _state(s, root) for s in stacks}
@@ -141,7 +153,8 @@ def foreign_objects(stacks: list[str], root: Path) -> list[str]:
     for deployment in states.values():
         container = _container(deployment)
         if container:
-            found += [desc for id_, desc in _contents(*container) if id_ not in held and desc not in found]
+            own = held | (fork_copies(deployment) if container[0] == "environment" else set())
+            found += [desc for id_, desc in _contents(*container) if id_ not in own and desc not in found]
     return found
 
 
@@ -159,11 +172,16 @@ def check_destroy(stack: str, root: Path, with_dependents: bool) -> list[str]:
     return deps
 
 
+def previews_holding_foreign(stacks: list[str], root: Path) -> dict[str, list[str]]:
+    """Each preview whose environment holds what its stack did not make (a hand-made service, volume or database
+    would go with the environment), with those objects named."""
+    return {stack: found for stack in stacks if ops.stack_exists(stack, root)
+            for found in [foreign_objects([stack], root)] if found}
+
+
 def check_previews(stacks: list[str], root: Path) -> None:
-    """`pr down` / `pr gc`: raises Refused before anything is deleted when a preview's environment holds what its
-    stack did not make (a hand-made service, volume or database goes with the environment)."""
-    foreign = [f"{stack}: {'; '.join(found)}" for stack in stacks if ops.stack_exists(stack, root)
-               for found in [foreign_objects([stack], root)] if found]
+    """`pr down`: raises Refused before anything is deleted when a preview holds what its stack did not make."""
+    foreign = [f"{stack}: {'; '.join(found)}" for stack, found in previews_holding_foreign(stacks, root).items()]
     if foreign:
         raise Refused(f"removing {', '.join(stacks)} would also delete what no stack manages: {' | '.join(foreign)}. "
                       "Nothing was deleted. Move or remove those by hand (keep a backup of any volume) and run it "

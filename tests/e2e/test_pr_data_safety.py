@@ -199,7 +199,8 @@ def test_pr_down_refuses_a_preview_holding_a_hand_made_database(project: PulumiP
 def test_pr_gc_refuses_a_closed_preview_holding_a_hand_made_volume(project: PulumiProject, emulator: Emulator,
                                                                    dev: dict[str, Any]) -> None:
     """Adversarial finding (a) through gc: closed pr-7 holds a hand-made volume; `pr gc --open 8` (dry run and
-    real run) refuses before any delete, naming the volume, and deletes nothing (not even other previews)."""
+    real run) keeps it, naming the volume, and exits 2; open pr-8 stays too, so nothing is deleted (B7: a kept
+    preview no longer stops gc from removing the others, see below)."""
     cli(project, "pr", "up", "8")
     env = result(cli(project, "pr", "up", "7"))["outputs"]["environmentId"]
     emulator.data(HAND_MADE_VOLUME, p=dev["projectId"], e=env)
@@ -207,7 +208,8 @@ def test_pr_gc_refuses_a_closed_preview_holding_a_hand_made_volume(project: Pulu
     for dry in (["--dry-run"], []):
         emulator.reset_stats()
         refused = cli(project, "pr", "gc", "--open", "8", *dry, check=False)
-        assert refused.returncode == 1 and "volume at /qa-data in pr-7" in refused.stdout, refused.stdout
+        assert refused.returncode == 2 and "volume at /qa-data in pr-7" in refused.stdout, refused.stdout
+        assert [k["stack"] for k in result(refused)["kept_stacks"]] == ["pr-7"]
         assert emulator.stats()["write_total"] == 0 and ids(emulator) == world
     assert [s["stack"] for s in result(cli(project, "pr", "list"))] == ["pr-7", "pr-8"]
 

@@ -1,7 +1,7 @@
 """What every command group shares: the app, the global options, output (text for people, `--json` for
 machines; engine output goes to stderr) and the mapping of known failures to a message and an exit code.
 
-Exit codes: 0 success, 1 failure, 2 drift found (drift), 3 another run holds the stack.
+Exit codes: 0 success, 1 failure, 2 drift found (drift) or previews kept (pr gc), 3 another run holds the stack.
 """
 from __future__ import annotations
 

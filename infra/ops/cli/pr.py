@@ -9,7 +9,7 @@ from rich.table import Table
 
 from infra.config import ConfigError, parse_pr_number, parse_pr_numbers
 from infra.ops import automation as ops, preview_gc
-from infra.ops.cli.common import STATE, app, describe, emit, engine_output, guarded, out, root, seconds
+from infra.ops.cli.common import STATE, app, describe, emit, engine_output, err, guarded, out, root, seconds
 from infra.railway import client_from_env
 
 pr_app = typer.Typer(help="PR preview environments (stacks pr-<N>).", no_args_is_help=True)
@@ -77,26 +77,41 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
     keep = parse_pr_numbers(open_prs, "--open") if open_prs is not None else None
     limit = seconds("--max-age", max_age) / 3600 if max_age else None
     from infra.ops import safety
-    removed, objects, going = [], [], []
-    for s in ops.pr_stacks(root()):
-        closed = keep is not None and s.number not in keep
-        stale = limit is not None and (s.age_hours() or 0) > limit
-        if closed or stale:
-            removed.append({"stack": s.name, "reason": "closed" if closed else "too old"})
+    removed, objects, going, kept = [], [], [], []
+    due = [(s, "closed" if keep is not None and s.number not in keep else "too old") for s in ops.pr_stacks(root())
+           if (keep is not None and s.number not in keep) or (limit is not None and (s.age_hours() or 0) > limit)]
+    # a preview holding what its stack did not make is skipped and named; the others still go (the dry run the same)
+    foreign = safety.previews_holding_foreign([s.name for s, _ in due], root())
+    for s, reason in due:
+        if s.name in foreign:
+            kept.append({"stack": s.name, "reason": reason, "foreign": foreign[s.name]})
+        else:
+            removed.append({"stack": s.name, "reason": reason})
             going.append(s)
-    safety.check_previews([s.name for s in going], root())  # the dry run refuses as the real run would
     for s in going:
         objects += preview_gc.environment_objects(client_from_env(), s.environment_id) if s.environment_id else []
         if not dry_run:
             ops.destroy_and_remove(s.name, root(), on_output=engine_output)
     orphans, orphan_objects, left = _orphan_environments(dry_run)
     objects += orphan_objects
-    emit({"removed_stacks": removed, "removed_environments": orphans, "objects": objects,
+    emit({"removed_stacks": removed, "kept_stacks": kept, "removed_environments": orphans, "objects": objects,
           "left_environments": left, "dry_run": dry_run},
          f"removed {len(removed)} stack(s): {', '.join(r['stack'] for r in removed) or '-'}; "
          f"{len(orphans)} orphaned environment(s): {', '.join(o['name'] for o in orphans) or '-'}"
          + (" (dry run)" if dry_run else "") + preview_gc.describe(objects)
          + "".join(f"\n  left alone: {e['name']} (belongs to {e['owner']})" for e in left))
+    if kept:
+        _kept_needs_a_hand(kept)
+
+
+def _kept_needs_a_hand(kept: list[dict[str, Any]]) -> None:
+    """Exit 2: gc did its work, but these previews stay until someone moves what no stack manages out of them
+    (CI shows the nightly job failed, with the names, instead of a silent leftover)."""
+    for k in kept:
+        err.print(f"kept {k['stack']} ({k['reason']}): removing it would also delete what no stack manages: "
+                  f"{'; '.join(k['foreign'])}. Move or remove those by hand (keep a backup of any volume) and run "
+                  "`acs-infra pr gc` again.", markup=False, highlight=False)
+    raise typer.Exit(2)
 
 
 def _orphan_environments(dry_run: bool) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]]]:
