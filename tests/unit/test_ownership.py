@@ -58,3 +58,16 @@ def test_what_our_own_lost_create_made_is_adopted() -> None:
         raise AssertionError("an object our own ambiguous create made needs no marker check")
 
     assert create_once(create, lambda: next(looks), owned=never) == {"id": "e1"}
+
+
+def test_a_forks_own_volumes_are_those_its_record_says_it_copied() -> None:
+    """Issue 14 B7: only the fork resource's record (`copied`, made when Railway forked dev) makes a volume
+    instance in the preview its own; a volume id held in no such record (attached by hand later) is not."""
+    from infra.ops.safety import fork_copies
+    fork = {"urn": "urn:pulumi:pr-9::acs::pulumi-python:dynamic:Resource::pr-9-environment",
+            "outputs": {"copied": {"volumes": {"vol-uploads": "svc-web", "vol-pg": "svc-pg"}, "services": {}}}}
+    other = {"urn": "urn:pulumi:pr-9::acs::pulumi-python:dynamic:Resource::pr-9-shape",
+             "outputs": {"copied": {"volumes": {"vol-by-hand": ""}}}}
+    assert fork_copies({"resources": [other, fork]}) == {"vol-uploads", "vol-pg"}
+    assert fork_copies({"resources": [other]}) == set()
+    assert fork_copies({}) == set()
