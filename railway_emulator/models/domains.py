@@ -43,16 +43,42 @@ class DomainsBackend(Store):
         if dom is None:
             raise NotFound("Service domain")
         self.service_instance(tok, dom.environmentId, dom.serviceId)
-        domain = inp["domain"].lower()
-        if not domain.endswith("." + DOMAIN_SUFFIX) or not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
-                                                                         domain[: -len(DOMAIN_SUFFIX) - 1]):
-            raise BadRequest(f"Invalid domain: {inp['domain']}")
-        if domain != dom.domain and self._domain_taken(domain):
-            raise BadRequest("Domain is not available")
+        domain = self._free_service_domain(inp["domain"], dom.domain)
         dom.domain, dom.updatedAt = domain, now_iso()
         if "targetPort" in inp:
             dom.targetPort = inp["targetPort"]
         return True
+
+    def _free_service_domain(self, requested: str, current: str | None = None) -> str:
+        domain = requested.lower()
+        if not domain.endswith("." + DOMAIN_SUFFIX) or not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+                                                                         domain[: -len(DOMAIN_SUFFIX) - 1]):
+            raise BadRequest(f"Invalid domain: {requested}")
+        if domain != current and self._domain_taken(domain):
+            raise BadRequest("Domain is not available")
+        return domain
+
+    def patch_service_domains(self, env_id: str, service_id: str, spec: dict[str, Any]) -> None:
+        """An EnvironmentConfig patch's `networking.serviceDomains` (`{<domain>: {port}}`, the Railway CLI's
+        structs): a new name makes the instance's Railway domain with that name (renaming the one it has: an
+        instance holds one), a known one takes the port, `null` removes it. Assumed, as Railway documents the
+        shape only: the name is checked like `serviceDomainUpdate`'s."""
+        for name, entry in spec.items():
+            mine = next((d for d in self.tables["service_domains"].values()
+                         if d.environmentId == env_id and d.serviceId == service_id), None)
+            if entry is None:
+                if mine is not None and mine.domain == name.lower():
+                    del self.tables["service_domains"][mine.id]
+                continue
+            domain = self._free_service_domain(name, mine.domain if mine else None)
+            if mine is None:
+                svc = self.tables["services"][service_id]
+                mine = ServiceDomain(id=new_id(), domain=domain, serviceId=service_id, environmentId=env_id,
+                                     projectId=svc.projectId, targetPort=None)
+                self.tables["service_domains"][mine.id] = mine
+            mine.domain, mine.updatedAt = domain, now_iso()
+            if "port" in (entry or {}):
+                mine.targetPort = entry["port"]
 
     def _domain_available(self, domain: str) -> dict[str, Any]:
         taken = self._domain_taken(domain.lower())

@@ -120,6 +120,7 @@ class EnvironmentConfigBackend(Store):
                                          if containers.get("memoryBytes") else None,
                                          "vCPUs": containers.get("cpu")})
             self._patch_variables(env.id, service_id, spec.get("variables"))
+            self.patch_service_domains(env.id, service_id, (spec.get("networking") or {}).get("serviceDomains") or {})
         self._patch_variables(env.id, None, patch.get("sharedVariables"))
         for volume_id, spec in (patch.get("volumes") or {}).items():
             vi = next((v for v in self.volume_instances_of(env_id=env.id) if v.volumeId == volume_id), None)

@@ -187,3 +187,31 @@ def test_patch_null_removes_one_environments_instances_and_deploys_what_changed(
     assert deployed == [w["web"]]
     again = emulator.gql(PATCH, e=pr, patch={"services": {w["pg"]: None}, "volumes": {w["vol"]: None}})
     assert not again.get("errors"), "null for a key already gone is no change (assumed): a retried commit succeeds"
+
+
+DOMAINS = "query($p:String!,$e:String!,$s:String!){ domains(projectId:$p, environmentId:$e, serviceId:$s){ " \
+          "serviceDomains { domain targetPort } } }"
+
+
+def test_patch_names_the_forks_railway_domain(emulator: Emulator) -> None:
+    """`networking.serviceDomains` in a patch (the shape the Railway CLI's EnvironmentConfig structs give,
+    `{<domain>: {port}}`): a new name becomes the instance's one Railway domain, a name another instance holds is
+    refused as `serviceDomainUpdate` refuses it, `null` removes it; the source environment's domain is untouched."""
+    w = world(emulator)
+    emulator.data("mutation($i:ServiceDomainCreateInput!){ serviceDomainCreate(input:$i){ id } }",
+                  i={"environmentId": w["dev"], "serviceId": w["web"]})
+    pr = fork(emulator, w["pid"], w["dev"], skip=True)
+
+    def named(env: str) -> list[dict[str, Any]]:
+        return emulator.data(DOMAINS, p=w["pid"], e=env, s=w["web"])["domains"]["serviceDomains"]
+    dev_domain = named(w["dev"])
+    emulator.data(PATCH, e=pr, patch={"services": {w["web"]: {"networking": {"serviceDomains": {
+        "acs-pr-1.up.railway.app": {"port": 8080}}}}}})
+    assert named(pr) == [{"domain": "acs-pr-1.up.railway.app", "targetPort": 8080}]
+    assert named(w["dev"]) == dev_domain
+    taken = emulator.gql(PATCH, e=pr, patch={"services": {w["web"]: {"networking": {"serviceDomains": {
+        dev_domain[0]["domain"]: {"port": 8080}}}}}})
+    assert taken["errors"][0]["message"] == "Domain is not available"
+    emulator.data(PATCH, e=pr, patch={"services": {w["web"]: {"networking": {"serviceDomains": {
+        "acs-pr-1.up.railway.app": None}}}}})
+    assert named(pr) == [] and named(w["dev"]) == dev_domain
