@@ -9,6 +9,7 @@ from infra.config import ConfigError
 from infra.providers import (BackupSchedule, CustomDomain, Environment, PostgresDatabase, Project, RailwayDomain,
                              Service, ServiceLimits, ServiceSettings)
 from infra.ownership import stack_owner
+from infra.railway.facts import DOMAIN_SUFFIX
 from infra.providers.fork import ForkedEnvironment, ForkShape
 from infra.providers.identity import StackIdentity
 from infra.providers.notification_rule import NotificationRule
@@ -122,14 +123,10 @@ class AcsEnvironment(ComponentResource):
                           services={svc.name: self._shape_of(svc) for svc in self.cfg.services},
                           secret_variables=secrets or None, owner=self.owner, opts=in_env)
         self.database_url = self.volume_instance_id = None  # a preview uses sqlite: no volume
-        self.url = Output.from_input(self.cfg.url)
         self.service_ids = {svc.name: shape.service_ids.apply(lambda ids, n=svc.name: ids[n])
                             for svc in self.cfg.services}
-        for svc in (s for s in self.cfg.services if s.public):
-            domain = RailwayDomain(f"{name}-{svc.name}-domain", project_id=self.project_id,
-                                   environment_id=self.environment_id, service_id=self.service_ids[svc.name],
-                                   subdomain=self.cfg.domain.subdomain, target_port=svc.port, opts=in_env)
-            self.url = domain.url
+        # the public service's Railway domain is named in the shape's patch (no create + rename of its own)
+        self.url = shape.id.apply(lambda _: self.cfg.url)
         self.register_outputs({"url": self.url, "environment_id": self.environment_id,
                                "project_id": self.project_id, "service_ids": self.service_ids})
 
@@ -138,9 +135,12 @@ class AcsEnvironment(ComponentResource):
 
     def _shape_of(self, svc: ServiceConfig) -> dict[str, object]:
         """One service of a fork's shape: what `_service` declares as separate resources, in one document."""
-        return {"image": self._image(svc), "repo": svc.source.repo, "branch": svc.source.branch,
-                "settings": {k: v for k, v in settings_of(svc).items() if v is not None},
-                **limits_of(svc), "variables": self._plain_variables(svc)}
+        shape = {"image": self._image(svc), "repo": svc.source.repo, "branch": svc.source.branch,
+                 "settings": {k: v for k, v in settings_of(svc).items() if v is not None},
+                 **limits_of(svc), "variables": self._plain_variables(svc)}
+        if svc.public:
+            shape.update(domain=f"{self.cfg.domain.subdomain}.{DOMAIN_SUFFIX}", port=svc.port)
+        return shape
 
     def _image(self, svc: ServiceConfig) -> Output[str] | str | None:
         """An image-sourced service runs the release's pinned image."""

@@ -179,7 +179,19 @@ class ForkedEnvironment(Resource):
 
 
 # ---- the shape ----------------------------------------------------------------------------------------------
-def _service_patch(spec: dict[str, Any], secrets: dict[str, str], drop: list[str]) -> dict[str, Any]:
+def _networking(spec: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The service's Railway domain, in the same patch (`{<domain>: {port}}`, null removes): a preview's public
+    service gets its `acs-pr-<N>` name without a create and a rename of its own."""
+    domains: dict[str, Any] = {}
+    if old and old.get("domain") and old.get("domain") != spec.get("domain"):
+        domains[old["domain"]] = None
+    if spec.get("domain"):
+        domains[spec["domain"]] = {"port": spec.get("port")}
+    return {"serviceDomains": domains} if domains else None
+
+
+def _service_patch(spec: dict[str, Any], secrets: dict[str, str], drop: list[str],
+                   old: dict[str, Any] | None = None) -> dict[str, Any]:
     source = {"image": spec["image"]} if spec.get("image") else {"repo": spec.get("repo"), "branch": spec.get("branch")}
     deploy: dict[str, Any] = {SETTINGS[k]: v for k, v in (spec.get("settings") or {}).items()}
     memory = int(spec["memory_bytes"]) if spec.get("memory_bytes") else None  # Railway's stored unit, exactly
@@ -187,7 +199,9 @@ def _service_patch(spec: dict[str, Any], secrets: dict[str, str], drop: list[str
     deploy["limitOverride"] = {"containers": containers} if containers else None
     variables: dict[str, Any] = {name: None for name in drop}
     variables.update({k: {"value": str(v)} for k, v in {**(spec.get("variables") or {}), **secrets}.items()})
-    return {"source": source, "deploy": deploy, "variables": variables}
+    patch = {"source": source, "deploy": deploy, "variables": variables}
+    networking = _networking(spec, old)
+    return {**patch, "networking": networking} if networking else patch
 
 
 def shape_patch(copied: dict[str, Any], services: dict[str, Any], secrets: dict[str, str],
@@ -211,7 +225,8 @@ def shape_patch(copied: dict[str, Any], services: dict[str, Any], secrets: dict[
                 continue
             drop = sorted(set(old.get("variables") or {}) | set(previous["secrets"])
                           - set(spec.get("variables") or {}) - set(secrets))
-        patch["services"][have[name]["id"]] = _service_patch(spec, secrets, drop)
+        patch["services"][have[name]["id"]] = _service_patch(spec, secrets, drop,
+                                                             None if previous is None else old)
     if previous is None:
         kept = {have[name]["id"] for name in services}
         patch["services"].update({s["id"]: None for name, s in have.items() if name not in services})
@@ -229,11 +244,15 @@ def _live_service(config: dict[str, Any], sid: str, declared: dict[str, Any]) ->
     deploy = live.get("deploy") or {}
     containers = ((deploy.get("limitOverride") or {}).get("containers") or {})
     source = live.get("source") or {}
-    return {"image": source.get("image"), "repo": source.get("repo"), "branch": source.get("branch"),
-            "settings": {k: deploy.get(SETTINGS[k]) for k in (declared.get("settings") or {})},
-            "memory_bytes": containers.get("memoryBytes"),
-            "vcpus": containers.get("cpu"),
-            "variables": {k: v["value"] for k, v in (live.get("variables") or {}).items()}}
+    shape = {"image": source.get("image"), "repo": source.get("repo"), "branch": source.get("branch"),
+             "settings": {k: deploy.get(SETTINGS[k]) for k in (declared.get("settings") or {})},
+             "memory_bytes": containers.get("memoryBytes"),
+             "vcpus": containers.get("cpu"),
+             "variables": {k: v["value"] for k, v in (live.get("variables") or {}).items()}}
+    if "domain" in declared:  # the instance's Railway domain (one per instance) and its port
+        name, spec = next(iter(((live.get("networking") or {}).get("serviceDomains") or {}).items()), (None, {}))
+        shape.update(domain=name, port=(spec or {}).get("port"))
+    return shape
 
 
 class ForkShapeFailed(Exception):
@@ -321,7 +340,7 @@ class ForkShapeProvider(RailwayProvider):
 
 class ForkShape(Resource):
     """The declared shape of a fork: `services` by name ({image|repo, branch, settings, memory_bytes, vcpus,
-    variables}) plus secret variables given to each of them."""
+    variables, and for a public service its Railway domain and port}) plus secret variables given to each."""
 
     service_ids: Output[dict[str, str]]
 

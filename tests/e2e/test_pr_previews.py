@@ -46,7 +46,8 @@ def test_pr_lifecycle(project: PulumiProject, emulator: Emulator, dev: dict[str,
     up = result(cli(project, "pr", "up", "42"))
     calls_up = emulator.stats()
     assert up["url"] == "https://acs-pr-42.up.railway.app"
-    assert calls_up["total"] <= 5, calls_up  # token check (new stack), fork, shape patch, domain create + name
+    # token check (new stack), fork, and one shape patch that also names the domain (issue 15: at most 4)
+    assert calls_up["total"] <= 3, calls_up
 
     envs = emulator.data(PR_LIVE, p=dev["projectId"])["environments"]["edges"]
     assert [e["node"]["name"] for e in envs] == ["pr-42"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.providers.fork import ForkShapeProvider, copied_content, shape_patch
+from infra.providers.fork import ForkShapeProvider, _live_service, copied_content, shape_patch
 
 COPIED = {"services": {"web": {"id": "s-web", "variables": ["API_KEY", "DATABASE_URL", "NODE_ENV", "QA_FLAG"]},
                        "Postgres": {"id": "s-pg", "variables": ["POSTGRES_PASSWORD"]}},
@@ -83,3 +83,22 @@ def test_shape_checks_each_service() -> None:
         "web": {**WEB, "repo": "a/b"}, "api": {**WEB, "settings": {"num_replicas": 0}}}}).failures
     reasons = " ".join(f.reason for f in failures)
     assert "service web: give exactly one source" in reasons and "num_replicas 0" in reasons
+
+
+def test_the_public_services_domain_is_named_in_the_same_patch() -> None:
+    """A preview's Railway domain is part of its one shaping patch (`networking.serviceDomains`), a new name
+    removes the old one, an unchanged one is not patched again, and a read gives back the live name and port."""
+    public = {**WEB, "domain": "acs-pr-1.up.railway.app", "port": 8080}
+    fresh = shape_patch(COPIED, {"web": public}, {})["services"]["s-web"]
+    assert fresh["networking"] == {"serviceDomains": {"acs-pr-1.up.railway.app": {"port": 8080}}}
+    assert "networking" not in shape_patch(COPIED, {"web": WEB}, {})["services"]["s-web"]
+    previous = {"services": {"web": public}, "secrets": {}}
+    assert shape_patch(COPIED, {"web": public}, {}, previous) == {"services": {}}
+    renamed = shape_patch(COPIED, {"web": {**public, "domain": "acs-pr-2.up.railway.app"}}, {}, previous)
+    assert renamed["services"]["s-web"]["networking"] == {"serviceDomains": {
+        "acs-pr-1.up.railway.app": None, "acs-pr-2.up.railway.app": {"port": 8080}}}
+    live = _live_service({"services": {"s-web": {"networking": {"serviceDomains": {
+        "acs-pr-1.up.railway.app": {"port": 8080}}}}}}, "s-web", public)
+    assert (live["domain"], live["port"]) == ("acs-pr-1.up.railway.app", 8080)
+    gone = _live_service({"services": {"s-web": {}}}, "s-web", public)
+    assert gone["domain"] is None, "a domain removed by hand reads as a change the next up restores"
