@@ -223,12 +223,27 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     # A preview's environment may be deleted in Railway by hand (or by a failed first shaping): an existing PR
     # stack refreshes first, so a fork read as gone is forked again instead of patched.
     refresh = existed and bool(PR_STACK.match(stack_name))
-    result = run(stack, "up", lock_timeout=lock_timeout, on_output=on_output,
-                 prepare=prepare if PR_STACK.match(stack_name) else None, refresh=refresh or None,
-                 allow_data_loss=allow_data_loss)
+    legacy = refresh and legacy_preview_domains(stack.export_stack().deployment)
+
+    def up_once() -> Any:
+        return run(stack, "up", lock_timeout=lock_timeout, on_output=on_output,
+                   prepare=prepare if PR_STACK.match(stack_name) else None, refresh=refresh or None,
+                   allow_data_loss=allow_data_loss)
+    result = up_once()
+    if legacy:  # the run deleted the old domain resource after the shape had taken its name: name it again
+        result = up_once()
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "up", outputs.get("url"), change_counts(result.summary), outputs,
                        time.monotonic() - started)
+
+
+def legacy_preview_domains(state: dict[str, Any] | None) -> list[str]:
+    """A preview made before its Railway domain moved into the fork's shaping patch holds a domain resource of
+    its own. Its first `up` since then names the domain in the shape and then deletes that resource, and with it
+    the domain (the engine deletes last): a second `up` (refreshing, it reads the domain gone) names it again.
+    Editing the state instead would race a concurrent run (the engine's state edits are export + import)."""
+    return [r["urn"] for r in (state or {}).get("resources") or []
+            if r.get("custom") and r["urn"].endswith("-domain") and "pulumi:providers:" not in r["urn"]]
 
 
 def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600,

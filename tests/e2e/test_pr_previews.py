@@ -165,3 +165,54 @@ def test_pr_stack_refuses_prod(tmp_path: Path) -> None:
     guard_stack("pr-3", pr)
     with pytest.raises(ConfigError, match="may only manage the ephemeral environment"):
         guard_stack("pr-3", parse_environment(prod))
+
+
+def test_a_preview_made_with_its_own_domain_resource_keeps_its_domain(project: PulumiProject, emulator: Emulator,
+                                                                      dev: dict[str, Any]) -> None:
+    """A preview made before its domain moved into the shaping patch holds a domain resource of its own (the
+    kind dev's `dev-web-domain` is). Its next `pr up` deletes that resource after the shape took the name: the
+    preview must still answer on acs-pr-42 afterwards, and its state hold no domain resource."""
+    cli(project, "pr", "up", "42")
+    env_id = project.outputs("pr-42")["environmentId"]
+    web = dev["serviceIds"]["web"]
+    domains = "query($p:String!,$e:String!,$s:String!){ domains(projectId:$p, environmentId:$e, serviceId:$s){ " \
+              "serviceDomains { id domain } } }"
+    live = emulator.data(domains, p=dev["projectId"], e=env_id, s=web)["domains"]["serviceDomains"]
+    assert [d["domain"] for d in live] == ["acs-pr-42.up.railway.app"]
+    legacy_state(project, live[0]["id"], env_id)
+
+    cli(project, "pr", "up", "42")
+    after = emulator.data(domains, p=dev["projectId"], e=env_id, s=web)["domains"]["serviceDomains"]
+    assert [d["domain"] for d in after] == ["acs-pr-42.up.railway.app"]
+    urns = [r["urn"] for r in json.loads(project.export("pr-42"))["deployment"]["resources"]]
+    assert not [u for u in urns if u.endswith("-domain")], urns
+
+
+def legacy_state(project: PulumiProject, domain_id: str, env_id: str) -> None:
+    """Rewrites pr-42's state as the old version left it: the shape without the domain, and a domain resource
+    (dev's, with its real provider, moved onto the preview's domain) under the preview's component."""
+    def export(stack: str) -> dict[str, Any]:  # in clear: dev's ciphertexts do not open with pr-42's key
+        return json.loads(project.run("stack", "export", "--show-secrets", stack=stack).stdout)
+    dev_state = export("dev")["deployment"]["resources"]
+    state = export("pr-42")
+    resources = state["deployment"]["resources"]
+    component = next(r for r in resources if r["type"] == "acs:railway:Environment")
+    provider = next(r for r in resources if r["type"] == "pulumi:providers:pulumi-python")
+    shape = next(r for r in resources if r["urn"].endswith("-shape"))
+    for props in (shape["inputs"], shape["outputs"]):
+        for spec in props["services"].values():
+            spec.pop("domain", None), spec.pop("port", None)
+    domain = json.loads(json.dumps(next(r for r in dev_state if r["urn"].endswith("dev-web-domain"))))
+    domain.update(urn=component["urn"].replace("acs:railway:Environment::pr-42",
+                                               "acs:railway:Environment$pulumi-python:dynamic:Resource::"
+                                               "pr-42-web-domain"),
+                  id=domain_id, parent=component["urn"], provider=f"{provider['urn']}::{provider['id']}",
+                  dependencies=[], propertyDependencies={},
+                  deletedWith=next(r["urn"] for r in resources if r["urn"].endswith("-environment")))
+    for props in (domain["inputs"], domain["outputs"]):
+        props.update(environment_id=env_id, subdomain="acs-pr-42")
+    domain["outputs"].update(id=domain_id, domain="acs-pr-42.up.railway.app")
+    resources.append(domain)
+    path = project.dir / "legacy.json"
+    path.write_text(json.dumps(state))
+    project.run("stack", "import", "--file", str(path), stack="pr-42")
