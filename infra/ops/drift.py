@@ -194,7 +194,7 @@ def unmanaged(stack: auto.Stack, events: list[EngineEvent] | None = None) -> lis
             found.append(_unmanaged_service(node, env_id, mounts.get(node["serviceId"], [])))
             continue
         for dom in node["domains"]["serviceDomains"]:
-            if dom["id"] not in ids:
+            if dom["id"] not in ids and dom["domain"] not in ids:
                 found.append(ResourceDrift(f"domain {dom['domain']}", "unmanaged",
                                            note=f"on service {node['serviceName']}, added outside Pulumi",
                                            removal={"op": "ServiceDomainDelete", "vars": {"id": dom["id"]}}))

@@ -28,7 +28,7 @@ def _state(stack: str, root: Path) -> dict[str, Any]:
 
 def held_ids(deployment: dict[str, Any]) -> set[str]:
     """Every Railway id a stack's state holds: resource ids and the `*_id` outputs (volumes, services, the
-    project's default environment)."""
+    project's default environment), and the Railway domains a fork's shape names."""
     ids: set[str] = set()
     for res in deployment.get("resources") or []:
         if res.get("id"):
@@ -38,6 +38,9 @@ def held_ids(deployment: dict[str, Any]) -> set[str]:
                 ids.add(value)
             elif key.endswith("_ids") and isinstance(value, dict):  # a fork shape's services, by name
                 ids.update(str(v) for v in value.values() if v)
+        services = (res.get("outputs") or {}).get("services")
+        if isinstance(services, dict):  # a fork shape names its Railway domains (by name: it has no id for them)
+            ids.update(str(s["domain"]) for s in services.values() if isinstance(s, dict) and s.get("domain"))
     return ids
 
 
