@@ -32,6 +32,12 @@ def made_by_a_preview(owner: str | None, project: str, env_name: str) -> bool:
     return bool(owner) and re.fullmatch(pattern, owner or "") is not None
 
 
+def ephemeral_environments(client: RailwayClient, project_id: str) -> list[dict[str, Any]]:
+    """The project's ephemeral environments (Railway's own flag: PR environments and previews)."""
+    edges = client.query("EnvironmentFind", projectId=project_id, isEphemeral=True)["environments"]["edges"]
+    return [e["node"] for e in edges]
+
+
 def owner_of(client: RailwayClient, project_id: str, env_id: str) -> str | None:
     return client.query("VariablesRead", projectId=project_id, environmentId=env_id,
                         serviceId=None)["variables"].get(OWNER_VARIABLE)

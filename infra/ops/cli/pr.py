@@ -123,8 +123,7 @@ def _orphan_environments(dry_run: bool) -> tuple[list[dict[str, str]], list[dict
         return [], [], []
     owned = {s.environment_id for s in ops.pr_stacks(root())}
     client = client_from_env()
-    envs = client.query("EnvironmentFind", projectId=project_id, isEphemeral=True)["environments"]["edges"]
-    unheld = [e["node"] for e in envs if e["node"]["id"] not in owned]
+    unheld = [e for e in preview_gc.ephemeral_environments(client, project_id) if e["id"] not in owned]
     orphans, left = preview_gc.sort_orphans(client, project_id, unheld, ops.PROJECT_NAME)
     objects = [o for env in orphans for o in preview_gc.environment_objects(client, env["id"])]
     for env in orphans if not dry_run else []:
