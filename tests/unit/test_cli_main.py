@@ -39,3 +39,26 @@ def test_an_engine_refusal_names_the_stack_to_recover(engine_text: str, capsys: 
         command(stack="dev")
     assert exit_.value.exit_code == 3
     assert "acs-infra recover dev`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["drift", "pr-1; rm -rf /"], "a PR stack is named pr-<N>"),
+    (["drift", "../dev"], "a stack name is 1-63"),
+    (["drift", "dev", "pr-007"], "a PR stack is named pr-<N>"),
+    (["drift", "--fix", "pr-0"], "a PR stack is named pr-<N>"),
+    (["backup", "dev;x", "--label", "y"], "a stack name is 1-63"),
+    (["promote", "dev", "Prod"], "a stack name is 1-63"),
+    (["history", "pr-01"], "a PR stack is named pr-<N>"),
+    (["monitor", "dev", "--window", "100000d"], "--window: 100000d is longer than a rollout watch may run"),
+    (["deploy", "dev", "--image", "ghcr.io/acs-team/acs@sha256:" + "a" * 64, "--monitor", "8d"],
+     "--monitor: 8d is longer than a rollout watch may run"),
+    (["rollback", "dev", "--service", ""], "--service: give a service name"),
+])
+def test_every_command_checks_its_arguments_before_any_engine_call(argv: list[str], said: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Adversarial pass 3, B10: `drift`, `backup` and `monitor` skipped the stack-name, PR-number and duration
+    rules `up` applies (`drift 'pr-1; rm -rf /'` reached the engine: "organization name must be 'organization'";
+    a 100,000-day watch was accepted; `--service ''` meant "no --service")."""
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert said in err and "organization name" not in err and "Traceback" not in err

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from infra.config import ConfigError
+from infra.config import ConfigError, check_stack_name
 from infra.ops import automation as ops
 from infra.ops.engine_stream import EngineStream
 from infra.ops.release import ReleaseError
@@ -64,6 +64,7 @@ def guarded(fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _check_stack_names(kwargs)
             return _streamed(fn, *args, **kwargs)
         except ops.LockTimeout as exc:
             fail(str(exc), 3)
@@ -79,6 +80,17 @@ def guarded(fn: Any) -> Any:
                      "repairs it from the newest intact copy", 3)
             fail(_engine_error(exc))
     return wrapper
+
+
+STACK_ARGUMENTS = ("stack", "stacks", "source", "dest")  # every command's stack arguments, by parameter name
+
+
+def _check_stack_names(arguments: dict[str, Any]) -> None:
+    """One rule for stack names and PR numbers in every command, before any engine call (`up` made it first)."""
+    for key in STACK_ARGUMENTS:
+        value = arguments.get(key)
+        for name in value if isinstance(value, list) else [value] if value is not None else []:
+            check_stack_name(name)
 
 
 def _streamed(fn: Any, *args: Any, **kwargs: Any) -> Any:

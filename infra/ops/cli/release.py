@@ -30,7 +30,7 @@ def deploy_cmd(stack: str, image: Optional[str] = typer.Option(
     from infra.ops import release
     image, commit = (versions.check_image(image) if image else None), versions.check_commit(commit)
     if monitor_window:  # a typo in the watch must not surface after the release went out
-        seconds("--monitor", monitor_window), seconds("--monitor-interval", monitor_interval)
+        window_seconds("--monitor", monitor_window), seconds("--monitor-interval", monitor_interval)
     report = release.deploy(stack, root(), auto_rollback=auto_rollback, health_timeout=health_timeout,
                             on_output=engine_output, on_status=lambda s: err.print(f"deployment: {s}"),
                             image=image, commit=commit)
@@ -53,6 +53,16 @@ def deploy_cmd(stack: str, image: Optional[str] = typer.Option(
         _monitor(stack, monitor_window, monitor_interval, None, report_path, roll_back=True)  # the watch rolls back
 
 
+MAX_WINDOW_S = 7 * 24 * 3600  # a rollout watch longer than a week is a typo (the seed watches 30 min and more)
+
+
+def window_seconds(option: str, text: str) -> float:
+    window = seconds(option, text)
+    if window > MAX_WINDOW_S:
+        raise ConfigError(f"{option}: {text} is longer than a rollout watch may run (at most 7d)")
+    return window
+
+
 @app.command("monitor")
 @guarded
 def monitor_cmd(stack: str, window: str = typer.Option("30m", help="how long to watch (e.g. 30m, 90s)"),
@@ -67,7 +77,9 @@ def monitor_cmd(stack: str, window: str = typer.Option("30m", help="how long to 
 def _monitor(stack: str, window: str, interval: str, service: str | None, report_path: Path | None,
              roll_back: bool) -> None:
     from infra.ops import monitor, release
-    window_s, interval_s = seconds("--window", window), seconds("--interval", interval)
+    window_s, interval_s = window_seconds("--window", window), seconds("--interval", interval)
+    if service == "":
+        raise ConfigError("--service: give a service name, or leave the option out for the public service")
     cfg = release._config(stack, root())
     if cfg.alerts is None:
         raise ConfigError(f"stack {stack} declares no alerts (acs:environment.alerts): nothing to monitor against")
@@ -96,6 +108,8 @@ def rollback_cmd(stack: str, service: Optional[str] = typer.Option(
     """Return to the previous release's image (pinned again, so a later `up` keeps it) and wait until it is
     live; without release records, or with --service, one deployment back."""
     from infra.ops import promotion, release
+    if service == "":  # an empty name is a typo, not "no --service"
+        raise ConfigError("--service: give a service name, or leave the option out for the previous release")
     if service:
         done = {"stack": stack, **release.rollback(release.target(stack, root()), service)}
     else:
