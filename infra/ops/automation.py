@@ -204,6 +204,9 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     if existed and not PR_STACK.match(stack_name):  # a preview's project is always dev's (project.stack)
         from infra.ops.safety import check_project_switch  # safety imports this module
         check_project_switch(stack_name, cfg, root)
+    if cfg.project.id and not PR_STACK.match(stack_name):  # before a new stack exists (B1 of adv14c)
+        from infra.ops.safety import check_given_project
+        check_given_project(stack_name, cfg, root, existed)
     # One read before the lock, for an existing stack as well: a wrong token stops here (its first refused write
     # would end in the provider's traceback, after a part of the update), and so does a run the hourly budget
     # cannot cover (it waits for the reset here, not holding the stack's lock)

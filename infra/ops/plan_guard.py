@@ -76,7 +76,7 @@ def refuse_data_loss(stack: auto.Stack, preview: Callable[..., Any]) -> None:
             f"remove it from those environments by hand first (or run with --allow-data-loss)")
     if previews:
         raise DataLossRefused(
-            f"up {stack.name} would delete a service from live previews (Railway deletes it from every fork too): "
+            f"up {stack.name} would delete a service that live previews run (it goes from their forks too): "
             f"{'; '.join(previews)}. Nothing was changed. Keep it in the stack file until they are gone, or pass "
             f"--allow-data-loss")
 
@@ -113,7 +113,9 @@ def _living_elsewhere(deployment: dict[str, Any], deleted: dict[str, str], root:
         env = edge["node"]
         if env["id"] == env_id:
             continue
-        if env["isEphemeral"]:  # the provider's serviceDelete has no environmentId: forks lose theirs too
+        # The provider's serviceDelete names no environment: the service goes whole, forks included (assumed:
+        # Railway's schema documents only the environmentId case; the emulator does so; adv14c B6).
+        if env["isEphemeral"]:
             forks += [(env["id"], env["name"], deleted[i["node"]["serviceId"]])
                       for i in env["serviceInstances"]["edges"] if i["node"]["serviceId"] in deleted]
             continue

@@ -14,7 +14,7 @@ from typing import Any
 
 from infra.ops import automation as ops
 from infra.config import ConfigError, EnvironmentConfig, load_stack_file
-from infra.ownership import backend_id, refuse
+from infra.ownership import MARKER, backend_id, owner_named_by, refuse
 from infra.railway import client_from_env
 
 
@@ -222,3 +222,28 @@ def check_new_project(stack: str, cfg: EnvironmentConfig) -> None:
         raise ConfigError(str(refuse("railway project", name, taken["id"], taken.get("description"), me,
                                      "A new stack makes a project of its own: choose another "
                                      "acs:environment.project.name.")))
+
+
+def check_given_project(stack: str, cfg: EnvironmentConfig, root: Path, existed: bool) -> None:
+    """A persistent stack given a project by id makes its services in every non-fork environment of that project
+    (ServiceCreateInput.environmentId's description), so `project: {id: <dev's project>}` would write into dev's
+    own environment as `project: {stack: dev}` would (refused in infra.config). Refused, naming the owner, when the
+    project carries another stack's marker, or a non-fork environment there runs a service this stack did not
+    make. One read, before the stack is created or locked. A project token cannot read another environment's
+    objects nor create a service outside its own environment: nothing to check (as check_new_project)."""
+    if not cfg.project.id or ops.PR_STACK.match(stack) or not os.environ.get("RAILWAY_API_TOKEN"):
+        return
+    own = held_ids(_state(stack, root)) if existed else set()
+    project = client_from_env().query("ProjectGivenById", id=cfg.project.id)["project"]
+    where = f"acs:environment.project.id: Railway project {project['name']!r} ({project['id']})"
+    why = ("a persistent stack's services are made in every non-fork environment of its project (Railway). Nothing "
+           f"was changed. Give stack {stack} a project of its own (acs:environment.project.name) or an empty one")
+    text = project.get("description") or ""
+    me = f"organization/{ops.PROJECT_NAME}/{stack}@{backend_id()}"
+    if text.startswith(MARKER) and text.split("#", 1)[0] != f"{MARKER}: {me}":
+        raise Refused(f"{where} belongs to {owner_named_by(text)}: {why}.")
+    foreign = [f"service {i['node']['serviceName']} in {e['node']['name']}" for e in project["environments"]["edges"]
+               if not e["node"]["isEphemeral"] and e["node"]["id"] not in own
+               for i in e["node"]["serviceInstances"]["edges"] if i["node"]["serviceId"] not in own]
+    if foreign:
+        raise Refused(f"{where} runs what stack {stack} did not make ({'; '.join(foreign)}): {why}.")

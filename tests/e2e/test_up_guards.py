@@ -55,7 +55,7 @@ def test_a_persistent_stack_given_another_stacks_project_by_id_is_refused(projec
     error = refused_line(cli(project, "up", "staging", check=False))
     assert "organization/acs/dev@" in error and dev_project in error, error
     assert emulator.stats()["write_total"] == 0, emulator.stats()
-    print("B1 refusal (marked project):", emulator.stats()["total"], "calls")
+    print("B1 refusal (marked project):", emulator.stats()["total"], "calls:", error)
     assert snapshot(emulator, dev_project) == before and "staging" not in stacks(project)
 
     hand = emulator.data('mutation{ projectCreate(input:{name:"shop", description:"ours"}){ id } }')["projectCreate"]["id"]
@@ -67,6 +67,7 @@ def test_a_persistent_stack_given_another_stacks_project_by_id_is_refused(projec
     emulator.reset_stats()
     error = refused_line(cli(project, "up", "staging", check=False))
     assert "shopfront" in error and "production" in error, error
+    print("B1 refusal (hand-made project):", emulator.stats()["total"], "calls:", error)
     assert emulator.stats()["write_total"] == 0 and snapshot(emulator, hand) == before
 
     empty = emulator.data('mutation{ projectCreate(input:{name:"empty"}){ id } }')["projectCreate"]["id"]
@@ -98,7 +99,7 @@ def test_up_never_deletes_a_service_live_previews_run(project: PulumiProject, em
     error = refused_line(cli(project, "up", "dev", check=False))
     assert "pr-4" in error and "worker" in error and "pr down 4" in error and "--allow-data-loss" in error, error
     assert emulator.stats()["write_total"] == 0, emulator.stats()
-    print("B6 refusal:", emulator.stats()["total"], "calls")
+    print("B6 refusal:", emulator.stats()["total"], "calls:", error)
     assert snapshot(emulator, dev_project) == before
 
 
@@ -116,5 +117,5 @@ def test_renaming_the_public_service_with_its_subdomain_is_refused_up_front(proj
     error = refused_line(cli(project, "up", "dev", check=False))
     assert "acs-dev" in error and "web" in error and "api" in error and "two steps" in error, error
     assert emulator.stats()["write_total"] == 0, emulator.stats()
-    print("B7 refusal:", emulator.stats()["total"], "calls")
+    print("B7 refusal:", emulator.stats()["total"], "calls:", error)
     assert snapshot(emulator, dev_project) == before
