@@ -20,6 +20,7 @@ from infra.providers import secret_prints, snapshot
 from infra.providers.secret_prints import fingerprint
 from infra.providers.snapshot import INVENTORY
 from infra.railway import NotFoundError, client_from_env
+from infra.railway.facts import REFERENCE
 from infra.ops.safety import held_ids, lives_elsewhere
 
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
@@ -28,11 +29,13 @@ HIDDEN = {"__provider", "secret_names", "adopt_id", INVENTORY, secret_prints.OUT
 
 def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[FieldDrift]:
     """Per-name differences of a plain variable set. Only names the program declares plain show their values:
-    a name added out of band may hold a secret (`STRIPE_KEY`), so it shows a fingerprint."""
+    a name added out of band may hold a secret (`STRIPE_KEY`), and a declared reference (`${{Postgres.DATABASE_URL}}`)
+    renders to a credential that may have been pasted over it, so both show a fingerprint."""
     out = []
     for name in sorted(set(declared) | set(live)):
         if declared.get(name) != live.get(name):
-            shown = live.get(name) if name in declared else fingerprint(live.get(name))
+            plain = name in declared and not REFERENCE.search(str(declared[name]))
+            shown = live.get(name) if plain else fingerprint(live.get(name))
             out.append(FieldDrift(f"variables.{name}", declared.get(name), shown))
     return out
 

@@ -45,3 +45,15 @@ def test_fingerprint_is_short_stable_and_not_the_value() -> None:
     assert fingerprint("secret-zzz") == fingerprint("secret-zzz") != fingerprint("secret-zzy")
     assert "zzz" not in fingerprint("secret-zzz") and len(fingerprint("secret-zzz")) < 30
     assert fingerprint(None) is None
+
+
+def test_a_literal_pasted_over_a_declared_reference_shows_a_fingerprint() -> None:
+    """adv14c B4: `DATABASE_URL` is declared as `${{Postgres.DATABASE_URL}}` (it renders to a credential); a
+    literal URL pasted over it was printed verbatim with its password in text, --json and --markdown."""
+    pasted = "postgresql://postgres:LEAKME-dburl-4444@x:5432/db"
+    fields = field_drift({"variables": {"DATABASE_URL": pasted, "LOG_LEVEL": "warn"}},
+                         {"variables": {"DATABASE_URL": "${{Postgres.DATABASE_URL}}", "LOG_LEVEL": "debug"}})
+    out = reports([ResourceDrift("dev-web", "changed", fields)])
+    assert "LEAKME" not in out and "postgresql://" not in out, out
+    assert "variables.DATABASE_URL" in out and fingerprint(pasted) in out
+    assert "declared debug, live warn" in out  # a plain value declared plain is still shown
