@@ -11,9 +11,9 @@ import pulumi
 
 from infra import versions
 from infra.components import AcsEnvironment
-from infra.config import (PR_STACK, ConfigError, EnvironmentConfig, check_secret_storage, check_secrets_set,
-                          check_stack_name, check_token, check_unique_subdomain, guard_stack, parse_environment,
-                          pr_config)
+from infra.config import (PR_STACK, ConfigError, EnvironmentConfig, check_secret_references, check_secret_storage,
+                          check_secrets_set, check_stack_name, check_token, check_unique_subdomain, guard_stack,
+                          parse_environment, pr_config)
 
 KNOWN_KEYS = {"environment", "railwayToken", "railwayApiUrl"}
 
@@ -54,6 +54,8 @@ def secret_config_keys() -> set[str]:
 def run(stack: str, config: pulumi.Config) -> dict[str, Any]:
     cfg = load_config(stack, config)
     check_keys(cfg, config_keys())
+    # decrypted only here: a secret's `${{Other.VAR}}` would render empty on Railway like a plain variable's
+    check_secret_references(cfg, {name: pulumi.runtime.config.get_config(f"acs:{name}") for name in cfg.secrets})
     secrets = {name: config.require_secret(name) for name in cfg.secrets}
     env = AcsEnvironment(stack, cfg, secrets, release=versions.requested(stack))
     outputs: dict[str, Any] = {

@@ -294,18 +294,29 @@ class EnvironmentConfig(Strict):
 
     def _check_references(self) -> None:
         """`${{Other.VAR}}` naming an undeclared service renders empty on Railway: refuse it instead."""
-        declared = [s.name for s in self.services] + ([POSTGRES_SERVICE] if self.database.kind == "postgres" else [])
         scopes = [("variables", self.variables)] + [(f"services[{i}].variables", s.variables)
                                                    for i, s in enumerate(self.services)]
         for where, variables in scopes:
             for name, value in variables.items():
                 for ref in REFERENCE.findall(value):
-                    service = ref.rpartition(".")[0]
-                    if service and service != "shared" and service not in declared:
-                        raise ValueError(
-                            f"@{where}.{name}: ${{{{{ref}}}}} names service {service!r}, which this environment does "
-                            f"not declare (declared: {', '.join(declared)}; also allowed: ${{{{shared.NAME}}}}, "
-                            f"${{{{NAME}}}} of the same service, Railway's RAILWAY_* names)")
+                    service = self.undeclared_service(ref)
+                    if service:
+                        raise ValueError(f"@{where}.{name}: ${{{{{ref}}}}} names service {service!r}, which "
+                                         f"{self.allowed_references}")
+
+    @property
+    def referable_services(self) -> list[str]:
+        return [s.name for s in self.services] + ([POSTGRES_SERVICE] if self.database.kind == "postgres" else [])
+
+    @property
+    def allowed_references(self) -> str:
+        return (f"this environment does not declare (declared: {', '.join(self.referable_services)}; also allowed: "
+                f"${{{{shared.NAME}}}}, ${{{{NAME}}}} of the same service, Railway's RAILWAY_* names)")
+
+    def undeclared_service(self, ref: str) -> str | None:
+        """The service a reference's body (`Other.VAR`) names when this environment does not declare it."""
+        service = ref.rpartition(".")[0]
+        return service if service and service != "shared" and service not in self.referable_services else None
 
     @property
     def public_service(self) -> ServiceConfig:
@@ -314,6 +325,16 @@ class EnvironmentConfig(Strict):
     @property
     def url(self) -> str:
         return f"https://{self.domain.subdomain}.{DOMAIN_SUFFIX}"
+
+
+def check_secret_references(cfg: EnvironmentConfig, values: dict[str, str]) -> None:
+    """The rule of `_check_references` for the stack's secrets (decrypted, so checked where they are known: the
+    program, before any resource is declared). The message names the key and the service, never the value."""
+    for name, value in values.items():
+        service = next(filter(None, (cfg.undeclared_service(ref) for ref in REFERENCE.findall(value or ""))), None)
+        if service:
+            raise ConfigError(f"acs:{name}: the secret's value references service {service!r} (value not shown), "
+                              f"which {cfg.allowed_references}; Railway would render it empty")
 
 
 def _check_variables(v: dict[str, str]) -> dict[str, str]:

@@ -287,3 +287,20 @@ def test_pr_gc_refuses_a_zero_max_age(age: str, project: PulumiProject, emulator
     assert proc.returncode == 1 and f"--max-age: '{age}'" in proc.stderr and "positive" in proc.stderr, proc.stderr
     no_traceback(proc)
     assert emulator.stats()["total"] == 0
+
+
+def test_secret_referencing_an_undeclared_service_is_refused_before_any_write(project: PulumiProject,
+                                                                              emulator: Emulator) -> None:
+    """adv14c B3: `pulumi config set --secret acs:JWT_SECRET 'TOPSECRET-${{Foo.BAR}}-tail'` was applied and
+    Railway rendered the secret empty in the middle. Now the program refuses it before any resource, naming the key
+    and the service; the value is never printed (grep), and Railway is asked nothing but the token check."""
+    project.run("stack", "select", "--create", "dev")
+    project.run("config", "set", "--secret", "acs:JWT_SECRET", "TOPSECRET-${{Foo.BAR}}-tail", stack="dev")
+    emulator.reset_stats()
+    proc = acs(project, "up", "dev")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1, text
+    assert "acs:JWT_SECRET" in text and "'Foo'" in text and "TOPSECRET" not in text and "-tail" not in text, text
+    no_traceback(proc)
+    stats = emulator.stats()
+    assert stats["write_total"] == 0 and set(stats["by_operation"]) <= {"TokenProjects"}, stats

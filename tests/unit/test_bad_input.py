@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import (ConfigError, check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack,
+from infra.config import (ConfigError, check_secret_references, check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack,
                           parse_environment, parse_pr_number, parse_pr_numbers, preflight)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +61,19 @@ def test_reference_to_an_undeclared_service_is_refused(where: str, value: str) -
     message = refused(raw)
     key = "acs:environment.variables.UPSTREAM" if where == "env" else "acs:environment.services[0].variables.UPSTREAM"
     assert key in message and "does not declare" in message and "shared." in message
+
+
+def test_secret_referencing_an_undeclared_service_is_refused_without_its_value() -> None:
+    """adv14c B3: a stack secret holding `${{Foo.BAR}}` was applied and Railway rendered it empty. The same rule as
+    for plain variables refuses it, naming the key and the service, never printing the value."""
+    cfg = parse_environment(dev())
+    value = "TOPSECRET-${{Foo.BAR}}-tail"
+    with pytest.raises(ConfigError) as err:
+        check_secret_references(cfg, {"JWT_SECRET": value, "API_KEY": "plain-key"})
+    message = str(err.value)
+    assert "acs:JWT_SECRET" in message and "'Foo'" in message and "Postgres" in message, message
+    assert "TOPSECRET" not in message and "tail" not in message and "API_KEY" not in message, message
+    check_secret_references(cfg, {"JWT_SECRET": "a-${{Postgres.PGHOST}}-${{shared.X}}-${{RAILWAY_PRIVATE_DOMAIN}}"})
 
 
 @pytest.mark.parametrize("value", ["${{shared.API_HOST}}", "${{PORT}}", "${{RAILWAY_PUBLIC_DOMAIN}}",
