@@ -24,7 +24,7 @@ from infra.railway.facts import REFERENCE
 from infra.ops.safety import held_ids, lives_elsewhere
 
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
-HIDDEN = {"__provider", "secret_names", "adopt_id", INVENTORY, secret_prints.OUTPUT}
+HIDDEN = {"__provider", "secret_names", "adopt_id", INVENTORY, secret_prints.OUTPUT, secret_prints.CHANGES}
 
 
 def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[FieldDrift]:
@@ -79,10 +79,26 @@ def merge_secret_drift(drifts: list[ResourceDrift], secrets: list[ResourceDrift]
     for s in secrets:
         target = by_name.get(s.resource)
         if target is None:
-            out.append(ResourceDrift(s.resource, "changed", s.fields, "a secret value changed (value not shown)"))
+            note = s.note or "a secret value changed (value not shown)"
+            out.append(ResourceDrift(s.resource, "changed", s.fields, note))
             continue
         target.fields += [f for f in s.fields if f.field not in {g.field for g in target.fields}]
     return out
+
+
+def published_changes(changes: list[dict[str, Any]] | None) -> list[FieldDrift]:
+    """A read's `secret_prints.changes` (names and fingerprints, compared in the provider process) as fields."""
+    return [FieldDrift(f"variables.{c['name']}", c.get("declared"), c.get("live")) for c in changes or []
+            if isinstance(c, dict) and c.get("name")]
+
+
+def database_variable_drift(events: list[EngineEvent]) -> list[ResourceDrift]:
+    """The stack's database service's variables (its password among them) against the ones it made, as its read
+    published them from this run's snapshot: never a value, and `--fix` does not restore them."""
+    return [ResourceDrift(_name(urn), "changed", fields, "variables changed outside Pulumi (values not shown; "
+                          "drift --fix does not restore them)")
+            for urn, outs in refreshed_outputs(events).items()
+            if (fields := published_changes(outs.get(secret_prints.CHANGES)))]
 
 
 def field_drift(old_outputs: dict[str, Any], new_inputs: dict[str, Any]) -> list[FieldDrift]:
@@ -190,7 +206,9 @@ def unmanaged(stack: auto.Stack, events: list[EngineEvent] | None = None) -> lis
     mounts: dict[str, list[str]] = {}
     for edge in env["volumeInstances"]["edges"]:
         mounts.setdefault(edge["node"].get("serviceId") or "", []).append(edge["node"]["mountPath"])
-    found = []
+    shared = published_changes(env.get("sharedVariables"))  # only a refreshed inventory holds them
+    found = [ResourceDrift("shared variables", "unmanaged", shared, "added outside Pulumi (values not shown); "
+                           "never removed by drift")] if shared else []
     for edge in env["serviceInstances"]["edges"]:
         node = edge["node"]
         if node["serviceId"] not in ids:
@@ -280,8 +298,10 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
             return result
         for hint in hints:  # a fix's `up` must not publish fingerprints into the state
             stack.workspace.env_vars.pop(hint, None)
+        database = database_variable_drift(events)
         result.resources = merge_secret_drift(from_events(events), secret_drift(stack, events,
                                                                                 hints[secret_prints.KEY]))
+        result.resources = merge_secret_drift(result.resources, database)
         extra = unmanaged(stack, events)
         result.resources += extra
         if (fix or remove_unmanaged_objects) and result.drifted:
@@ -295,7 +315,7 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
             removable = [r for r in extra if r.removal] if remove_unmanaged_objects and not _protected(stack) else []
             if removable:
                 result.fixed["unmanaged_removed"] = remove_unmanaged(removable)
-            result.remaining = [r for r in extra if r.kind == "unmanaged" and r not in removable]
+            result.remaining = [r for r in extra if r.kind == "unmanaged" and r not in removable] + database
     except auto.CommandError as exc:
         result.error = engine_errors(events) or _first_error(str(exc))
     except Exception as exc:  # auth, network: the check itself failed

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
-from infra.providers import snapshot
+from infra.providers import secret_prints, snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 from infra.providers.volume import create_volume, resize, volume_failures
@@ -101,6 +101,11 @@ class PostgresProvider(RailwayProvider):
                 return None
             if props.get("volume_size_mb") is None:
                 state["volume_size_mb"] = None  # size not managed: Railway's default is not drift
+            if props.get("password"):  # under drift's key: its variables against the ones it made (names only)
+                live = snapshot.variables(props["environment_id"], id_) or {}
+                found = secret_prints.changes(postgres_variables(props["password"]), live)
+                if found is not None:
+                    state[secret_prints.CHANGES] = found
             return state
         return self.read_or_gone(id_, props, fetch)
 

@@ -34,3 +34,16 @@ def published(live: dict[str, Any], names: list[str]) -> dict[str, dict[str, str
     if not key:
         return None
     return {n: {"match": keyed(key, live.get(n)), "shown": fingerprint(live.get(n))} for n in names}
+
+
+CHANGES = "variable_changes"  # a read's output: names of variables changed out of band, with fingerprints
+
+
+def changes(declared: dict[str, Any], live: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[dict[str, Any]] | None:
+    """Variables whose live value differs from the declared one (changed, added, removed), compared here in the
+    provider process and published as names and fingerprints only. Without the run's key (a plain refresh,
+    whose outputs go into the state) nothing is published."""
+    if not os.environ.get(KEY):
+        return None
+    return [{"name": n, "declared": fingerprint(declared.get(n)), "live": fingerprint(live.get(n))}
+            for n in sorted(set(declared) | set(live)) if n not in ignore and declared.get(n) != live.get(n)]

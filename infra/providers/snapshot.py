@@ -16,6 +16,8 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+from infra.ownership import OWNER_VARIABLE
+from infra.providers import secret_prints
 from infra.railway import NotFoundError
 
 INVENTORY = "environment_inventory"  # the read output drift looks for objects nobody declared in
@@ -150,8 +152,12 @@ def inventory(environment_id: str | None) -> dict[str, Any] | None:
     """What the environment holds (the shape of `EnvironmentInstances`), published as an output of the project's
     or environment's read so that drift finds objects nobody declared without a call of its own."""
     env = environment(environment_id) if environment_id else None
-    return env and {"id": env["id"], "serviceInstances": env["serviceInstances"],
-                    "volumeInstances": env["volumeInstances"]}
+    if not env:
+        return env
+    held = {"id": env["id"], "serviceInstances": env["serviceInstances"], "volumeInstances": env["volumeInstances"]}
+    # under drift's key: shared variables no stack declares (the stack's own marker aside), by name
+    shared = secret_prints.changes({}, variables(environment_id, None) or {}, ignore=(OWNER_VARIABLE,))
+    return held if shared is None else {**held, "sharedVariables": shared}
 
 
 def volume_instances(environment_id: str) -> list[dict[str, Any]] | None:

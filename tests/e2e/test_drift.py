@@ -142,10 +142,10 @@ def test_grown_volume_is_drift_that_fix_cannot_undo(project: PulumiProject, emul
     assert fixed.returncode == 2, "the volume cannot shrink: the config has to follow (volumeSize: 2GB)"
 
 
-def project_text(project: PulumiProject, stack: str) -> str:
+def project_text(project: PulumiProject, stack: str, *extra: str) -> str:
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "drift", stack],
+    proc = subprocess.run([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "drift", stack, *extra],
                           env=project.env, capture_output=True, text=True, timeout=600)
     return proc.stdout
 
@@ -195,3 +195,33 @@ def test_status_shows_the_drift_of_the_last_run(project: PulumiProject, emulator
     assert "stolen-and-replaced" not in text + shown.stdout
     cli(project, "drift", "dev", "--fix")
     assert json.loads(cli(project, "status", "--stack", "dev").stdout)[0]["drift"]["status"] == "fixed"
+
+
+def test_database_and_shared_variables_changed_out_of_band_are_listed_by_name(project: PulumiProject,
+                                                                               emulator: Emulator) -> None:
+    """adv14c B5: the Postgres service's password changed, a variable added to it and a new shared variable went
+    unreported. Now each is listed by name with fingerprints (never a value: grep of every format), from the one
+    environment read drift already makes; the stack's own marker (ACS_INFRA_OWNER) is not drift."""
+    project.up("dev")
+    out = project.outputs("dev")
+    pg = next(s["id"] for s in emulator.inventory()["services"] if s["name"] == "Postgres")  # dev's only project
+    planted = {"POSTGRES_PASSWORD": "LEAKME-pgpass-1111", "PGPASSWORD": "LEAKME-pgpass-2222",
+               "EVIL_TOKEN": "LEAKME-evil-3333"}
+    scope = {"projectId": out["projectId"], "environmentId": out["environmentId"], "skipDeploys": True}
+    for name, value in planted.items():
+        emulator.data("mutation($i:VariableUpsertInput!){ variableUpsert(input:$i) }",
+                      i={**scope, "serviceId": pg, "name": name, "value": value})
+    emulator.data("mutation($i:VariableUpsertInput!){ variableUpsert(input:$i) }",
+                  i={**scope, "name": "SHARED_TOKEN", "value": "LEAKME-shared-5555"})
+    emulator.reset_stats()
+    found = cli(project, "drift", "dev", check=False)
+    assert emulator.stats()["by_operation"] == {"EnvironmentSnapshot": 1, "ProjectSnapshot": 1}
+    reports = [found.stdout + found.stderr, project_text(project, "dev"), project_text(project, "dev", "--markdown")]
+    for text in reports:
+        assert "LEAKME" not in text, text
+        for name in [*planted, "SHARED_TOKEN"]:
+            assert name in text, (name, text)
+        assert "ACS_INFRA_OWNER" not in text, text
+    resources = {r["resource"]: r for r in json.loads(found.stdout)[0]["resources"]}
+    assert found.returncode == 2 and "dev-postgres" in resources, resources
+    assert "variables.POSTGRES_PASSWORD" in [f["field"] for f in resources["dev-postgres"]["fields"]]

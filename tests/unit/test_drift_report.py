@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 
-from infra.ops.drift import field_drift, fingerprint, merge_secret_drift, variable_drift
+import pytest
+
+from infra.ops.drift import field_drift, fingerprint, merge_secret_drift, published_changes, variable_drift
 from infra.ops.drift_report import FieldDrift, ResourceDrift, StackDrift, markdown_report, text_report
+from infra.providers import secret_prints
 
 STRIPE = "sk_live_51HxAbCdEfGhIjKlMnOpQrStUv"
 
@@ -57,3 +60,19 @@ def test_a_literal_pasted_over_a_declared_reference_shows_a_fingerprint() -> Non
     assert "LEAKME" not in out and "postgresql://" not in out, out
     assert "variables.DATABASE_URL" in out and fingerprint(pasted) in out
     assert "declared debug, live warn" in out  # a plain value declared plain is still shown
+
+
+def test_variables_changed_out_of_band_are_published_by_name_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """adv14c B5: the database's password, a variable added to it and a new shared variable went unreported. A
+    read publishes them (under drift's key only) as names and fingerprints; the stack's own marker is not drift."""
+    made = {"POSTGRES_PASSWORD": "made-pw", "PGPASSWORD": "${{POSTGRES_PASSWORD}}", "POSTGRES_DB": "railway"}
+    live = {"POSTGRES_PASSWORD": "LEAKME-1111", "PGPASSWORD": "${{POSTGRES_PASSWORD}}", "EVIL_TOKEN": "LEAKME-3333",
+            "ACS_INFRA_OWNER": "{}"}
+    monkeypatch.delenv(secret_prints.KEY, raising=False)
+    assert secret_prints.changes(made, live) is None  # a plain refresh publishes nothing into the state
+    monkeypatch.setenv(secret_prints.KEY, "k")
+    found = secret_prints.changes(made, live, ignore=("ACS_INFRA_OWNER",))
+    assert [c["name"] for c in found] == ["EVIL_TOKEN", "POSTGRES_DB", "POSTGRES_PASSWORD"]
+    out = reports([ResourceDrift("dev-postgres", "changed", published_changes(found))])
+    assert "LEAKME" not in out and "made-pw" not in out and "railway" not in out, out
+    assert "variables.POSTGRES_PASSWORD" in out and fingerprint("LEAKME-1111") in out
