@@ -213,15 +213,21 @@ def test_database_and_shared_variables_changed_out_of_band_are_listed_by_name(pr
                       i={**scope, "serviceId": pg, "name": name, "value": value})
     emulator.data("mutation($i:VariableUpsertInput!){ variableUpsert(input:$i) }",
                   i={**scope, "name": "SHARED_TOKEN", "value": "LEAKME-shared-5555"})
+    # B4 in the same world: a literal URL pasted over the declared reference ${{Postgres.DATABASE_URL}}
+    _variable("DATABASE_URL", "postgresql://postgres:LEAKME-dburl-4444@x:5432/db")(emulator, out)
     emulator.reset_stats()
     found = cli(project, "drift", "dev", check=False)
     assert emulator.stats()["by_operation"] == {"EnvironmentSnapshot": 1, "ProjectSnapshot": 1}
     reports = [found.stdout + found.stderr, project_text(project, "dev"), project_text(project, "dev", "--markdown")]
     for text in reports:
         assert "LEAKME" not in text, text
-        for name in [*planted, "SHARED_TOKEN"]:
+        for name in [*planted, "SHARED_TOKEN", "DATABASE_URL"]:
             assert name in text, (name, text)
         assert "ACS_INFRA_OWNER" not in text, text
     resources = {r["resource"]: r for r in json.loads(found.stdout)[0]["resources"]}
     assert found.returncode == 2 and "dev-postgres" in resources, resources
     assert "variables.POSTGRES_PASSWORD" in [f["field"] for f in resources["dev-postgres"]["fields"]]
+    fixed = cli(project, "drift", "dev", "--fix", check=False)  # the web variable is restored, the rest stays
+    assert fixed.returncode == 2 and "LEAKME" not in fixed.stdout + fixed.stderr, fixed.stdout + fixed.stderr
+    left = {r["resource"] for r in json.loads(fixed.stdout)[0]["remaining"]}
+    assert left == {"dev-postgres", "shared variables"}, left
