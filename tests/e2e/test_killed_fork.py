@@ -62,3 +62,75 @@ def test_pr_up_killed_between_fork_and_marker_is_finished_by_recover(project: Pu
     assert set(again["changes"]) == {"same"}, again
     cli(project, "pr", "down", "7")
     assert environments(emulator, dev["projectId"], "pr-7") == []
+
+
+DELETE = "mutation($id:String!){ environmentDelete(id:$id) }"
+CREATE = ("mutation($p:String!,$s:String!){ environmentCreate(input:{projectId:$p, name:\"pr-7\", "
+          "sourceEnvironmentId:$s, ephemeral:true}){ id createdAt } }")
+
+
+def test_recover_leaves_alone_a_fork_made_by_hand_minutes_after_the_killed_run(project: PulumiProject,
+                                                                               emulator: Emulator) -> None:
+    """adv14c B2: the killed run's fork went away; minutes later someone made their own pr-7 from dev. recover
+    must not mark it as the stack's (pr down would then delete it): it names it and refuses, as pr up does."""
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    emulator.admin("/faults", {"hold_after_next": {"EnvironmentFork": 1}, "timeout_seconds": 60})
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "pr", "up", "7"],
+                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not environments(emulator, dev["projectId"], "pr-7") and run.poll() is None:
+        assert time.monotonic() < deadline, "the fork was never made"
+        time.sleep(0.1)
+    assert run.poll() is None, "the run ended before the kill"
+    kill_engine(run.pid)
+    run.wait()
+    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
+    (killed,) = environments(emulator, dev["projectId"], "pr-7")
+    emulator.data(DELETE, id=killed["id"])  # the killed run's fork goes away (a colleague, Railway's PR bot)
+    emulator.advance(300)  # five minutes later, someone makes their own pr-7 from dev
+    theirs = emulator.data(CREATE, p=dev["projectId"], s=dev["environmentId"])["environmentCreate"]
+
+    recovered = cli(project, "recover", "pr-7", check=False)
+    said = recovered.stdout + recovered.stderr
+    assert recovered.returncode != 0 and theirs["id"] in said and "left alone" in said, said
+    assert [e["id"] for e in environments(emulator, dev["projectId"], "pr-7")] == [theirs["id"]]
+    left = emulator.data(SHARED, p=dev["projectId"], e=theirs["id"])["variables"].get(OWNER_VARIABLE)
+    assert left is None or "/pr-7@" not in left, left  # never marked as the stack's
+
+
+def test_pr_down_finishes_when_the_environment_is_already_gone_and_recover_does_not_rebuild(
+        project: PulumiProject, emulator: Emulator) -> None:
+    """adv14c B8: an environment already gone (deleted out of band, or by a `pr down` killed before the engine
+    recorded it) counts as deleted: `pr down` finishes. `recover` after a killed `pr down` finishes the removal
+    and never forks the preview again: the killed run's pending operation was a delete."""
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    for n in ("4", "5"):
+        cli(project, "pr", "up", n)
+    (four,) = environments(emulator, dev["projectId"], "pr-4")
+    emulator.data(DELETE, id=four["id"])  # gone out of band (e.g. Railway's PR bot)
+    down = cli(project, "pr", "down", "4", check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert result(down)["action"] == "destroyed" and not (project.dir / "Pulumi.pr-4.yaml").exists()
+
+    emulator.admin("/faults", {"hold_after_next": {"EnvironmentDelete": 1}, "timeout_seconds": 60})
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "pr", "down", "5"],
+                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.monotonic() + 300
+    while environments(emulator, dev["projectId"], "pr-5") and run.poll() is None:
+        assert time.monotonic() < deadline, "the environment was never deleted"
+        time.sleep(0.1)
+    assert run.poll() is None, "the run ended before the kill"
+    kill_engine(run.pid)
+    run.wait()
+    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
+    assert [r["stack"] for r in result(cli(project, "pr", "list"))] == ["pr-5"]  # what the kill left
+
+    recovered = cli(project, "recover", "pr-5", check=False)
+    assert environments(emulator, dev["projectId"], "pr-5") == [], "recover forked the preview again"
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert result(recovered)["action"] == "destroyed", recovered.stdout
+    assert result(cli(project, "pr", "list")) == [] and not (project.dir / "Pulumi.pr-5.yaml").exists()
