@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pulumi.automation as auto
-from infra.ops.automation import PROJECT_NAME, LockTimeout, StackResult, StaleLock, change_counts, run, select
+from infra.ops.automation import (PR_STACK, PROJECT_NAME, LockTimeout, StackResult, StaleLock, change_counts,
+                                  destroy_and_remove, run, select)
 
 
 def restore_checkpoint(stack_name: str) -> bool:
@@ -54,6 +55,16 @@ def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | Non
                 on_output(f"recover: {said}\n")
 
 
+def killed_removal(stack_name: str, state: dict[str, Any]) -> bool:
+    """The killed run was removing a PR preview: its recorded pending operation deletes the preview's environment
+    (`pr down`, `pr gc`). A replacement of the fork (dev's environment replaced) records the same delete: finishing
+    it as a removal loses nothing (a preview holds no data; the next `pr up` makes it again), while building it
+    again would bring back what was being removed (adversarial issue 14, B8)."""
+    return bool(PR_STACK.match(stack_name)) and any(
+        op.get("type") == "deleting" and (op.get("resource") or {}).get("urn", "").endswith("-environment")
+        for op in state.get("pending_operations") or [])
+
+
 def _readable_json(path: Path) -> bool:
     try:
         json.loads(path.read_text())
@@ -73,7 +84,7 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
             stale_after: float | None = None) -> StackResult:
     """After a run was killed midway: release its stale lock, drop its pending creates (the providers adopt
     whatever those creates left in Railway on the next create, by name within the stack's environment), then
-    bring the stack to the declared state. A lock is released only when its run is gone (this host, no such
+    bring the stack to the declared state; a PR preview whose killed run was removing it is removed instead. A lock is released only when its run is gone (this host, no such
     process) or older than `stale_after` seconds: on a shared backend it may be a live run on another machine."""
     started = time.monotonic()
     try:  # selecting a stack already loads its checkpoint
@@ -91,6 +102,11 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     except LockTimeout as exc:
         _release_dead_lock(stack, stack_name, exc.engine_error, stale_after)
         refresh()
+    if killed_removal(stack_name, killed):  # finish the removal: never fork the preview again
+        from infra.ops import safety
+        safety.check_previews([stack_name], root)  # the environment may still be there: only what it made goes
+        done = destroy_and_remove(stack_name, root, on_output=on_output)
+        return StackResult(stack_name, "destroyed", changes=done.changes, seconds=time.monotonic() - started)
     finish_killed_forks(stack, on_output, killed)  # the pending creates as the killed run left them
     result = run(stack, "up", on_output=on_output)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}

@@ -16,6 +16,7 @@ from infra.ops import automation as ops
 from infra.config import ConfigError, EnvironmentConfig, load_stack_file
 from infra.ownership import MARKER, backend_id, owner_named_by, refuse
 from infra.railway import client_from_env
+from infra.railway.errors import NotFoundError
 
 
 class Refused(ConfigError):
@@ -78,10 +79,15 @@ def _container(deployment: dict[str, Any]) -> tuple[str, str] | None:
 
 def _contents(kind: str, id_: str) -> list[tuple[str, str]]:
     """(id, description) of every environment, service, volume, custom domain and backup the deletion would take
-    with it: one read of the project or environment, plus one backup list per volume instance."""
+    with it: one read of the project or environment, plus one backup list per volume instance. Nothing when it is
+    already gone (deleted by a killed run of this command, or out of band): its destroy then only forgets it."""
     client = client_from_env()
+    try:
+        found = client.query("ProjectInventory" if kind == "project" else "EnvironmentObjects", id=id_)
+    except NotFoundError:
+        return []
     if kind == "project":
-        p = client.query("ProjectInventory", id=id_)["project"]
+        p = found["project"]
         envs = {e["node"]["id"]: e["node"]["name"] for e in p["environments"]["edges"]}
         out = [(i, f"environment {n}") for i, n in envs.items()]
         out += [(s["node"]["id"], f"service {s['node']['name']}") for s in p["services"]["edges"]]
@@ -93,7 +99,7 @@ def _contents(kind: str, id_: str) -> list[tuple[str, str]]:
             volume_instances += [(vi["node"]["id"], f"{v['node']['name']} in {envs.get(vi['node']['environmentId'], '?')}")
                                  for vi in v["node"]["volumeInstances"]["edges"]]
         return out + _backups(volume_instances)
-    env = client.query("EnvironmentObjects", id=id_)["environment"]
+    env = found["environment"]
     out = [(i["node"]["serviceId"], f"service {i['node']['serviceName']} in {env['name']}")
            for i in env["serviceInstances"]["edges"]]
     out += _custom_domains([{"node": env}])

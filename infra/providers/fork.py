@@ -17,11 +17,11 @@ database instance) is deleted before the error is reported.
 A run killed after Railway made the fork but before the engine recorded it leaves an unmarked fork. The engine
 records each create (a pending operation, with its checked inputs) before calling it, and `check` stamps a create's
 inputs with the time it was intended (`fork_intent`): `recover` reads that record and marks the fork only when it
-is exactly what that create made (`finish_killed_fork`), so the next create adopts it by marker.
+is exactly what that create made, inside its window (`finish_killed_fork`, infra.providers.intent), so the next
+create adopts it by marker.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from pulumi import Input, Output, ResourceOptions
@@ -32,6 +32,7 @@ from infra.providers import snapshot, variable_sets
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
 from infra.providers.environment import EnvironmentProvider, check_owned
+from infra.providers.intent import deadline, not_made_by, stamp
 from infra.providers.service_instance import SETTINGS, settings_failures
 
 
@@ -52,21 +53,13 @@ def copied_content(e: dict[str, Any]) -> dict[str, Any]:
 
 
 FORK_INTENT = "fork_intent"  # input stamped by check on a create: when the stack meant to fork (ISO time)
-# Assumptions (Railway documents neither): Railway's clock and this machine's differ by at most INTENT_SKEW, and a
-# create's call reaches Railway within INTENT_WINDOW of its check (client timeouts and retries included).
-INTENT_SKEW, INTENT_WINDOW = timedelta(minutes=2), timedelta(minutes=15)
-
-
-def _time(text: str) -> datetime:
-    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def killed_fork_refusal(intent: dict[str, Any], env: dict[str, Any], owner: str | None,
-                        source_owner: str | None) -> str | None:
+                        source_owner: str | None, longest_answer: float) -> str | None:
     """Why `env` is not the fork a killed create (its pending record `intent`) made; None when it is: exactly its
     name, in its project, forked from its source, ephemeral, carrying no marker but the one the fork copied from
-    its source, and made after the stack recorded the create (within the create's window)."""
+    its source, and made inside the recorded create's window (infra.providers.intent)."""
     if env["name"] != intent["name"] or env["projectId"] != intent["project_id"]:
         return "another name or project"
     if (env.get("sourceEnvironment") or {}).get("id") != intent["source_environment_id"]:
@@ -75,10 +68,7 @@ def killed_fork_refusal(intent: dict[str, Any], env: dict[str, Any], owner: str 
         return "not ephemeral"
     if owner not in (None, source_owner):
         return f"marked by {owner}"
-    at, created = _time(intent[FORK_INTENT]), _time(env["createdAt"])
-    if not at - INTENT_SKEW <= created <= at + INTENT_WINDOW:
-        return f"created at {env['createdAt']}, not by the create recorded at {intent[FORK_INTENT]}"
-    return None
+    return not_made_by(intent[FORK_INTENT], env["createdAt"], longest_answer)
 
 
 def finish_killed_fork(intent: dict[str, Any]) -> str:
@@ -93,7 +83,7 @@ def finish_killed_fork(intent: dict[str, Any]) -> str:
     if owner == intent.get("owner"):
         return f"environment {name} ({env['id']}): already marked as this stack's"
     why = killed_fork_refusal(intent, env, owner, EnvironmentProvider._owner(intent["source_environment_id"],
-                                                                             project_id))
+                                                                             project_id), client().longest_answer())
     if why:
         return f"environment {name} ({env['id']}) left alone: not this stack's killed fork ({why})"
     EnvironmentProvider._mark(env["id"], intent)
@@ -109,10 +99,7 @@ class ForkedEnvironmentProvider(RailwayProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = super().check(olds, news)
-        if not olds:  # a create: the engine records these inputs before the call (see finish_killed_fork)
-            result.inputs[FORK_INTENT] = datetime.now(timezone.utc).isoformat()
-        elif olds.get(FORK_INTENT):
-            result.inputs[FORK_INTENT] = olds[FORK_INTENT]
+        stamp(FORK_INTENT, olds, result.inputs)  # the engine records it before the create (finish_killed_fork)
         return result
 
     def _outs(self, e: dict[str, Any], props: dict[str, Any], copied: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +112,8 @@ class ForkedEnvironmentProvider(RailwayProvider):
         # the shape is committed, and that commit deploys what the fork is meant to run.
         payload = {"projectId": props["project_id"], "name": props["name"], "ephemeral": bool(props["ephemeral"]),
                    "sourceEnvironmentId": props["source_environment_id"], "skipInitialDeploys": True}
-        e = create_once(lambda: client().mutate("EnvironmentFork", idempotent=False,
+        due = deadline(props.get(FORK_INTENT))  # never sent after its window (finish_killed_fork relies on it)
+        e = create_once(lambda: client().mutate("EnvironmentFork", idempotent=False, not_after=due,
                                                 input=payload)["environmentCreate"], lambda: self._find(props),
                         owned=lambda e: self._owned(e, props))
         return CreateResult(e["id"], self._outs(e, props, copied_content(e)))

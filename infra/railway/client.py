@@ -139,6 +139,7 @@ class RailwayClient:
     max_elapsed: float = 300.0
     requests_per_second: float = 8.0  # under Hobby's 10/s with headroom
     backoff_base: float = 0.25
+    connect_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         headers = {"Content-Type": "application/json", "User-Agent": "acs-infra/0.1 (+pulumi)"}
@@ -146,7 +147,7 @@ class RailwayClient:
             headers["Authorization"] = f"Bearer {self.token}"
         elif self.project_token:
             headers["Project-Access-Token"] = self.project_token
-        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(self.timeout, connect=10.0))
+        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout))
         self._pacer = Pacer(self.requests_per_second)
         self.calls = 0
         self.writes = 0  # mutations sent: a cached read of the environment is stale once this moves
@@ -169,10 +170,17 @@ class RailwayClient:
         """Runs a read built at run time (e.g. aliased root fields for ids known only then), named `operation`."""
         return self._run(operation, variables, idempotent=True, document=document)
 
-    def mutate(self, operation: str, *, idempotent: bool = True, **variables: Any) -> dict[str, Any]:
-        """Runs a write. Updates and deletes are idempotent; creates pass `idempotent=False`."""
+    def mutate(self, operation: str, *, idempotent: bool = True, not_after: float | None = None,
+               **variables: Any) -> dict[str, Any]:
+        """Runs a write. Updates and deletes are idempotent; creates pass `idempotent=False`. `not_after` (epoch
+        seconds): the write is never sent later (retries and waits included), so Railway can only have made it
+        by `not_after + longest_answer()`; a create whose maker is later identified by that window uses it."""
         self.writes += 1
-        return self._run(operation, variables, idempotent=idempotent)
+        return self._run(operation, variables, idempotent=idempotent, not_after=not_after)
+
+    def longest_answer(self) -> float:
+        """Seconds one request can take from being sent to its answer (connect, then read)."""
+        return self.connect_timeout + self.timeout
 
     def budget(self) -> tuple[int | None, int | None, float | None]:
         """(hourly limit, remaining, seconds until the reset) as Railway's last answer said; None: not told."""
@@ -182,7 +190,7 @@ class RailwayClient:
 
     # ---- internals -------------------------------------------------------------------------------
     def _run(self, operation: str, variables: dict[str, Any], idempotent: bool,
-             document: str | None = None) -> dict[str, Any]:
+             document: str | None = None, not_after: float | None = None) -> dict[str, Any]:
         document = document or operations()[operation]
         body = {"query": document, "variables": variables, "operationName": operation}
         retrying = Retrying(
@@ -192,7 +200,7 @@ class RailwayClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._send_paced(operation, body)
+                    return self._send_paced(operation, body, not_after)
         except _Transient as exc:
             if not idempotent and exc.sent:
                 raise AmbiguousWriteError(f"no answer to a write ({exc.error.message}); outcome unknown",
@@ -206,12 +214,12 @@ class RailwayClient:
             return exc.retry_after
         return min(self.backoff_base * 2 ** (state.attempt_number - 1), 8.0)
 
-    def _send_paced(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _send_paced(self, operation: str, body: dict[str, Any], not_after: float | None = None) -> dict[str, Any]:
         """A 429 means Railway did not run the request: wait as asked and send it again, for any operation and
         without spending a retry attempt, so no run fails on a 429 it was told how to wait out."""
         while True:
             try:
-                return self._send(operation, body)
+                return self._send(operation, body, not_after)
             except _RateLimited as limited:
                 wait = self._pacer.rate_limited(limited.retry_after)
                 if limited.hourly:  # the hourly budget, not the per-second one: say why this run stops
@@ -220,8 +228,12 @@ class RailwayClient:
                           flush=True)
                 time.sleep(wait)
 
-    def _send(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, operation: str, body: dict[str, Any], not_after: float | None = None) -> dict[str, Any]:
         self._pacer.acquire()
+        if not_after is not None and time.time() > not_after:  # never sent past its deadline (see mutate)
+            due = time.strftime("%H:%M:%S", time.gmtime(not_after))
+            raise ApiUnavailableError(f"not sent: its deadline ({due} UTC) passed while waiting for Railway; "
+                                      "run again", operation)
         self.calls += 1
         try:
             resp = self._http.post(self.url, json=body)

@@ -111,7 +111,7 @@ class ProjectsBackend(Store):
         if any(e.name == name for e in self.environments(tok, project.id)):
             raise BadRequest(f"Environment with name {name} already exists")
         env = Environment(id=new_id(), name=name, projectId=project.id, isEphemeral=bool(inp.get("ephemeral")),
-                          sourceEnvironmentId=inp.get("sourceEnvironmentId"))
+                          sourceEnvironmentId=inp.get("sourceEnvironmentId"), createdAt=now_iso(self.clock.now()))
         source = self.environment(tok, env.sourceEnvironmentId) if env.sourceEnvironmentId else None
         if source is not None and source.projectId != project.id:
             raise NotFound("Environment")

@@ -33,10 +33,11 @@ class ServicesBackend(Store):
         if any(name in self._service_names_in(env.id) for env in envs):
             raise BadRequest(f"Service with name {name} already exists")
         svc = Service(id=new_id(), name=name, projectId=project.id, icon=inp.get("icon"),
-                      templateId=inp.get("templateId"))
+                      templateId=inp.get("templateId"), createdAt=now_iso(self.clock.now()))
         self.tables["services"][svc.id] = svc
         for env in envs:
-            inst = ServiceInstance(id=new_id(), serviceId=svc.id, environmentId=env.id, source=source)
+            inst = ServiceInstance(id=new_id(), serviceId=svc.id, environmentId=env.id, source=source,
+                                   createdAt=svc.createdAt)
             self.tables["instances"][inst.id] = inst
             if inp.get("variables"):
                 self.upsert_variables(env.id, svc.id, inp["variables"], replace=False)

@@ -28,7 +28,7 @@ class VolumesBackend(Store):
                     raise BadRequest("Volumes cannot be attached to services with multiple replicas")
                 if any(vi.serviceId == service_id for vi in self.volume_instances_of(env_id=env.id)):
                     raise BadRequest("Service already has a volume attached")
-        vol = Volume(id=new_id(), name=generated_name(), projectId=project.id)
+        vol = Volume(id=new_id(), name=generated_name(), projectId=project.id, createdAt=now_iso(self.clock.now()))
         self.tables["volumes"][vol.id] = vol
         # An absent environmentId (or null) creates no instance, as users of the real API found (TF #61).
         if env_id:
@@ -38,7 +38,8 @@ class VolumesBackend(Store):
     def add_volume_instance(self, volume_id: str, env_id: str, mount: str, service_id: str | None,
                              size_mb: int, region: str | None = None) -> VolumeInstance:
         vi = VolumeInstance(id=new_id(), volumeId=volume_id, environmentId=env_id, mountPath=mount,
-                            serviceId=service_id, sizeMB=size_mb, region=region or "us-west2")
+                            serviceId=service_id, sizeMB=size_mb, region=region or "us-west2",
+                            createdAt=now_iso(self.clock.now()))
         self.tables["volume_instances"][vi.id] = vi
         return vi
 

@@ -18,7 +18,7 @@ DEV_OWNER = "o/acs/dev@b"
 
 @pytest.mark.parametrize("owner", [None, DEV_OWNER])
 def test_the_killed_create_s_fork_is_recognised(owner: str | None) -> None:
-    assert killed_fork_refusal(INTENT, FORK, owner, DEV_OWNER) is None
+    assert killed_fork_refusal(INTENT, FORK, owner, DEV_OWNER, 40.0) is None
 
 
 @pytest.mark.parametrize("change,owner,why", [
@@ -29,11 +29,12 @@ def test_the_killed_create_s_fork_is_recognised(owner: str | None) -> None:
     ({"isEphemeral": False}, None, "not ephemeral"),
     ({}, "o/acs/pr-8@b", "marked by"),
     ({}, "someone else", "marked by"),
-    ({"createdAt": "2026-11-26T09:40:00Z"}, None, "not by the create"),   # there before the stack meant to fork
-    ({"createdAt": "2026-11-26T11:00:00Z"}, None, "not by the create"),   # made long after the killed create
+    ({"createdAt": "2026-11-26T09:40:00Z"}, None, "outside the window"),  # there before the stack meant to fork
+    ({"createdAt": "2026-11-26T11:00:00Z"}, None, "outside the window"),  # made long after the killed create
+    ({"createdAt": "2026-11-26T10:03:40Z"}, None, "outside the window"),  # minutes after: past its deadline
 ])
 def test_anything_else_is_left_alone(change: dict[str, Any], owner: str | None, why: str) -> None:
-    assert why in (killed_fork_refusal(INTENT, {**FORK, **change}, owner, DEV_OWNER) or "")
+    assert why in (killed_fork_refusal(INTENT, {**FORK, **change}, owner, DEV_OWNER, 40.0) or "")
 
 
 def test_a_create_records_when_it_was_intended_and_keeps_it() -> None:

@@ -30,7 +30,10 @@ def recover_cmd(stack: str, stale_after: Optional[str] = typer.Option(
     pending creates, converge (adopting half-made objects)."""
     result = recovery.recover(stack, root(), on_output=engine_output,
                               stale_after=seconds("--stale-after", stale_after) if stale_after else None)
-    emit(result.as_dict(), f"{stack}: recovered ({describe(result.changes)}) -> {result.url}")
+    if result.action == "destroyed":  # the killed run was removing the preview: recover finished that
+        emit(result.as_dict(), f"{stack}: the killed removal is finished: destroyed and removed")
+    else:
+        emit(result.as_dict(), f"{stack}: recovered ({describe(result.changes)}) -> {result.url}")
 
 
 @app.command("destroy")
