@@ -1,0 +1,59 @@
+"""Adversarial pass on issue 14 (B9): a first `up` killed while Railway made its database volume. The killed
+run's volume went away and, minutes later, someone attached their own volume (restored data) to the database
+service's mount path. `recover` must not take that volume as the stack's (its `destroy` would then delete it):
+only a volume made inside the killed create's window is the stack's; a later one is named and left alone."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from infra.providers.postgres import MOUNT_PATH
+from tests.conftest import Emulator, PulumiProject, kill_engine
+from tests.e2e.test_pr_previews import cli
+
+pytestmark = pytest.mark.e2e
+
+CREATE = ("mutation($p:String!,$e:String!,$s:String!,$m:String!){ volumeCreate(input:{projectId:$p, "
+          "environmentId:$e, serviceId:$s, mountPath:$m}){ id name } }")
+
+
+def volumes_of(emulator: Emulator, project_id: str) -> list[dict[str, str]]:
+    return [v for v in emulator.inventory()["volumes"] if v["projectId"] == project_id]
+
+
+def test_recover_never_adopts_a_volume_made_by_hand_after_the_killed_run(project: PulumiProject,
+                                                                          emulator: Emulator) -> None:
+    emulator.admin("/faults", {"hold_after_next": {"VolumeCreate": 1}, "timeout_seconds": 60})
+    project.run("stack", "select", "--create", "dev")
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"],
+                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.monotonic() + 300
+    while run.poll() is None and not [p for p in emulator.inventory()["projects"] if p["name"] == "acs"
+                                      and volumes_of(emulator, p["id"])]:
+        assert time.monotonic() < deadline, "the volume was never made"
+        time.sleep(0.1)
+    assert run.poll() is None, "the run ended before the kill"
+    kill_engine(run.pid)
+    run.wait()
+    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
+    inventory = emulator.inventory()
+    acs = next(p["id"] for p in inventory["projects"] if p["name"] == "acs")
+    (killed,) = volumes_of(emulator, acs)
+    env = next(e["id"] for e in inventory["environments"] if e["projectId"] == acs)
+    pg = next(s["id"] for s in inventory["services"] if s["projectId"] == acs and s["name"] == "Postgres")
+    emulator.data("mutation($v:String!){ volumeDelete(volumeId:$v) }", v=killed["id"])  # the killed run's goes
+    emulator.advance(300)  # minutes later someone attaches their own (restored) data at the same mount path
+    theirs = emulator.data(CREATE, p=acs, e=env, s=pg, m=MOUNT_PATH)["volumeCreate"]
+
+    recovered = cli(project, "recover", "dev", check=False)
+    said = recovered.stdout + recovered.stderr
+    assert recovered.returncode != 0 and theirs["id"] in said, said  # named and left alone
+    assert [v["id"] for v in volumes_of(emulator, acs)] == [theirs["id"]]
+    state = project.export("dev")
+    assert theirs["id"] not in state, "the hand-made volume is not recorded as the stack's"
+    destroyed = cli(project, "destroy", "dev", check=False)
+    assert [v["id"] for v in volumes_of(emulator, acs)] == [theirs["id"]], destroyed.stdout + destroyed.stderr
