@@ -177,10 +177,13 @@ def ignore_missing_list(fn: Callable[[], list[str]]) -> list[str]:
 
 
 @contextmanager
-def undo_on_failure(undo: Callable[[], Any]) -> Iterator[None]:
-    """A multi-call create that fails halfway removes what it already made, then re-raises."""
+def undo_on_failure(undo: Callable[[], Any], keep: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """A multi-call create that fails halfway removes what it already made, then re-raises; not on a `keep`
+    error (e.g. what it made now holds someone else's object)."""
     try:
         yield
+    except keep:
+        raise
     except BaseException:
         try:
             undo()

@@ -42,14 +42,16 @@ def deadline(intent: str | None) -> float | None:
     return (parse(intent) + SEND_WINDOW).timestamp() if intent else None
 
 
-def window(intent: str, longest_answer: float) -> tuple[datetime, datetime]:
+def window(intent: str, longest_answer: float, skew: timedelta = SKEW) -> tuple[datetime, datetime]:
     at = parse(intent)
-    return at - SKEW, at + SEND_WINDOW + timedelta(seconds=longest_answer) + SKEW
+    return at - skew, at + SEND_WINDOW + timedelta(seconds=longest_answer) + skew
 
 
-def not_made_by(intent: str, created_at: str, longest_answer: float) -> str | None:
-    """Why an object created at `created_at` is not what the create meant at `intent` made; None when it can be."""
-    low, high = window(intent, longest_answer)
+def not_made_by(intent: str, created_at: str, longest_answer: float, skew: timedelta = SKEW) -> str | None:
+    """Why an object created at `created_at` is not what the create meant at `intent` made; None when it can be.
+    `skew`: how far `intent` may be from Railway's clock (none when it is a `createdAt` too, only the time its
+    answer took)."""
+    low, high = window(intent, longest_answer, skew)
     if low <= parse(created_at) <= high:
         return None
     return (f"created at {created_at}, outside the window of the create recorded at {intent} "

@@ -10,6 +10,7 @@ from typing import Any, Iterator
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.ownership import NotOwnedError
 from infra.providers import secret_prints, snapshot
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing, undo_on_failure)
@@ -56,15 +57,18 @@ class PostgresProvider(RailwayProvider):
             env = client().query("ServiceFindInEnvironment", environmentId=props["environment_id"])["environment"]
             node = next((e["node"] for e in env["serviceInstances"]["edges"]
                          if e["node"]["serviceName"] == props["name"]), None)
-            return node and {"id": node["serviceId"]}
+            return node and {"id": node["serviceId"], "createdAt": node["createdAt"]}
 
         svc = create_once(lambda: client().mutate("ServiceCreate", idempotent=False, input=payload)["serviceCreate"],
                           find)
-        if svc.get("id") and "name" not in svc:  # adopted after a lost answer: its password is Railway's
+        adopted = svc.get("id") and "name" not in svc  # after a lost answer or a killed run: found by name
+        if adopted:  # its password is Railway's
             password = self._state(svc["id"], props)["password"]
-        with undo_on_failure(lambda: client().mutate("ServiceDelete", id=svc["id"])):
+        # a volume someone else attached to the service stops the create: the service stays, never taking it along
+        with undo_on_failure(lambda: client().mutate("ServiceDelete", id=svc["id"]), keep=(NotOwnedError,)):
             ids = create_volume(props["project_id"], props["environment_id"], svc["id"], MOUNT_PATH,
-                                props.get("volume_size_mb"))
+                                props.get("volume_size_mb"), svc.get("createdAt") if adopted else None,
+                                check_found=True)
         return CreateResult(svc["id"], {**self.inputs_of(props), "service_id": svc["id"], **ids, "password": password,
                                         "database_url": database_url(props["name"], password)})
 

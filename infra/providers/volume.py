@@ -2,12 +2,16 @@
 (no mutation takes a size); shrinking is refused before any API call, as Railway cannot downsize."""
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any, Iterator
 
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
+from infra.ownership import NotOwnedError
 from infra.providers import snapshot
+from infra.providers.intent import SEND_WINDOW, not_made_by
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 
@@ -30,17 +34,33 @@ def find_volume_instance(environment_id: str, volume_id: str) -> dict[str, Any] 
 
 
 def create_volume(project_id: str, environment_id: str, service_id: str, mount_path: str,
-                  size_mb: int | None) -> dict[str, Any]:
-    """volumeCreate, then the size through the environment config; returns volume and instance ids."""
+                  size_mb: int | None, service_made_at: str | None = None, check_found: bool = False) -> dict[str, Any]:
+    """volumeCreate, then the size through the environment config; returns volume and instance ids.
+
+    `check_found`: a volume already on the service is taken only when a killed run of this create made it: its
+    service was adopted (made at `service_made_at` by that run, which then made the volume within one create's
+    window, infra.providers.intent); one made later, or on a service this run made, is someone else's."""
     payload = {"projectId": project_id, "environmentId": environment_id, "serviceId": service_id,
                "mountPath": mount_path}
+    due = time.time() + SEND_WINDOW.total_seconds()  # never sent later: what bounds that window
 
     def find() -> dict[str, Any] | None:
         env = client().query("VolumeInstancesOfEnvironment", environmentId=environment_id)["environment"]
         node = next((e["node"] for e in env["volumeInstances"]["edges"] if e["node"]["serviceId"] == service_id), None)
         return node and {"id": node["volumeId"], "volumeInstances": {"edges": [{"node": node}]}}
 
-    vol = create_once(lambda: client().mutate("VolumeCreate", idempotent=False, input=payload)["volumeCreate"], find)
+    def owned(found: dict[str, Any]) -> None:
+        node = found["volumeInstances"]["edges"][0]["node"]
+        longest = client().longest_answer()  # the service's answer, then the volume's: same clock as createdAt
+        why = (not_made_by(service_made_at, node["createdAt"], 2 * longest, skew=timedelta(seconds=longest))
+               if service_made_at else "its service was made by this run, the volume by someone else")
+        if why:
+            raise NotOwnedError(f"railway volume {node['volumeId']} at {node['mountPath']} is already attached to "
+                                f"service {service_id}, and not by this stack's create ({why}); nothing was changed, "
+                                "the volume is left alone. Move it off the service (keep its data) and run again.")
+
+    vol = create_once(lambda: client().mutate("VolumeCreate", idempotent=False, not_after=due,
+                                              input=payload)["volumeCreate"], find, owned=owned if check_found else None)
     instance = vol["volumeInstances"]["edges"][0]["node"]
     if size_mb and int(size_mb) != instance["sizeMB"]:
         with undo_on_failure(lambda: client().mutate("VolumeDelete", volumeId=vol["id"])):

@@ -4,6 +4,7 @@ service's mount path. `recover` must not take that volume as the stack's (its `d
 only a volume made inside the killed create's window is the stack's; a later one is named and left alone."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -24,8 +25,9 @@ def volumes_of(emulator: Emulator, project_id: str) -> list[dict[str, str]]:
     return [v for v in emulator.inventory()["volumes"] if v["projectId"] == project_id]
 
 
-def test_recover_never_adopts_a_volume_made_by_hand_after_the_killed_run(project: PulumiProject,
-                                                                          emulator: Emulator) -> None:
+def killed_while_making_the_volume(project: PulumiProject, emulator: Emulator) -> tuple[str, str, str, str]:
+    """A first `up dev` killed while Railway makes its database volume: (project, environment, Postgres service,
+    the killed run's volume)."""
     emulator.admin("/faults", {"hold_after_next": {"VolumeCreate": 1}, "timeout_seconds": 60})
     project.run("stack", "select", "--create", "dev")
     run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"],
@@ -45,7 +47,22 @@ def test_recover_never_adopts_a_volume_made_by_hand_after_the_killed_run(project
     (killed,) = volumes_of(emulator, acs)
     env = next(e["id"] for e in inventory["environments"] if e["projectId"] == acs)
     pg = next(s["id"] for s in inventory["services"] if s["projectId"] == acs and s["name"] == "Postgres")
-    emulator.data("mutation($v:String!){ volumeDelete(volumeId:$v) }", v=killed["id"])  # the killed run's goes
+    return acs, env, pg, killed["id"]
+
+
+def test_recover_adopts_the_volume_its_killed_create_made(project: PulumiProject, emulator: Emulator) -> None:
+    acs, _, _, killed = killed_while_making_the_volume(project, emulator)
+    emulator.advance(300)  # recover may come much later: what counts is when the volume was made
+    cli(project, "recover", "dev")
+    assert [v["id"] for v in volumes_of(emulator, acs)] == [killed], "adopted, not made twice"
+    resources = json.loads(project.export("dev"))["deployment"]["resources"]
+    assert [r for r in resources if (r.get("outputs") or {}).get("volume_id") == killed]
+
+
+def test_recover_never_adopts_a_volume_made_by_hand_after_the_killed_run(project: PulumiProject,
+                                                                          emulator: Emulator) -> None:
+    acs, env, pg, killed = killed_while_making_the_volume(project, emulator)
+    emulator.data("mutation($v:String!){ volumeDelete(volumeId:$v) }", v=killed)  # the killed run's goes
     emulator.advance(300)  # minutes later someone attaches their own (restored) data at the same mount path
     theirs = emulator.data(CREATE, p=acs, e=env, s=pg, m=MOUNT_PATH)["volumeCreate"]
 
@@ -53,7 +70,8 @@ def test_recover_never_adopts_a_volume_made_by_hand_after_the_killed_run(project
     said = recovered.stdout + recovered.stderr
     assert recovered.returncode != 0 and theirs["id"] in said, said  # named and left alone
     assert [v["id"] for v in volumes_of(emulator, acs)] == [theirs["id"]]
-    state = project.export("dev")
-    assert theirs["id"] not in state, "the hand-made volume is not recorded as the stack's"
+    resources = json.loads(project.export("dev"))["deployment"]["resources"]
+    held = [r["urn"] for r in resources if (r.get("outputs") or {}).get("volume_id") == theirs["id"]]
+    assert held == [], "the hand-made volume is not recorded as the stack's"
     destroyed = cli(project, "destroy", "dev", check=False)
     assert [v["id"] for v in volumes_of(emulator, acs)] == [theirs["id"]], destroyed.stdout + destroyed.stderr
