@@ -222,6 +222,9 @@ class RailwayClient:
                 return self._send(operation, body, not_after)
             except _RateLimited as limited:
                 wait = self._pacer.rate_limited(limited.retry_after)
+                if not_after is not None and time.time() + wait > not_after:  # would wake up past its deadline
+                    raise RateLimitedError("not sent: its deadline passes before Railway's rate limit allows it; "
+                                           "run again", operation, limited.retry_after)
                 if limited.hourly:  # the hourly budget, not the per-second one: say why this run stops
                     print(f"acs-infra: Railway's hourly API budget for this token is used up (another runner may "
                           f"share it); waiting {wait:.0f}s for it to reset before {operation}", file=sys.stderr,

@@ -157,3 +157,20 @@ def test_every_operation_is_valid_against_railways_schema() -> None:
     problems = {name: validate(real, parse(doc)) for name, doc in operations().items()}
     assert not {k: v for k, v in problems.items() if v}
     assert len(problems) >= 40
+
+
+def test_a_write_past_its_deadline_is_never_sent(emulator: Emulator) -> None:
+    """`not_after` bounds when Railway can have made a create (recover's window, infra.providers.intent): a
+    write still waiting at its deadline (here a per-second 429) fails without being sent again."""
+    c = make(emulator)
+    with pytest.raises(ApiUnavailableError, match="not sent: its deadline"):
+        c.mutate("ProjectCreate", idempotent=False, not_after=time.time() - 1, input={"name": "late"})
+    assert emulator.stats()["total"] == 0, "nothing reached Railway"
+    emulator.admin("/limits", {"per_second": 100, "per_hour": 1})
+    c.query("ProjectFindByName")  # the hour's budget is used: the next call is told to wait for its reset
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError, match="not sent"):  # that wait outlives the deadline: not waited out
+        c.mutate("ProjectCreate", idempotent=False, not_after=time.time() + 60, input={"name": "late"})
+    assert time.monotonic() - started < 30 and emulator.stats()["rate_limited"] >= 1
+    assert not [p for p in emulator.inventory()["projects"] if p["name"] == "late"]
+    assert c.longest_answer() == c.timeout + c.connect_timeout

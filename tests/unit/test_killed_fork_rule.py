@@ -44,3 +44,13 @@ def test_a_create_records_when_it_was_intended_and_keeps_it() -> None:
     assert stamped and provider.check({**news, FORK_INTENT: "t0"}, news).inputs[FORK_INTENT] == "t0"
     assert FORK_INTENT not in provider.check(news, news).inputs  # made before the record existed: none invented
     assert provider.diff("e9", {**news, FORK_INTENT: "t0"}, {**news, FORK_INTENT: "t1"}).changes is False
+
+
+@pytest.mark.parametrize("seconds,inside", [(-30, True), (-31, False), (129, True), (131, False)])
+def test_the_window_is_the_send_deadline_plus_one_answer_plus_the_skew(seconds: int, inside: bool) -> None:
+    """B2: made inside [intent - skew, intent + send window (60s) + longest answer (40s here) + skew (30s)]."""
+    from datetime import timedelta
+    from infra.providers.intent import deadline, parse
+    created = (parse(INTENT[FORK_INTENT]) + timedelta(seconds=seconds)).isoformat()
+    assert (killed_fork_refusal(INTENT, {**FORK, "createdAt": created}, None, DEV_OWNER, 40.0) is None) is inside
+    assert deadline(INTENT[FORK_INTENT]) == parse(INTENT[FORK_INTENT]).timestamp() + 60
