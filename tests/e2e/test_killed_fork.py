@@ -92,7 +92,9 @@ def test_recover_leaves_alone_a_fork_made_by_hand_minutes_after_the_killed_run(p
     emulator.advance(300)  # five minutes later, someone makes their own pr-7 from dev
     theirs = emulator.data(CREATE, p=dev["projectId"], s=dev["environmentId"])["environmentCreate"]
 
+    emulator.reset_stats()
     recovered = cli(project, "recover", "pr-7", check=False)
+    assert emulator.stats()["total"] <= 8 and emulator.stats()["write_total"] <= 1, emulator.stats()  # measured: 8
     said = recovered.stdout + recovered.stderr
     assert recovered.returncode != 0 and theirs["id"] in said and "left alone" in said, said
     assert [e["id"] for e in environments(emulator, dev["projectId"], "pr-7")] == [theirs["id"]]
@@ -129,7 +131,9 @@ def test_pr_down_finishes_when_the_environment_is_already_gone_and_recover_does_
     assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
     assert [r["stack"] for r in result(cli(project, "pr", "list"))] == ["pr-5"]  # what the kill left
 
+    emulator.reset_stats()
     recovered = cli(project, "recover", "pr-5", check=False)
+    assert emulator.stats()["total"] <= 2 and emulator.stats()["write_total"] == 0, emulator.stats()  # measured: 1
     assert environments(emulator, dev["projectId"], "pr-5") == [], "recover forked the preview again"
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     assert result(recovered)["action"] == "destroyed", recovered.stdout
