@@ -99,7 +99,10 @@ class ForkedEnvironmentProvider(RailwayProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = super().check(olds, news)
-        stamp(FORK_INTENT, olds, result.inputs)  # the engine records it before the create (finish_killed_fork)
+        # a create (also a replacement's) is meant now; the engine records it before the call (finish_killed_fork)
+        replacing = bool(olds) and any((f.default if olds.get(f.name) is None else olds[f.name])
+                                       != result.inputs.get(f.name) for f in self.fields if f.replaces)
+        stamp(FORK_INTENT, {} if replacing else olds, result.inputs)
         return result
 
     def _outs(self, e: dict[str, Any], props: dict[str, Any], copied: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,8 @@ def test_a_create_records_when_it_was_intended_and_keeps_it() -> None:
     stamped = provider.check({}, news).inputs[FORK_INTENT]
     assert stamped and provider.check({**news, FORK_INTENT: "t0"}, news).inputs[FORK_INTENT] == "t0"
     assert FORK_INTENT not in provider.check(news, news).inputs  # made before the record existed: none invented
+    moved = provider.check({**news, FORK_INTENT: "t0"}, {**news, "source_environment_id": "dev-env-2"})
+    assert moved.inputs[FORK_INTENT] not in (None, "t0"), "a replacement's create is meant now: its own deadline"
     assert provider.diff("e9", {**news, FORK_INTENT: "t0"}, {**news, FORK_INTENT: "t1"}).changes is False
 
 
