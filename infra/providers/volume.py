@@ -11,7 +11,7 @@ from pulumi.dynamic import Resource
 
 from infra.ownership import NotOwnedError
 from infra.providers import snapshot
-from infra.providers.intent import SEND_WINDOW, not_made_by
+from infra.providers.intent import SEND_WINDOW, deadline, not_made_by, stamp
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 
@@ -33,16 +33,22 @@ def find_volume_instance(environment_id: str, volume_id: str) -> dict[str, Any] 
     return next((e["node"] for e in env["volumeInstances"]["edges"] if e["node"]["volumeId"] == volume_id), None)
 
 
+VOLUME_INTENT = "volume_intent"  # input stamped by a stand-alone volume's check: when its create was meant
+
+
 def create_volume(project_id: str, environment_id: str, service_id: str, mount_path: str,
-                  size_mb: int | None, service_made_at: str | None = None, check_found: bool = False) -> dict[str, Any]:
+                  size_mb: int | None, service_made_at: str | None = None, check_found: bool = False,
+                  intent: str | None = None) -> dict[str, Any]:
     """volumeCreate, then the size through the environment config; returns volume and instance ids.
 
     `check_found`: a volume already on the service is taken only when a killed run of this create made it: its
     service was adopted (made at `service_made_at` by that run, which then made the volume within one create's
-    window, infra.providers.intent); one made later, or on a service this run made, is someone else's."""
+    window, infra.providers.intent); one made later, or on a service this run made, is someone else's.
+    `intent` (a stand-alone volume's recorded create): one found is taken only when made inside its window."""
     payload = {"projectId": project_id, "environmentId": environment_id, "serviceId": service_id,
                "mountPath": mount_path}
-    due = time.time() + SEND_WINDOW.total_seconds()  # never sent later: what bounds that window
+    # never sent later: what bounds that window
+    due = deadline(intent) if intent else time.time() + SEND_WINDOW.total_seconds()
 
     def find() -> dict[str, Any] | None:
         env = client().query("VolumeInstancesOfEnvironment", environmentId=environment_id)["environment"]
@@ -52,15 +58,20 @@ def create_volume(project_id: str, environment_id: str, service_id: str, mount_p
     def owned(found: dict[str, Any]) -> None:
         node = found["volumeInstances"]["edges"][0]["node"]
         longest = client().longest_answer()  # the service's answer, then the volume's: same clock as createdAt
-        why = (not_made_by(service_made_at, node["createdAt"], 2 * longest, skew=timedelta(seconds=longest))
-               if service_made_at else "its service was made by this run, the volume by someone else")
+        if intent:
+            why = not_made_by(intent, node["createdAt"], longest)
+        elif service_made_at:
+            why = not_made_by(service_made_at, node["createdAt"], 2 * longest, skew=timedelta(seconds=longest))
+        else:
+            why = "its service was made by this run, the volume by someone else"
         if why:
             raise NotOwnedError(f"railway volume {node['volumeId']} at {node['mountPath']} is already attached to "
                                 f"service {service_id}, and not by this stack's create ({why}); nothing was changed, "
                                 "the volume is left alone. Move it off the service (keep its data) and run again.")
 
     vol = create_once(lambda: client().mutate("VolumeCreate", idempotent=False, not_after=due,
-                                              input=payload)["volumeCreate"], find, owned=owned if check_found else None)
+                                              input=payload)["volumeCreate"], find,
+                      owned=owned if check_found or intent else None)
     instance = vol["volumeInstances"]["edges"][0]["node"]
     if size_mb and int(size_mb) != instance["sizeMB"]:
         with undo_on_failure(lambda: client().mutate("VolumeDelete", volumeId=vol["id"])):
@@ -82,11 +93,16 @@ class VolumeProvider(RailwayProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         result = super().check(olds, news)
         result.failures.extend(volume_failures(self.kind, olds, news))
+        # a create (also a replacement's) is meant now: a volume found on the service is taken only when that
+        # create made it (a killed run's), never one attached by hand (adversarial pass 3, B9)
+        replacing = bool(olds) and any(olds.get(f.name) != result.inputs.get(f.name) for f in self.fields
+                                       if f.replaces)
+        stamp(VOLUME_INTENT, {} if replacing else olds, result.inputs)
         return result
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         ids = create_volume(props["project_id"], props["environment_id"], props["service_id"], props["mount_path"],
-                            props.get("size_mb"))
+                            props.get("size_mb"), intent=props.get(VOLUME_INTENT))
         return CreateResult(ids["volume_id"], {**self.inputs_of(props), **ids})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from infra.ownership import NotOwnedError
 from infra.providers.base import ReplacementRefused
 from infra.providers.backup_schedule import BackupScheduleProvider
 from infra.providers.custom_domain import CustomDomainProvider
@@ -219,6 +220,33 @@ def test_volume(railway_env: Emulator, base: dict[str, str]) -> None:
     railway_env.data("mutation($v:String!){ volumeDelete(volumeId:$v) }", v=id_)
     assert p.read(id_, outs).id is None
     p.delete(id_, outs)
+
+
+VOLUME_CREATE = "mutation($i:VolumeCreateInput!){ volumeCreate(input:$i){ id } }"
+
+
+def test_volume_takes_a_found_volume_only_when_its_own_create_made_it(railway_env: Emulator,
+                                                                      base: dict[str, str]) -> None:
+    """The stand-alone volume had no rule for a volume already on its service (issue 14, the B9 family): a
+    volume attached by hand long after the create was meant (a killed run's recover) was taken as the stack's,
+    and its destroy deleted it. Its create is stamped when meant; only a volume made inside that window is
+    taken; another is named and left alone. A lost answer within the window is still adopted, not duplicated."""
+    p = VolumeProvider()
+    props = checked(p, {**base, "mount_path": "/data", "size_mb": 1024})  # meant now
+    railway_env.admin("/faults", {"fail_next": {"VolumeCreate": 1}, "error_after_commit": True})
+    ours = p.create(props).id
+    assert railway_env.stats()["faults"] == {"error_after": 1}, "the answer was lost after Railway made it"
+    assert [v["id"] for v in railway_env.inventory()["volumes"]] == [ours], "the create's own volume, once"
+    railway_env.data("mutation($v:String!){ volumeDelete(volumeId:$v) }", v=ours)
+
+    props = checked(p, {**base, "mount_path": "/data", "size_mb": 1024})
+    railway_env.admin("/clock", {"advance": 600})  # the run is killed; someone attaches a volume ten minutes later
+    theirs = railway_env.data(VOLUME_CREATE, i={"projectId": base["project_id"], "environmentId":
+                                                base["environment_id"], "serviceId": base["service_id"],
+                                                "mountPath": "/uploads"})["volumeCreate"]["id"]
+    with pytest.raises(NotOwnedError, match=f"railway volume {theirs} .* not by this stack's create"):
+        p.create(props)
+    assert [v["id"] for v in railway_env.inventory()["volumes"]] == [theirs], "left alone, nothing made"
 
 
 def test_postgres(railway_env: Emulator, base: dict[str, str]) -> None:
