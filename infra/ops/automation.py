@@ -249,6 +249,15 @@ def legacy_preview_domains(state: dict[str, Any] | None) -> list[str]:
             if r.get("custom") and r["urn"].endswith("-domain") and "pulumi:providers:" not in r["urn"]]
 
 
+def ensure_budget(stack_name: str, root: Path, on_output: Callable[[str], Any] | None = None,
+                  extra: int = 0) -> None:
+    """`up`'s budget rule for the other verbs that write (deploy, promote, rollback, destroy): before the first
+    write and before the stack's lock, the token's hourly budget must cover the stack's resources plus the
+    verb's own `extra` calls, or the run waits for the reset here (or stops, nothing started)."""
+    known = next((s for s in workspace(root).list_stacks() if s.name == stack_name), None)
+    budget.ensure(stack_name, budget.expected_calls(known.resource_count or 0 if known else 0) + extra, on_output)
+
+
 def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600,
                        on_output: Callable[[str], Any] | None = None) -> StackResult:
     """Destroys the stack's resources; a PR preview's stack and its generated stack file are removed too. A
@@ -257,6 +266,7 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
     started = time.monotonic()
     if not stack_exists(stack_name, root):
         return StackResult(stack_name, "absent", seconds=time.monotonic() - started)
+    ensure_budget(stack_name, root, on_output)
     stack = select(stack_name, root, create=False)
     result = run(stack, "destroy", lock_timeout=lock_timeout, on_output=on_output)
     if PR_STACK.match(stack_name):

@@ -3,7 +3,7 @@
 Runners sharing a token share its hourly budget (Railway answers `X-RateLimit-Limit`, `-Remaining` and `-Reset`
 on every request). A run that starts with less left than it will need would otherwise wait for the reset in the
 middle of its update, holding the stack's lock (and, for a new environment, leaving it half made meanwhile). So
-`up` reads the budget once, before the lock (the token check's own answer), and waits for the reset there, saying
+`up` (and every other verb that writes) reads the budget once, before the lock (the token check's own answer), and waits for the reset there, saying
 so, or refuses when the reset is further away than `ACS_RAILWAY_MAX_WAIT` allows.
 """
 from __future__ import annotations
@@ -18,6 +18,10 @@ from infra.config import ConfigError, verify_token
 # read: dev's first up measured 13 calls, prod's 15); an existing one at most touches each once (a no-op up
 # makes none, a changed resource one or two).
 NEW_STACK_CALLS = 25
+# A release's own calls beyond its `up` (backup, one deploy per service, the deployment and health reads while
+# it waits, a rollback), and a rollback's: estimates erring high, like NEW_STACK_CALLS.
+RELEASE_CALLS = 30
+ROLLBACK_CALLS = 15
 RECHECK_SECONDS = 10.0  # while waiting, read the budget again this often (another runner's reset is ours too)
 
 

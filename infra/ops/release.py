@@ -14,7 +14,7 @@ import pulumi.automation as auto
 
 from infra import versions
 
-from infra.ops import automation as ops
+from infra.ops import automation as ops, budget
 from infra.config import ConfigError, EnvironmentConfig, parse_environment, load_stack_file
 from infra.railway import RailwayClient, client_from_env
 
@@ -181,6 +181,7 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     deployments, backup, outcome, rolled back to) is kept in the stack's outputs."""
     report = DeployReport(stack_name)
     cfg = _config(stack_name, root)
+    ops.ensure_budget(stack_name, root, on_output, extra=budget.RELEASE_CALLS)  # before the backup, its first write
     stack = ops.select(stack_name, root, create=True)
     was = ops.current_release(stack_name, root)
     image = image or was.get("image")

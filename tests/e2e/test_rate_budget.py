@@ -3,6 +3,7 @@ the middle of its update while holding it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,25 @@ def test_a_run_the_budget_cannot_cover_stops_before_the_lock(project: PulumiProj
             waiting.kill()
     assert waiting.returncode == 0, out + err
     assert json.loads(out)["changes"].get("update", 0) >= 1 and locks(project) == []
+
+
+def test_deploy_rollback_and_destroy_stop_on_the_budget_before_their_first_write(project: PulumiProject,
+                                                                                 emulator: Emulator) -> None:
+    """Issue 17: every verb that writes reads the token's hourly budget before its first write and before the
+    stack's lock, like `up`: a release (whose first write is the pre-deployment backup), a rollback and a destroy
+    the budget cannot cover stop with nothing started, instead of running into 429s half-way."""
+    project.up("dev")
+    spend(emulator, leave=8)
+    image = f"ghcr.io/acs/app@sha256:{'b' * 64}"
+    for args in (("deploy", "dev", "--image", image), ("rollback", "dev"), ("destroy", "dev")):
+        emulator.reset_stats()
+        proc = acs(project, *args, ACS_RAILWAY_MAX_WAIT="60")
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 1, out + err
+        error = json.loads(out)["error"]
+        assert re.search(rf"hourly budget has \d of {HOURLY} left", error) and "nothing was started" in error, error
+        assert "Traceback" not in err, err
+        assert emulator.stats()["write_total"] == 0, (args, emulator.stats())
+        assert locks(project) == []
+    assert [s["name"] for s in json.loads(project.run("stack", "ls", "--json").stdout)] == ["dev"]
+    assert project.outputs("dev")["environmentId"]  # the destroy did not start

@@ -107,9 +107,12 @@ def rollback_cmd(stack: str, service: Optional[str] = typer.Option(
         None, help="roll only this service back one deployment (default: the previous release's image)")) -> None:
     """Return to the previous release's image (pinned again, so a later `up` keeps it) and wait until it is
     live; without release records, or with --service, one deployment back."""
-    from infra.ops import promotion, release
+    from infra.ops import automation as ops, budget, promotion, release
     if service == "":  # an empty name is a typo, not "no --service"
         raise ConfigError("--service: give a service name, or leave the option out for the previous release")
+    # A rollback asked for here waits for (or stops on) the hourly budget like any write; the monitor's own
+    # rollback after a breach does not wait: the client paces it on Railway's answers instead.
+    ops.ensure_budget(stack, root(), engine_output, extra=budget.ROLLBACK_CALLS)
     if service:
         done = {"stack": stack, **release.rollback(release.target(stack, root()), service)}
     else:
