@@ -6,9 +6,11 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -189,3 +191,22 @@ def _descendants(pid: int) -> list[int]:
         found += kids
         todo += kids
     return found
+
+
+def kill_while_held(project: PulumiProject, emulator: Emulator, operation: str, args: tuple[str, ...],
+                    done: Callable[[], Any]) -> None:
+    """Runs `acs-infra <args>`; Railway carries out `operation` and holds its answer; once `done()` sees the
+    result, the run (still waiting for the answer) is killed with everything it started. Asserts that the
+    fault happened: the run was killed while Railway held the answer, not after it ended on its own."""
+    emulator.admin("/faults", {"hold_after_next": {operation: 1}, "timeout_seconds": 60})
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), *args],
+                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not done() and run.poll() is None:
+        assert time.monotonic() < deadline, f"{operation} was never carried out"
+        time.sleep(0.1)
+    assert run.poll() is None, "the run ended before the kill"
+    kill_engine(run.pid)  # the CLI and everything it started: engine guard, engine, language host, provider
+    run.wait()
+    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened

@@ -3,15 +3,12 @@ recording it left an unmarked fork that every later create refused ("not owned")
 made again. `recover` finishes it: it marks only the fork the stack's own pending create record names."""
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from typing import Any
 
 import pytest
 
 from infra.ownership import OWNER_VARIABLE
-from tests.conftest import Emulator, PulumiProject, kill_engine
+from tests.conftest import Emulator, PulumiProject, kill_while_held
 from tests.e2e.test_pr_previews import cli, result
 
 pytestmark = pytest.mark.e2e
@@ -25,24 +22,19 @@ def environments(emulator: Emulator, project_id: str, name: str) -> list[dict[st
     return [e["node"] for e in edges if e["node"]["name"] == name]
 
 
+def killed_while_forking(project: PulumiProject, emulator: Emulator, project_id: str) -> None:
+    """`pr up 7` killed after Railway made its fork, while the run waits for the answer."""
+    kill_while_held(project, emulator, "EnvironmentFork", ("pr", "up", "7"),
+                    lambda: environments(emulator, project_id, "pr-7"))
+
+
 def test_pr_up_killed_between_fork_and_marker_is_finished_by_recover(project: PulumiProject,
                                                                      emulator: Emulator) -> None:
     cli(project, "up", "dev")
     dev = project.outputs("dev")
     # Railway makes the fork, then its answer is held: the run is killed while it waits, before the engine
     # records the fork and before the shape's patch marks it.
-    emulator.admin("/faults", {"hold_after_next": {"EnvironmentFork": 1}, "timeout_seconds": 60})
-    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "pr", "up", "7"],
-                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not environments(emulator, dev["projectId"], "pr-7") and run.poll() is None:
-        assert time.monotonic() < deadline, "the fork was never made"
-        time.sleep(0.1)
-    assert run.poll() is None, "the run ended before the kill"
-    kill_engine(run.pid)  # the CLI and everything it started: engine guard, engine, language host, provider
-    run.wait()
-    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
+    killed_while_forking(project, emulator, dev["projectId"])
     (fork,) = environments(emulator, dev["projectId"], "pr-7")
     left = emulator.data(SHARED, p=dev["projectId"], e=fork["id"])["variables"].get(OWNER_VARIABLE)
     assert left is None or left.endswith("/dev@" + left.rsplit("@", 1)[-1]), left  # unmarked: at most dev's copy
@@ -75,18 +67,7 @@ def test_recover_leaves_alone_a_fork_made_by_hand_minutes_after_the_killed_run(p
     must not mark it as the stack's (pr down would then delete it): it names it and refuses, as pr up does."""
     cli(project, "up", "dev")
     dev = project.outputs("dev")
-    emulator.admin("/faults", {"hold_after_next": {"EnvironmentFork": 1}, "timeout_seconds": 60})
-    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "pr", "up", "7"],
-                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not environments(emulator, dev["projectId"], "pr-7") and run.poll() is None:
-        assert time.monotonic() < deadline, "the fork was never made"
-        time.sleep(0.1)
-    assert run.poll() is None, "the run ended before the kill"
-    kill_engine(run.pid)
-    run.wait()
-    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
+    killed_while_forking(project, emulator, dev["projectId"])
     (killed,) = environments(emulator, dev["projectId"], "pr-7")
     emulator.data(DELETE, id=killed["id"])  # the killed run's fork goes away (a colleague, Railway's PR bot)
     emulator.advance(300)  # five minutes later, someone makes their own pr-7 from dev
@@ -117,18 +98,8 @@ def test_pr_down_finishes_when_the_environment_is_already_gone_and_recover_does_
     assert down.returncode == 0, down.stdout + down.stderr
     assert result(down)["action"] == "destroyed" and not (project.dir / "Pulumi.pr-4.yaml").exists()
 
-    emulator.admin("/faults", {"hold_after_next": {"EnvironmentDelete": 1}, "timeout_seconds": 60})
-    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "pr", "down", "5"],
-                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
-    deadline = time.monotonic() + 300
-    while environments(emulator, dev["projectId"], "pr-5") and run.poll() is None:
-        assert time.monotonic() < deadline, "the environment was never deleted"
-        time.sleep(0.1)
-    assert run.poll() is None, "the run ended before the kill"
-    kill_engine(run.pid)
-    run.wait()
-    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
+    kill_while_held(project, emulator, "EnvironmentDelete", ("pr", "down", "5"),
+                    lambda: not environments(emulator, dev["projectId"], "pr-5"))
     assert [r["stack"] for r in result(cli(project, "pr", "list"))] == ["pr-5"]  # what the kill left
 
     emulator.reset_stats()

@@ -5,14 +5,11 @@ only a volume made inside the killed create's window is the stack's; a later one
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 
 import pytest
 
 from infra.providers.postgres import MOUNT_PATH
-from tests.conftest import Emulator, PulumiProject, kill_engine
+from tests.conftest import Emulator, PulumiProject, kill_while_held
 from tests.e2e.test_pr_previews import cli
 
 pytestmark = pytest.mark.e2e
@@ -28,20 +25,10 @@ def volumes_of(emulator: Emulator, project_id: str) -> list[dict[str, str]]:
 def killed_while_making_the_volume(project: PulumiProject, emulator: Emulator) -> tuple[str, str, str, str]:
     """A first `up dev` killed while Railway makes its database volume: (project, environment, Postgres service,
     the killed run's volume)."""
-    emulator.admin("/faults", {"hold_after_next": {"VolumeCreate": 1}, "timeout_seconds": 60})
     project.run("stack", "select", "--create", "dev")
-    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"],
-                           env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
-    deadline = time.monotonic() + 300
-    while run.poll() is None and not [p for p in emulator.inventory()["projects"] if p["name"] == "acs"
-                                      and volumes_of(emulator, p["id"])]:
-        assert time.monotonic() < deadline, "the volume was never made"
-        time.sleep(0.1)
-    assert run.poll() is None, "the run ended before the kill"
-    kill_engine(run.pid)
-    run.wait()
-    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()  # the fault happened
+    kill_while_held(project, emulator, "VolumeCreate", ("up", "dev"),
+                    lambda: [p for p in emulator.inventory()["projects"] if p["name"] == "acs"
+                             and volumes_of(emulator, p["id"])])
     inventory = emulator.inventory()
     acs = next(p["id"] for p in inventory["projects"] if p["name"] == "acs")
     (killed,) = volumes_of(emulator, acs)

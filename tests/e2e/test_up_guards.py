@@ -25,6 +25,17 @@ def refused_line(proc: Any) -> str:
     return error
 
 
+def refused_up(project: PulumiProject, emulator: Emulator, stack: str, watched: str, label: str) -> str:
+    """`up <stack>` refused in one line with no write, and the watched project read back unchanged."""
+    before = snapshot(emulator, watched)
+    emulator.reset_stats()
+    error = refused_line(cli(project, "up", stack, check=False))
+    assert emulator.stats()["write_total"] == 0, emulator.stats()
+    print(f"{label} refusal:", emulator.stats()["total"], "calls:", error)
+    assert snapshot(emulator, watched) == before
+    return error
+
+
 def staging_in(project: PulumiProject, project_id: str) -> None:
     """A persistent stack `staging` given an existing project by id (dev's file, its own names)."""
     doc = yaml.safe_load((project.dir / "Pulumi.dev.yaml").read_text())
@@ -49,26 +60,18 @@ def test_a_persistent_stack_given_another_stacks_project_by_id_is_refused(projec
     hand whose environment runs a service is refused too, naming the service; an empty one given by id is fine."""
     project.up("dev")
     dev_project = project.outputs("dev")["projectId"]
-    before = snapshot(emulator, dev_project)
     staging_in(project, dev_project)
-    emulator.reset_stats()
-    error = refused_line(cli(project, "up", "staging", check=False))
+    error = refused_up(project, emulator, "staging", dev_project, "B1 (marked project)")
     assert "organization/acs/dev@" in error and dev_project in error, error
-    assert emulator.stats()["write_total"] == 0, emulator.stats()
-    print("B1 refusal (marked project):", emulator.stats()["total"], "calls:", error)
-    assert snapshot(emulator, dev_project) == before and "staging" not in stacks(project)
+    assert "staging" not in stacks(project)
 
     hand = emulator.data('mutation{ projectCreate(input:{name:"shop", description:"ours"}){ id } }')["projectCreate"]["id"]
     env = next(e["id"] for e in emulator.inventory()["environments"] if e["projectId"] == hand)
     emulator.data('mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, '
                   'name:"shopfront", source:{image:"nginx"}}){ id } }', p=hand, e=env)
-    before = snapshot(emulator, hand)
     staging_in(project, hand)
-    emulator.reset_stats()
-    error = refused_line(cli(project, "up", "staging", check=False))
+    error = refused_up(project, emulator, "staging", hand, "B1 (hand-made project)")
     assert "shopfront" in error and "production" in error, error
-    print("B1 refusal (hand-made project):", emulator.stats()["total"], "calls:", error)
-    assert emulator.stats()["write_total"] == 0 and snapshot(emulator, hand) == before
 
     empty = emulator.data('mutation{ projectCreate(input:{name:"empty"}){ id } }')["projectCreate"]["id"]
     staging_in(project, empty)
@@ -93,14 +96,9 @@ def test_up_never_deletes_a_service_live_previews_run(project: PulumiProject, em
     cli(project, "up", "dev")
     cli(project, "pr", "up", "4")
     dev_project = project.outputs("dev")["projectId"]
-    before = snapshot(emulator, dev_project)
     stack_file.write_text(original)  # the PR that drops worker is merged
-    emulator.reset_stats()
-    error = refused_line(cli(project, "up", "dev", check=False))
+    error = refused_up(project, emulator, "dev", dev_project, "B6")
     assert "pr-4" in error and "worker" in error and "pr down 4" in error and "--allow-data-loss" in error, error
-    assert emulator.stats()["write_total"] == 0, emulator.stats()
-    print("B6 refusal:", emulator.stats()["total"], "calls:", error)
-    assert snapshot(emulator, dev_project) == before
 
 
 def test_renaming_the_public_service_with_its_subdomain_is_refused_up_front(project: PulumiProject,
@@ -110,12 +108,7 @@ def test_renaming_the_public_service_with_its_subdomain_is_refused_up_front(proj
     any write in one line, saying how to do it in two steps."""
     project.up("dev")
     dev_project = project.outputs("dev")["projectId"]
-    before = snapshot(emulator, dev_project)
     stack_file = project.dir / "Pulumi.dev.yaml"
     stack_file.write_text(stack_file.read_text().replace("      - name: web\n", "      - name: api\n", 1))
-    emulator.reset_stats()
-    error = refused_line(cli(project, "up", "dev", check=False))
+    error = refused_up(project, emulator, "dev", dev_project, "B7")
     assert "acs-dev" in error and "web" in error and "api" in error and "two steps" in error, error
-    assert emulator.stats()["write_total"] == 0, emulator.stats()
-    print("B7 refusal:", emulator.stats()["total"], "calls:", error)
-    assert snapshot(emulator, dev_project) == before
