@@ -386,7 +386,7 @@ def _format(error: ValidationError, root: str) -> str:
         elif err["type"] == "literal_error":
             message = f"must be {err['ctx']['expected']}"
         elif err["type"] == "union_tag_invalid":
-            message = f"database kind must be 'sqlite' or 'postgres'"
+            message = "database kind must be 'sqlite' or 'postgres'"
         lines.append(f"  {path}: {message}{shown}")
     return "invalid stack configuration:\n" + "\n".join(lines)
 

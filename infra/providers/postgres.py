@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any, Iterator
+from typing import Any
 
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import Resource
 
 from infra.ownership import NotOwnedError
 from infra.providers import secret_prints, snapshot
-from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
+from infra.providers.base import (CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing, undo_on_failure)
 from infra.providers.volume import create_volume, resize, volume_failures
 

@@ -4,7 +4,6 @@ the real CLI and engine, and reads everything back through the emulator. (`pr do
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from typing import Any, NamedTuple

@@ -3,12 +3,10 @@ duplicated object in Railway (checked by listing everything in the project throu
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
 from collections import Counter
-from typing import Any
 
 import pytest
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Emulator, PulumiProject
-from tests.e2e.test_pr_previews import cli
 from tests.e2e.test_release import set_variable
 
 pytestmark = pytest.mark.e2e
