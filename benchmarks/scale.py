@@ -35,8 +35,14 @@ def runner_env(bench: Any, base: Path) -> tuple[Path, dict[str, str]]:
     return work, env
 
 
+# Runners alive at once on this machine: each holds the CLI, an engine, a language host and a provider (about
+# 300 MB together), so 200 at once would not fit in 24 GiB. More previews than this queue for a free runner, as CI
+# jobs queue for runners; every runner still checks the shared budget itself.
+RUNNERS_AT_ONCE = 50
+
+
 def pr_up_processes(bench: Any, numbers: list[int]) -> dict[str, Any]:
-    """`acs-infra pr up N` for every N at once, each in its own runner."""
+    """`acs-infra pr up N` for every N, each in its own runner, up to RUNNERS_AT_ONCE at a time."""
     runners = [runner_env(bench, bench.tmp / f"runner-{n}") for n in numbers]
 
     def one(args: tuple[int, tuple[Path, dict[str, str]]]) -> dict[str, Any]:
@@ -49,13 +55,13 @@ def pr_up_processes(bench: Any, numbers: list[int]) -> dict[str, Any]:
                 "failed_by_429": proc.returncode != 0 and "429" in proc.stdout + proc.stderr,
                 "error": proc.stderr[-300:] if proc.returncode else ""}
 
-    with ThreadPoolExecutor(max_workers=len(numbers)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(numbers), RUNNERS_AT_ONCE)) as pool:
         runs = list(pool.map(one, zip(numbers, runners)))
     for run in runs:
         if run["code"]:
             print(f"    pr-{run['pr']} failed: {run['error']}", flush=True)
     finished = sorted(run["seconds"] for run in runs)
-    return {"stacks": len(numbers), "failed": sum(1 for r in runs if r["code"]),
+    return {"stacks": len(numbers), "runners_at_once": min(len(numbers), RUNNERS_AT_ONCE), "failed": sum(1 for r in runs if r["code"]),
             "failed_by_429": sum(1 for r in runs if r["failed_by_429"]),
             "waited_for_budget": sum(1 for r in runs if r["waited_for_budget"]),
             "first_done_s": round(finished[0], 1), "last_done_s": round(finished[-1], 1),
@@ -102,7 +108,7 @@ def run(bench: Any, processes: int, quota_previews: int, quota_budget: int, quot
 
 
 def print_scale(rows: list[dict[str, Any]]) -> None:
-    keys = ("stacks", "failed", "failed_by_429", "waited_for_budget", "first_done_s", "last_done_s", "half_made",
+    keys = ("stacks", "runners_at_once", "failed", "failed_by_429", "waited_for_budget", "first_done_s", "last_done_s", "half_made",
             "calls_per_environment", "budget_per_window", "window_s")
     print("\n| scale scenario | API calls | 429s | seconds | figures |\n|---|---:|---:|---:|---|")
     for row in rows:
