@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextvars import ContextVar
 
 
 class SystemClock:
@@ -52,3 +53,13 @@ class Clock(SystemClock):
         with self._lock:
             frozen = self._frozen_at is not None
         return {"now": self.now(), "frozen": frozen}
+
+
+# The clock of the emulator whose request this thread serves (set per request by the server): every record's
+# createdAt/updatedAt is stamped on it, so a test that moves the clock sees deployments, backups and domains
+# made "later" too, not only environments, services and volumes.
+CURRENT: ContextVar[SystemClock] = ContextVar("emulator_clock", default=SystemClock())
+
+
+def current_time() -> float:
+    return CURRENT.get().now()

@@ -17,7 +17,7 @@ from typing import Any
 
 from railway_emulator import models as m
 from railway_emulator.admin import ADMIN_PREFIX, Stats, admin_route
-from railway_emulator.clock import Clock
+from railway_emulator.clock import CURRENT, Clock
 from railway_emulator.errors import RailwayError
 from railway_emulator.execution import BadRequest, Executor, check_body, operation_label
 from railway_emulator.faults import PLANS, FaultInjector, Faults, RateLimiter
@@ -99,6 +99,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the request log is on the admin endpoint
         pass
+
+    def setup(self) -> None:  # one thread per connection: its records are stamped on this emulator's clock
+        super().setup()
+        CURRENT.set(self.server.clock)
 
     # ---- plumbing --------------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,

@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 import secrets
 import string
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from railway_emulator.clock import current_time
 
 UNSET: Any = object()  # an input field that was absent (as opposed to an explicit null, which unsets)
 
@@ -29,7 +30,7 @@ def new_id() -> str:
 
 
 def now_iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts if ts is not None else current_time(), timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def generate_secret(length: int = 32, alphabet: str = string.ascii_letters) -> str:

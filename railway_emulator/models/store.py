@@ -22,8 +22,9 @@ DEFAULT_WORKSPACE_ID = "4f2c1f0e-0000-4000-8000-000000000001"
 class Store:
     """All of Railway the emulator models, behind one lock, optionally persisted to a SQLite file."""
 
-    # Deployment statuses, metric windows and the createdAt of environments, services and volumes move with this
-    # clock; EmulatorServer gives each backend a movable one (tests advance it instead of sleeping).
+    # Deployment statuses, metric windows and every record's createdAt/updatedAt move with this clock
+    # (records are stamped through clock.CURRENT, which the server sets per connection); EmulatorServer gives each
+    # backend a movable one (tests advance it instead of sleeping).
     clock: SystemClock = SystemClock()
 
     def __init__(self, state_path: str | None = None, deploy_seconds: float = 0.3,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -265,6 +266,23 @@ def test_clock_moves_only_forward_and_only_when_told(emulator: Emulator) -> None
     assert emulator.admin("/clock")["now"] == pytest.approx(frozen["now"] + 100), "a refused request moves nothing"
     thawed = emulator.admin("/clock", {"freeze": False})
     assert not thawed["frozen"] and thawed["now"] >= frozen["now"] + 99.9
+
+
+def test_every_record_is_stamped_on_the_emulators_clock(emulator: Emulator) -> None:
+    """A test that moves the clock sees everything made afterwards as made later: deployments and domains too,
+    not only environments and services (their createdAt came from the wall clock, a day behind here)."""
+    frozen = emulator.admin("/clock", {"freeze": True})["now"]
+    later = emulator.admin("/clock", {"advance": 86400})["now"]
+    assert later == pytest.approx(frozen + 86400)
+    pid, env = project(emulator)
+    sid = service(emulator, pid, env)
+    made = emulator.data("query($s:String!,$e:String!){ serviceInstance(serviceId:$s, environmentId:$e){ "
+                         "createdAt latestDeployment { createdAt } } }", s=sid, e=env)["serviceInstance"]
+    domain = emulator.data("mutation($s:String!,$e:String!){ serviceDomainCreate(input:{serviceId:$s, "
+                           "environmentId:$e}){ createdAt } }", s=sid, e=env)["serviceDomainCreate"]
+    stamps = [made["createdAt"], made["latestDeployment"]["createdAt"], domain["createdAt"]]
+    expected = datetime.fromtimestamp(later, timezone.utc)
+    assert [datetime.fromisoformat(s.replace("Z", "+00:00")) for s in stamps] == [expected] * 3, stamps
 
 
 def test_volume_without_environment_has_no_instance(emulator: Emulator) -> None:
