@@ -128,7 +128,26 @@ class GuardedCommand(auto.PulumiCommand):
     def run(self, args: list[str], cwd: str, additional_env: Any, on_output: Any = None,
             on_error: Any = None) -> auto.CommandResult:
         guarded = ["-m", "infra.ops.engine_guard", str(os.getpid()), self.pulumi, "--non-interactive", *args]
-        return super().run(guarded, cwd, additional_env, on_output, on_error)
+        for attempt in range(1, TORN_READ_ATTEMPTS + 1):
+            try:
+                return super().run(guarded, cwd, additional_env, on_output, on_error)
+            except auto.CommandError as exc:
+                if attempt == TORN_READ_ATTEMPTS or not TORN_CHECKPOINT.search(str(exc)):
+                    raise
+                wait_for_writer(0.5 * attempt)  # another runner is rewriting the sidecar: milliseconds
+
+
+# The file backend rewrites a checkpoint's `.attrs` sidecar in place (infra.ops.recovery): a command that reads it
+# while another run of the stack writes it sees it empty and fails at load, before it does anything ("failed to
+# load checkpoint: EOF"; adversarial issue 15, B7). The same command a moment later reads it whole, so it is
+# run again; a sidecar that stays broken (a run killed while writing it) still fails after the last attempt and
+# is sent to `acs-infra recover`.
+TORN_CHECKPOINT = re.compile(r"failed to load checkpoint|error: EOF$", re.M)
+TORN_READ_ATTEMPTS = 4
+
+
+def wait_for_writer(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 _COMMAND: list[GuardedCommand] = []

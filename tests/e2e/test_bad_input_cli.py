@@ -304,3 +304,16 @@ def test_secret_referencing_an_undeclared_service_is_refused_before_any_write(pr
     no_traceback(proc)
     stats = emulator.stats()
     assert stats["write_total"] == 0 and set(stats["by_operation"]) <= {"TokenProjects"}, stats
+
+
+def test_a_stack_that_does_not_exist_is_named_in_one_line(project: PulumiProject, emulator: Emulator) -> None:
+    """adv15 B10: `recover 76` and `recover foo` ended in "pulumi failed: stderr: error: no stack named '76'
+    found" (and so did a `pr up` whose stack a concurrent `pr down` removed). One line naming the stack, exit 1,
+    no API call."""
+    for name in ("76", "foo"):
+        proc = acs(project, "recover", name)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr.startswith(f"error: no stack named {name} in this backend"), proc.stderr
+        assert "pulumi failed" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        no_traceback(proc)
+    assert emulator.stats()["total"] == 0, emulator.stats()

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from infra.ops import automation
 from tests.conftest import Emulator, PulumiProject, kill_engine
 from tests.e2e.test_pr_previews import cli
 
@@ -153,6 +154,30 @@ def test_empty_checkpoint_sidecar_is_repaired(project: PulumiProject, emulator: 
     assert project.outputs("dev")["projectId"] == project_id
     assert emulator.stats()["write_total"] == creates  # the intact checkpoint was kept: nothing made or changed
     project.run("preview", "--expect-no-changes", "--refresh", stack="dev")
+
+
+def test_a_sidecar_another_run_is_rewriting_is_read_again(project: PulumiProject, emulator: Emulator,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """adv15 B7: two `pr up` of one new PR at once; one read the checkpoint's `.attrs` sidecar while the other run
+    rewrote it in place, failed at load with "failed to load checkpoint: EOF", and was sent to `recover` although
+    nothing was killed. A command that fails that way is run again a moment later (the writer's rewrite takes
+    milliseconds); here the other writer finishes during the first wait."""
+    converge(project, "dev")
+    sidecar = project.dir.parent / "state/.pulumi/stacks/acs/dev.json.attrs"
+    whole = sidecar.read_text()
+    sidecar.write_text("")  # the other run is rewriting it at this instant
+    waits: list[float] = []
+
+    def writer_finishes(seconds: float) -> None:
+        waits.append(seconds)
+        sidecar.write_text(whole)
+    monkeypatch.setattr(automation, "wait_for_writer", writer_finishes)
+    for key, value in project.env.items():
+        monkeypatch.setenv(key, value)
+    stack = automation.select("dev", project.dir, create=False)
+    result = stack.preview()
+    assert waits == [0.5], "the torn read happened once and was read again"
+    assert result.change_summary.get("create", 0) == 0, result.change_summary
 
 
 def test_truncated_checkpoint_without_an_intact_copy(project: PulumiProject, emulator: Emulator) -> None:
