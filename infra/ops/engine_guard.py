@@ -7,7 +7,10 @@ can end them:
 - when its parent (`acs-infra`) dies, even by SIGKILL, the kernel tells it (PR_SET_PDEATHSIG): the engine gets
   SIGTERM (it cancels and releases its lock when it can), and after a grace period every descendant is killed;
 - when the engine ends, on its own or killed, whatever it left running is killed.
-Linux only (prctl); elsewhere the guard just runs the engine.
+The guard and the engine leave `acs-infra`'s process group: a cancelled CI step kills that whole group at once
+(SIGKILL), which used to take the guard along before it could end the plugins (adversarial issue 15, B9); now
+only `acs-infra` dies there and the guard ends the rest as above. Ctrl-C reaches `acs-infra`, whose end is the
+engine's SIGTERM. Linux only (prctl); elsewhere the guard just runs the engine.
 """
 from __future__ import annotations
 
@@ -60,6 +63,10 @@ def main(argv: list[str]) -> int:
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         return 1
+    try:
+        os.setpgid(0, 0)  # out of acs-infra's group: a kill of that group must leave the guard to clean up
+    except OSError:
+        pass
     engine = subprocess.Popen(command)  # stdio inherited: output goes straight through
 
     def parent_gone(_signum: int, _frame: object) -> None:
@@ -73,7 +80,7 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, parent_gone)
     signal.signal(signal.SIGHUP, parent_gone)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the engine itself (same process group)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches us through acs-infra's end (SIGTERM)
     code = engine.wait()
     _kill_descendants()  # what a killed engine left behind; normally nothing is left
     return code

@@ -152,7 +152,7 @@ def _engine(mark: str) -> int:
     raise AssertionError("no engine process found")
 
 
-@pytest.mark.parametrize("victim", ["engine", "cli"])
+@pytest.mark.parametrize("victim", ["engine", "cli", "group"])
 def test_sigkilled_run_leaves_nothing_running_and_the_rerun_reports_the_lock(victim: str, project: PulumiProject,
                                                                              emulator: Emulator) -> None:
     """Issue 14 item 12: after `kill -9` of a run's engine, its language host and dynamic provider kept running (the
@@ -162,12 +162,16 @@ def test_sigkilled_run_leaves_nothing_running_and_the_rerun_reports_the_lock(vic
     mark = uuid.uuid4().hex
     env = {**project.env, "ACS_TEST_RUN": mark, "ACS_ENGINE_GRACE_SECONDS": "0"}  # no grace: the lock stays
     run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=victim == "group")  # its own group, as a CI runner's step
     try:
         _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
         assert run.poll() is None, run.stderr.read() if run.stderr else ""
         assert len(_marked(mark)) >= 4, "the CLI, the engine and its plugins are running"
-        os.kill(_engine(mark) if victim == "engine" else run.pid, signal.SIGKILL)
+        if victim == "group":  # adv15 B9: a cancelled CI step kills the whole process group at once
+            os.killpg(run.pid, signal.SIGKILL)
+        else:
+            os.kill(_engine(mark) if victim == "engine" else run.pid, signal.SIGKILL)
         code = run.wait(300)
         assert code == (1 if victim == "engine" else -signal.SIGKILL), run.stderr.read() if run.stderr else ""
         _wait_until(lambda: not _marked(mark), 60, "every process of the killed run to end")
