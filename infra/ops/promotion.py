@@ -10,7 +10,7 @@ import pulumi.automation as auto
 
 from infra import versions
 
-from infra.ops import automation as ops, release
+from infra.ops import automation as ops, drift, release
 from infra.railway import client_from_env
 
 # What each promoted configuration field touches in DEST (resource names after the stack prefix).
@@ -53,42 +53,63 @@ def source_health(source: str, root: Path, image: str, timeout: float = 10) -> t
     return ok, detail
 
 
-def expected_resources(p: dict[str, Any], dest: str, root: Path) -> set[str]:
-    """The resources of DEST the plan says may change."""
-    cfg_services = [c["change"] for c in p["changes"]]
-    names = {f"{dest}-release"}
-    for change in cfg_services:
+def expected_resources(p: dict[str, Any], dest: str, root: Path) -> dict[str, set[str] | None]:
+    """The resources of DEST the plan says may change, each with the inputs it may change (None: any)."""
+    allowed: dict[str, set[str] | None] = {f"{dest}-release": None}
+
+    def allow(name: str, inputs: set[str] | None = None) -> None:
+        had = allowed.get(name, set())
+        allowed[name] = None if inputs is None or had is None else had | inputs
+    for change in (c["change"] for c in p["changes"]):
         if change.startswith(("variable ", "secret ")):
-            names |= {f"{dest}-{s}" for s in _service_names(dest, root)}
+            for svc in _service_names(dest, root):
+                allow(f"{dest}-{svc}")
         elif change.startswith("add service "):
             svc = change.removeprefix("add service ")
-            names |= {f"{dest}-{svc}", f"{dest}-{svc}-settings", f"{dest}-{svc}-limits"}
+            for name in (f"{dest}-{svc}", f"{dest}-{svc}-settings", f"{dest}-{svc}-limits"):
+                allow(name)
         elif "." in change:
             svc, key = change.split(".", 1)
-            names |= {f"{dest}-" + r.format(svc=svc) for r in FIELD_RESOURCES.get(key, ())}
-    if p["image"]["changes"]:
-        names |= {f"{dest}-{s}" for s in _service_names(dest, root)}
-    return names
+            for r in FIELD_RESOURCES.get(key, ()):
+                allow(f"{dest}-" + r.format(svc=svc))
+    if p["image"]["changes"]:  # the new image, and nothing else of those services (adv16 B6)
+        for svc in _service_names(dest, root):
+            allow(f"{dest}-{svc}", {"image"})
+    return allowed
 
 
 def _service_names(dest: str, root: Path) -> list[str]:
     return [s.name for s in release._config(dest, root).services if s.source.image]
 
 
-def unlisted_changes(dest: str, root: Path, req: versions.Request, allowed: set[str]) -> list[str]:
-    """Previews DEST with the promoted image; names every resource that would change outside the plan."""
+def unlisted_changes(dest: str, root: Path, req: versions.Request, allowed: dict[str, set[str] | None]) -> list[str]:
+    """Previews DEST with the promoted image; names every resource, and input, that would change outside the
+    plan (an image change allows only the image of those services: adv16 B6)."""
     stack = ops.with_release(ops.select(dest, root, create=False), req)
     touched: list[str] = []
 
     def on_event(event: auto.EngineEvent) -> None:
         pre = event.resource_pre_event
         kind = pre.metadata.type if pre else ""
-        if pre and pre.metadata.op.value not in ("same", "read") and kind != "pulumi:pulumi:Stack" \
-                and not kind.startswith("pulumi:providers:"):  # the stack's outputs and provider plugins
-            touched.append(f"{pre.metadata.urn.split('::')[-1]} ({pre.metadata.op.value})")
+        if not pre or pre.metadata.op.value in ("same", "read", "refresh") or kind == "pulumi:pulumi:Stack" \
+                or kind.startswith("pulumi:providers:"):  # the stack's outputs and provider plugins
+            return
+        name, op = pre.metadata.urn.split("::")[-1], pre.metadata.op.value
+        inputs = changed_inputs(pre.metadata)
+        may = allowed.get(name, set())
+        if name not in allowed or (may is not None and not inputs <= may):
+            touched.append(f"{name} ({op}: {', '.join(sorted(inputs - (may or set()))) or 'the resource'})"
+                           if op == "update" else f"{name} ({op})")
 
     ops.run(stack, "preview", on_event=on_event)
-    return [t for t in touched if t.split(" ")[0] not in allowed]
+    return touched
+
+
+def changed_inputs(meta: Any) -> set[str]:
+    """The names of the inputs a step changes (never their values, which may be secrets)."""
+    old = (meta.old.inputs if meta.old else None) or {}
+    new = (meta.new.inputs if meta.new else None) or {}
+    return {k for k in set(old) | set(new) if not k.startswith("__") and old.get(k) != new.get(k)}
 
 
 def promote(source: str, dest: str, root: Path, *, dry_run: bool, on_output: Callable[[str], Any] | None = None,
@@ -96,10 +117,16 @@ def promote(source: str, dest: str, root: Path, *, dry_run: bool, on_output: Cal
     p = plan(source, dest, root)
     ok, detail = source_health(source, root, p["image"]["to"])
     p["source_healthy"], p["source_health"] = ok, detail
+    p["dest_drift"] = hand_made_changes(dest, root)
     if dry_run:
         return p
     if not ok:
         raise release.ReleaseError(f"refused: {source}'s image {p['image']['to']} is not healthy there: {detail}")
+    if p["dest_drift"]:  # adv16 B6: they would go live with the promotion's deployment, unreviewed
+        raise release.ReleaseError(
+            f"refused: {dest} was changed outside its stack file ({'; '.join(p['dest_drift'])}); a promotion would "
+            f"put that live unreviewed. `acs-infra drift {dest}` shows it, `acs-infra drift {dest} --fix` restores "
+            "the stack file's values; nothing was changed")
     path = root / f"Pulumi.{dest}.yaml"
     kept = path.read_text()
     if p["changes"]:
@@ -114,6 +141,16 @@ def promote(source: str, dest: str, root: Path, *, dry_run: bool, on_output: Cal
                             health_timeout=health_timeout, on_output=on_output, on_status=on_status)
     p["deploy"] = report.as_dict()
     return p
+
+
+def hand_made_changes(dest: str, root: Path) -> list[str]:
+    """What DEST runs that its stack file does not say (drift's own check: names and fingerprints, no values)."""
+    checked = drift.check_stack(dest, root)
+    if checked.error:
+        raise release.ReleaseError(f"refused: could not read {dest} to check it against its stack file: "
+                                   f"{checked.error}; nothing was changed")
+    return [f"{r.resource}: " + (", ".join(f.field for f in r.fields) or r.kind)
+            for r in checked.resources if r.kind != "unmanaged"]
 
 
 def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | None = None,

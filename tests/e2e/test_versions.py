@@ -141,6 +141,30 @@ def test_promotion_refuses_an_unhealthy_image_and_unlisted_changes(project: Pulu
     assert running(emulator, project, "prod")["source"] == f"{REPO}:main", "prod untouched"
 
 
+def test_promotion_refuses_a_prod_changed_by_hand(project: PulumiProject, emulator: Emulator) -> None:
+    """adv16 B6: prod changed by hand (a variable staged without a deploy, the replica count) went live with the
+    promoted image: the plan was checked without reading prod, and the image change let every other change of
+    prod's web through. Now a promotion checks prod against its stack file first (drift's check): refused,
+    naming both changes (never their values), nothing deployed."""
+    cli(project, "deploy", "dev", "--image", A, "--commit", COMMIT_A)
+    cli(project, "deploy", "prod")
+    out = project.outputs("prod")
+    web = out["serviceIds"]["web"]
+    emulator.data("mutation($p:String!,$e:String!,$s:String!){ variableUpsert(input:{projectId:$p, environmentId:$e,"
+                  " serviceId:$s, name:\"LOG_LEVEL\", value:\"debug\", skipDeploys:true}) }",
+                  p=out["projectId"], e=out["environmentId"], s=web)
+    emulator.data("mutation($e:String!,$s:String!){ serviceInstanceUpdate(environmentId:$e, serviceId:$s, "
+                  "input:{numReplicas:5}) }", e=out["environmentId"], s=web)
+    before = running(emulator, project, "prod")
+    prod_file = project.dir / "Pulumi.prod.yaml"
+    kept = prod_file.read_text()
+    refused = cli(project, "promote", "dev", "prod", check=False)
+    assert refused.returncode == 1 and "changed outside its stack file" in refused.stderr, refused.stdout + refused.stderr
+    assert "prod-web: variables.LOG_LEVEL" in refused.stderr and "prod-web-settings: num_replicas" in refused.stderr
+    assert "debug" not in refused.stderr  # names, never values
+    assert running(emulator, project, "prod") == before and prod_file.read_text() == kept
+
+
 def test_monitor_breach_rolls_the_release_back(project: PulumiProject, emulator: Emulator) -> None:
     """A breach found by the monitor after a healthy gate: prod runs A again, the state pins A, `history` and
     `status` say B was rolled back, and the next `up` does not bring B back."""
