@@ -124,9 +124,10 @@ def promote(source: str, dest: str, root: Path, *, dry_run: bool, on_output: Cal
         raise release.ReleaseError(f"refused: {source}'s image {p['image']['to']} is not healthy there: {detail}")
     if p["dest_drift"]:  # adv16 B6: they would go live with the promotion's deployment, unreviewed
         raise release.ReleaseError(
-            f"refused: {dest} was changed outside its stack file ({'; '.join(p['dest_drift'])}); a promotion would "
-            f"put that live unreviewed. `acs-infra drift {dest}` shows it, `acs-infra drift {dest} --fix` restores "
-            "the stack file's values; nothing was changed")
+            f"refused: {dest} runs what its stack file does not say ({'; '.join(p['dest_drift'])}), which the "
+            f"promotion plan does not list and its deployment would put live. Changed by hand: `acs-infra drift "
+            f"{dest} --fix` restores the file's values; an edit of the file not applied yet: `acs-infra up {dest}` "
+            "first. Nothing was changed")
     path = root / f"Pulumi.{dest}.yaml"
     kept = path.read_text()
     if p["changes"]:
