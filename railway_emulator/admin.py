@@ -100,6 +100,8 @@ ADMIN_ROUTES: dict[tuple[str, str], Callable[[Any, dict[str, Any]], Any]] = {
     ("GET", "/requests"): lambda srv, _: list(srv.stats.log),
     ("GET", "/faults"): lambda srv, _: srv.faults.faults.as_dict(),
     ("POST", "/faults"): lambda srv, body: (srv.faults.configure(body), srv.faults.faults.as_dict())[1],
+    ("GET", "/faults/holding"): lambda srv, _: {"holding": srv.faults.holding()},
+    ("POST", "/faults/release"): lambda srv, _: {"released": srv.faults.release()},
     ("POST", "/limits"): _set_limits,
     ("GET", "/clock"): lambda srv, _: srv.clock.as_dict(),
     ("POST", "/clock"): _set_clock,

@@ -27,7 +27,8 @@ class Faults:
     fail_next: dict[str, int] = field(default_factory=dict)  # operation name -> number of 503s to give
     timeout_next: dict[str, int] = field(default_factory=dict)  # operation name -> number of slow answers
     # operation name -> number of answers held for `timeout_seconds` after the change was applied (a run killed
-    # while it waits for Railway's answer: the object exists, the caller never learnt of it)
+    # while it waits for Railway's answer: the object exists, the caller never learnt of it); POST
+    # /_emulator/faults/release ends every hold early (a test acts while the answer is held, then lets it go)
     hold_after_next: dict[str, int] = field(default_factory=dict)
     seed: int | None = None
 
@@ -48,6 +49,29 @@ class FaultInjector:
         self.faults = faults or Faults()
         self._lock = threading.Lock()
         self._rng = random.Random(self.faults.seed)
+        self._holds: list[threading.Event] = []
+
+    def hold(self) -> None:
+        """Holds an answer for `timeout_seconds`, or until `release`."""
+        done = threading.Event()
+        with self._lock:
+            self._holds.append(done)
+        done.wait(self.faults.timeout_seconds)
+        with self._lock:
+            if done in self._holds:
+                self._holds.remove(done)
+
+    def release(self) -> int:
+        """Ends every hold now; the number of answers let go."""
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for done in holds:
+            done.set()
+        return len(holds)
+
+    def holding(self) -> int:
+        with self._lock:
+            return len(self._holds)
 
     def configure(self, values: dict[str, Any]) -> None:
         with self._lock:

@@ -229,7 +229,7 @@ class Handler(BaseHTTPRequestHandler):
         if result.get("errors"):
             entry["error"] = result["errors"][0]["message"]
         if fault == "hold_after":  # committed; the answer comes late (the caller may be gone by then)
-            time.sleep(srv.faults.faults.timeout_seconds)
+            srv.faults.hold()
         if fault == "error_after":  # the change is committed, but the client never hears of it
             entry["status"] = srv.faults.status_code()
             srv.stats.record(entry)

@@ -1,0 +1,121 @@
+"""adv15 B1/B2: a PR stack that exists holds its fork, whatever its outputs say. `pr gc` called the fork of a
+`pr up` killed during its shaping patch (and of one still waiting for that patch's answer) "orphaned" and deleted
+it, also with its PR in `--open`; `pr down` of such a preview refused, calling the fork's own copy of dev's web
+"what no stack manages" and advising to remove a service that is also dev's."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from infra.ownership import OWNER_VARIABLE
+from tests.conftest import Emulator, PulumiProject, kill_while_held
+from tests.e2e.test_killed_fork import SHARED, environments
+from tests.e2e.test_pr_data_safety import environment, ids
+from tests.e2e.test_pr_previews import cli, result
+
+pytestmark = pytest.mark.e2e
+
+HAND_MADE_SERVICE = ('mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, '
+                     'name:"qa", source:{image:"qa/tool:1"}}){ id } }')
+
+
+def marked_fork(emulator: Emulator, project_id: str, number: int) -> str | None:
+    """The id of pr-<number> once it carries its stack's marker (the shaping patch was applied)."""
+    envs = environments(emulator, project_id, f"pr-{number}")
+    if not envs:
+        return None
+    owner = emulator.data(SHARED, p=project_id, e=envs[0]["id"])["variables"].get(OWNER_VARIABLE) or ""
+    return envs[0]["id"] if f"/pr-{number}@" in owner else None
+
+
+def killed_while_shaping(project: PulumiProject, emulator: Emulator, dev: dict[str, Any], number: int) -> str:
+    """`pr up <number>` killed after Railway applied its shaping patch, while the run waits for the answer: the
+    stack records the fork (with what it copied), not the shape, and no output; the killed run's lock stays."""
+    kill_while_held(project, emulator, "EnvironmentPatchCommit", ("pr", "up", str(number)),
+                    lambda: marked_fork(emulator, dev["projectId"], number))
+    emulator.admin("/faults/release", {})  # the held answer goes to nobody
+    fork = marked_fork(emulator, dev["projectId"], number)
+    assert fork and "environmentId" not in project.outputs(f"pr-{number}")
+    return fork
+
+
+def release_dead_lock(project: PulumiProject, stack: str) -> None:
+    """What `recover` does first (its run is gone); the state stays as the killed run left it."""
+    project.run("cancel", "--yes", stack=stack)
+
+
+def test_gc_keeps_a_killed_pr_ups_fork_and_removes_it_only_through_its_stack(project: PulumiProject,
+                                                                           emulator: Emulator) -> None:
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    fork = killed_while_shaping(project, emulator, dev, 47)
+    before, world = environment(emulator, fork), ids(emulator)
+    for dry in (("--dry-run",), ()):  # the PR is open, its stack exists (and is still locked by the dead run)
+        gc = result(cli(project, "pr", "gc", "--open", "47", *dry))
+        assert gc["removed_environments"] == [] and gc["objects"] == [] and gc["removed_stacks"] == [], gc
+    assert ids(emulator) == world and environment(emulator, fork) == before
+
+    release_dead_lock(project, "pr-47")
+    before_dev = environment(emulator, dev["environmentId"])
+    dry = result(cli(project, "pr", "gc", "--open", "none", "--dry-run"))
+    listed = {o["id"] for o in dry["objects"]}
+    assert [r["stack"] for r in dry["removed_stacks"]] == ["pr-47"] and fork in listed, dry
+    assert dry["removed_environments"] == [] and ids(emulator) == world, dry
+    gc = result(cli(project, "pr", "gc", "--open", "none"))
+    assert {o["id"] for o in gc["objects"]} == listed and world - ids(emulator) == listed, gc
+    assert environments(emulator, dev["projectId"], "pr-47") == [] and result(cli(project, "pr", "list")) == []
+    assert environment(emulator, dev["environmentId"]) == before_dev, "dev's web and its instance stay"
+
+
+def test_pr_down_after_a_killed_pr_up_takes_the_forks_copies_and_names_only_what_was_made_by_hand(
+        project: PulumiProject, emulator: Emulator) -> None:
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    fork = killed_while_shaping(project, emulator, dev, 48)
+    qa = emulator.data(HAND_MADE_SERVICE, p=dev["projectId"], e=fork)["serviceCreate"]["id"]
+    refused = cli(project, "pr", "down", "48", check=False)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "service qa in pr-48" in said, said
+    assert "service web" not in said, "the fork's copy of dev's web is the preview's own"
+    assert "acs-infra recover pr-48" in said, "the killed run is finished by recover"
+    emulator.data("mutation($s:String!){ serviceDelete(id:$s) }", s=qa)  # it lives only in the fork
+
+    release_dead_lock(project, "pr-48")
+    before_dev, world = environment(emulator, dev["environmentId"]), ids(emulator)
+    down = cli(project, "pr", "down", "48", check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert environments(emulator, dev["projectId"], "pr-48") == []
+    assert environment(emulator, dev["environmentId"]) == before_dev
+    assert not (world - ids(emulator)) & set(dev["serviceIds"].values()), "dev's services stay"
+
+
+def test_gc_during_a_running_pr_up_leaves_its_fork_alone(project: PulumiProject, emulator: Emulator) -> None:
+    """The live race: `pr up 50` has forked and its shaping patch is applied (the fork carries the marker), its
+    answer is held; `pr gc --open 50` runs then. The update then finishes with its fork."""
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    emulator.admin("/faults", {"hold_after_next": {"EnvironmentPatchCommit": 1}, "timeout_seconds": 600})
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--json", "--project-dir", str(project.dir),
+                            "pr", "up", "50"], env={**project.env, "ACS_RAILWAY_TIMEOUT": "900"},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while emulator.admin("/faults/holding")["holding"] == 0:
+            assert run.poll() is None and time.monotonic() < deadline, "the patch was never held"
+            time.sleep(0.1)
+        fork = marked_fork(emulator, dev["projectId"], 50)
+        assert fork, "the held patch marked the fork"
+        gc = result(cli(project, "pr", "gc", "--open", "50"))
+        assert emulator.admin("/faults/holding")["holding"] == 1, "gc ran while the update waited"
+    finally:
+        emulator.admin("/faults/release", {})
+        out, err = run.communicate(timeout=300)
+    assert gc["removed_environments"] == [] and gc["objects"] == [], gc
+    assert run.returncode == 0, out + err
+    assert emulator.stats()["faults"].get("hold_after") == 1
+    assert project.outputs("pr-50")["environmentId"] == fork
+    assert [e["id"] for e in environments(emulator, dev["projectId"], "pr-50")] == [fork]
