@@ -5,10 +5,12 @@ their backups, domains) and nothing else. Services and volumes are project-wide 
 holds dev's service ids), so gc never calls `serviceDelete` or `volumeDelete`: one `environmentDelete` per
 orphaned preview, or the preview stack's own destroy (which, for a fork, is that same single call).
 
-An orphan is an ephemeral environment no PR stack holds any more that carries the marker of the PR stack of this
-project and backend that its name is (e.g. left by a run killed after the fork was shaped). Any other ephemeral
-environment (made by hand, copied from a preview, made by Railway's own PR environments or by another backend's
-stacks) is reported and left alone.
+An orphan is an ephemeral environment that carries the marker of the PR stack of this project and backend that
+its name is (`pr-<N>`), whose stack no longer exists in the backend and whose PR is not open (e.g. its stack was
+removed by hand). While stack `pr-<N>` exists the environment is that stack's, whatever its outputs say (a run
+killed before it recorded them, or one still running): it goes only through the stack, under the stack's lock.
+Any other ephemeral environment (made by hand, copied from a preview, made by Railway's own PR environments or by
+another backend's stacks) is reported and left alone.
 """
 from __future__ import annotations
 
@@ -30,6 +32,19 @@ def made_by_a_preview(owner: str | None, project: str, env_name: str) -> bool:
     # what is left, so an orphan is recognised by them (with or without an identity: older markers have none).
     pattern = rf"[^/]+/{re.escape(project)}/{re.escape(env_name)}@{re.escape(backend_id())}(#[0-9a-f]{{16}})?"
     return bool(owner) and re.fullmatch(pattern, owner or "") is not None
+
+
+def held_by_a_stack(env_name: str, stacks: set[str], open_prs: set[int] | None) -> str | None:
+    """Why a marked `pr-<N>` environment is not an orphan: its stack exists, or its PR is open (its next `pr up`
+    makes the stack again and takes the environment back by marker); None when it is one. `stacks` must be read
+    after the marker: a fork carries its marker only once its stack exists (the stack's own run writes it), so
+    a `pr up` running at the same time is seen."""
+    if env_name in stacks:
+        return f"stack {env_name} (its run may still be going, or was killed before it recorded its outputs)"
+    match = PR_STACK.match(env_name)
+    if open_prs is not None and match and int(match.group(1)) in open_prs:
+        return f"PR {match.group(1)}, which is open (its next `pr up` takes it back)"
+    return None
 
 
 def ephemeral_environments(client: RailwayClient, project_id: str) -> list[dict[str, Any]]:

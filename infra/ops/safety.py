@@ -77,6 +77,13 @@ def _container(deployment: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def preview_environment(stack: str, root: Path) -> str | None:
+    """The environment a preview stack's state records as made by it (also before its first run recorded any
+    output: a killed `pr up`)."""
+    made = _container(_state(stack, root)) if ops.stack_exists(stack, root) else None
+    return made[1] if made and made[0] == "environment" else None
+
+
 def _contents(kind: str, id_: str) -> list[tuple[str, str]]:
     """(id, description) of every environment, service, volume, custom domain and backup the deletion would take
     with it: one read of the project or environment, plus one backup list per volume instance. Nothing when it is
@@ -143,14 +150,16 @@ def lives_elsewhere(project_id: str, env_id: str) -> dict[str, list[str]]:
 
 
 def fork_copies(deployment: dict[str, Any]) -> set[str]:
-    """The volumes a fork's record says Railway copied into it from its source when it was made (`copied`, kept
-    by the fork resource): the fork's instances of them are its own and go with it. Its environment's
-    `environmentDelete` removes only its own instances, never the volume or the source's instance (issue 14 B7).
-    A volume attached by hand in the fork later is not in the record: still foreign."""
+    """The volumes and services a fork's record says Railway copied into it from its source when it was made
+    (`copied`, kept by the fork resource): the fork's instances of them are its own and go with it, also when the
+    run that made the fork was killed before its shape recorded the services it kept (adv15 B2). Its
+    environment's `environmentDelete` removes only its own instances, never the volume, the service or the
+    source's instance (issue 14 B7). What is attached by hand in the fork later is not in the record: foreign."""
     for res in deployment.get("resources") or []:
         copied = (res.get("outputs") or {}).get("copied")
         if res.get("urn", "").endswith("-environment") and isinstance(copied, dict):
-            return {str(v) for v in copied.get("volumes") or {}}
+            services = [s.get("id") for s in (copied.get("services") or {}).values() if isinstance(s, dict)]
+            return {str(v) for v in copied.get("volumes") or {}} | {str(s) for s in services if s}
     return set()
 
 
@@ -163,8 +172,51 @@ def foreign_objects(stacks: list[str], root: Path) -> list[str]:
         container = _container(deployment)
         if container:
             own = held | (fork_copies(deployment) if container[0] == "environment" else set())
-            found += [desc for id_, desc in _contents(*container) if id_ not in own and desc not in found]
+            extra = [(id_, desc) for id_, desc in _contents(*container) if id_ not in own]
+            project_id = _project_of(deployment, container)
+            if project_id and any(desc.startswith("service ") for _, desc in extra):
+                extra = note_shared(extra, lives_elsewhere(project_id, container[1]))
+            found += [desc for _, desc in extra if desc not in found]
     return found
+
+
+def _project_of(deployment: dict[str, Any], container: tuple[str, str]) -> str | None:
+    """The project of the environment a stack made (its resource's `project_id`); None for a project."""
+    if container[0] != "environment":
+        return None
+    made = next((r for r in deployment.get("resources") or [] if str(r.get("id")) == container[1]), {})
+    return (made.get("outputs") or {}).get("project_id")
+
+
+def note_shared(extra: list[tuple[str, str]], elsewhere: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """Names where else a foreign instance's service runs (a fork shares its source's service ids): deleting that
+    service by hand, rather than its instance here, would delete it there too."""
+    out = []
+    for id_, desc in extra:
+        where = [w for w in elsewhere.get(id_) or [] if w.startswith("an instance in ")]
+        if desc.startswith("service ") and where:
+            desc += (f" (the service also has {', '.join(where)}: remove only this instance, "
+                     "never the service)")
+        out.append((id_, desc))
+    return out
+
+
+def interrupted(stack: str, root: Path) -> bool:
+    """The stack's last run was killed while it made or changed something (its pending operations): `recover`
+    finishes it and records what it made. A killed removal is finished by `recover` itself."""
+    ops_left = _state(stack, root).get("pending_operations") or []
+    return any(op.get("type") != "deleting" for op in ops_left)
+
+
+def way_out(stacks: list[str], root: Path, again: str) -> str:
+    """The end of a refusal naming what no stack manages: finish a killed run first (it may have made what is
+    named), then move or remove by hand only what really is hand-made."""
+    killed = [s for s in stacks if ops.stack_exists(s, root) and interrupted(s, root)]
+    first = "".join(f"`acs-infra recover {s}` first (its last run was killed; recover records what it made), "
+                    for s in killed)
+    return (f"{'Run ' + first + 'then move' if killed else 'Move'} or remove by hand what is still named (keep a "
+            f"backup of any volume; never delete a service that also runs elsewhere, only its instance here) and "
+            f"{again}.")
 
 
 def check_destroy(stack: str, root: Path, with_dependents: bool) -> list[str]:
@@ -193,8 +245,7 @@ def check_previews(stacks: list[str], root: Path) -> None:
     foreign = [f"{stack}: {'; '.join(found)}" for stack, found in previews_holding_foreign(stacks, root).items()]
     if foreign:
         raise Refused(f"removing {', '.join(stacks)} would also delete what no stack manages: {' | '.join(foreign)}. "
-                      "Nothing was deleted. Move or remove those by hand (keep a backup of any volume) and run it "
-                      "again.")
+                      f"Nothing was deleted. {way_out(stacks, root, 'run it again')}")
 
 
 def check_project_switch(stack: str, cfg: EnvironmentConfig, root: Path) -> None:

@@ -78,7 +78,8 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
     limit = seconds("--max-age", max_age) / 3600 if max_age else None
     from infra.ops import safety
     removed, objects, going, kept = [], [], [], []
-    due = [(s, "closed" if keep is not None and s.number not in keep else "too old") for s in ops.pr_stacks(root())
+    stacks = ops.pr_stacks(root())
+    due = [(s, "closed" if keep is not None and s.number not in keep else "too old") for s in stacks
            if (keep is not None and s.number not in keep) or (limit is not None and (s.age_hours() or 0) > limit)]
     # a preview holding what its stack did not make is skipped and named; the others still go (the dry run the same)
     foreign = safety.previews_holding_foreign([s.name for s, _ in due], root())
@@ -88,11 +89,12 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
         else:
             removed.append({"stack": s.name, "reason": reason})
             going.append(s)
-    for s in going:
-        objects += preview_gc.environment_objects(client_from_env(), s.environment_id) if s.environment_id else []
+    for s in going:  # the environment its state records: a killed run may have recorded no outputs
+        env_id = safety.preview_environment(s.name, root()) or s.environment_id
+        objects += preview_gc.environment_objects(client_from_env(), env_id) if env_id else []
         if not dry_run:
             ops.destroy_and_remove(s.name, root(), on_output=engine_output)
-    orphans, orphan_objects, left = _orphan_environments(dry_run)
+    orphans, orphan_objects, left = _orphan_environments(dry_run, keep, {s.environment_id for s in stacks})
     objects += orphan_objects
     emit({"removed_stacks": removed, "kept_stacks": kept, "removed_environments": orphans, "objects": objects,
           "left_environments": left, "dry_run": dry_run},
@@ -107,24 +109,35 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
 def _kept_needs_a_hand(kept: list[dict[str, Any]]) -> None:
     """Exit 2: gc did its work, but these previews stay until someone moves what no stack manages out of them
     (CI shows the nightly job failed, with the names, instead of a silent leftover)."""
+    from infra.ops import safety
     for k in kept:
         err.print(f"kept {k['stack']} ({k['reason']}): removing it would also delete what no stack manages: "
-                  f"{'; '.join(k['foreign'])}. Move or remove those by hand (keep a backup of any volume) and run "
-                  "`acs-infra pr gc` again.", markup=False, highlight=False)
+                  f"{'; '.join(k['foreign'])}. {safety.way_out([k['stack']], root(), 'run `acs-infra pr gc` again')}",
+                  markup=False, highlight=False)
     raise typer.Exit(2)
 
 
-def _orphan_environments(dry_run: bool) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]]]:
-    """Ephemeral environments in the dev project that a PR stack made and no PR stack holds (e.g. a killed
-    `pr up`), the objects that go with them, and the ephemeral environments left alone (not made by a PR stack).
-    Only the environments are deleted: services and volumes may live on in dev."""
+def _orphan_environments(dry_run: bool, keep: set[int] | None, recorded: set[str | None]
+                         ) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]]]:
+    """Ephemeral environments in the dev project that a PR stack made, whose stack is gone and whose PR is not
+    open (preview_gc), the objects that go with them, and the ephemeral environments left alone. Only the
+    environments are deleted: services and volumes may live on in dev."""
     project_id = ops.stack_output("dev", root(), "projectId") if ops.stack_exists("dev", root()) else None
     if not project_id:
         return [], [], []
-    owned = {s.environment_id for s in ops.pr_stacks(root())}
     client = client_from_env()
-    unheld = [e for e in preview_gc.ephemeral_environments(client, project_id) if e["id"] not in owned]
-    orphans, left = preview_gc.sort_orphans(client, project_id, unheld, ops.PROJECT_NAME)
+    envs = [e for e in preview_gc.ephemeral_environments(client, project_id) if e["id"] not in recorded]
+    marked, left = preview_gc.sort_orphans(client, project_id, envs, ops.PROJECT_NAME)
+    # read after the markers (preview_gc.held_by_a_stack). A `pr up` of a PR not in --open that starts after this
+    # read may still lose a leftover of its name under it: it fails and says to run it again, nothing else is lost
+    stacks = {s.name for s in ops.workspace(root()).list_stacks()}
+    orphans = []
+    for env in marked:
+        held = preview_gc.held_by_a_stack(env["name"], stacks, keep)
+        if held and env["name"] not in stacks:  # a stack's own environment is not listed; an open PR's is
+            left.append({"id": env["id"], "name": env["name"], "owner": held})
+        elif not held:
+            orphans.append(env)
     objects = [o for env in orphans for o in preview_gc.environment_objects(client, env["id"])]
     for env in orphans if not dry_run else []:
         preview_gc.remove_environment(client, env["id"])
