@@ -285,7 +285,8 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
     started = time.monotonic()
     if not stack_exists(stack_name, root):
         return StackResult(stack_name, "absent", seconds=time.monotonic() - started)
-    ensure_budget(stack_name, root, on_output)
+    if not PR_STACK.match(stack_name):  # a preview goes in one environment delete: nothing can be left half-made
+        ensure_budget(stack_name, root, on_output)
     stack = select(stack_name, root, create=False)
     result = run(stack, "destroy", lock_timeout=lock_timeout, on_output=on_output)
     if PR_STACK.match(stack_name):
