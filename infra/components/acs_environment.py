@@ -5,7 +5,7 @@ import pulumi
 from pulumi import ComponentResource, Output, ResourceOptions, StackReference
 
 from infra.config import EnvironmentConfig, PostgresDatabase as PostgresConfig, ServiceConfig, SqliteDatabase
-from infra.config import ConfigError
+from infra.config import ConfigError, app_repo, is_app_image
 from infra.providers import (BackupSchedule, CustomDomain, Environment, PostgresDatabase, Project, RailwayDomain,
                              Service, ServiceLimits, ServiceSettings)
 from infra.ownership import stack_owner
@@ -116,7 +116,7 @@ class AcsEnvironment(ComponentResource):
         self.project_id = source.require_output("projectId")
         fork = ForkedEnvironment(f"{name}-environment", project_id=self.project_id, name=self.cfg.name,
                                  source_environment_id=source.require_output("environmentId"), owner=self.owner,
-                                 opts=child)
+                                 services=[svc.name for svc in self.cfg.services], opts=child)
         self.environment_id = fork.id
         in_env = ResourceOptions(parent=self, deleted_with=fork)  # gone with the fork: no delete call
         shape = ForkShape(f"{name}-shape", environment_id=fork.id, copied=fork.copied,
@@ -143,8 +143,10 @@ class AcsEnvironment(ComponentResource):
         return shape
 
     def _image(self, svc: ServiceConfig) -> Output[str] | str | None:
-        """An image-sourced service runs the release's pinned image."""
-        return self.release.image if svc.source.image and self.release else svc.source.image
+        """The app's services (their image is of the app's repository) run the release's pinned image; a service
+        with an image of its own (a worker's) keeps it (adv15 B8)."""
+        app = app_repo([s.source.image for s in self.cfg.services])
+        return self.release.image if self.release and is_app_image(svc.source.image, app) else svc.source.image
 
     def _release(self, name: str, req: Request, child: ResourceOptions) -> Release | None:
         """The app's version: one image for the app's image-sourced services (repo-built ones have none)."""

@@ -35,6 +35,7 @@ def pr_config(stack: str, root: Path | None = None) -> EnvironmentConfig:
         raise ConfigError(f"{stack!r} is not a PR stack name (pr-<number>)")
     number = match.group(1)
     raw = dict(load_stack_file("dev", root).get("acs:environment") or {})
+    app = app_repo([((s or {}).get("source") or {}).get("image") for s in raw.get("services") or []])
     raw.update({
         "name": stack, "stage": "pr", "ephemeral": True, "protect": False, "project": {"stack": "dev"},
         "alerts": None,
@@ -42,18 +43,39 @@ def pr_config(stack: str, root: Path | None = None) -> EnvironmentConfig:
         "domain": {"subdomain": f"acs-pr-{number}"},
         "variables": {**(raw.get("variables") or {}), "NODE_ENV": "development", "LOG_LEVEL": "debug",
                       "PR_NUMBER": number},
-        "services": [{**s, "memory": "256MB", "replicas": 1,
-                      "source": {"image": f"{_image_repo(s)}:pr-{number}"} if (s.get("source") or {}).get("image")
-                      else s.get("source"),
-                      "preDeployCommand": "npm run migrate && npm run db:seed"}
-                     for s in raw.get("services") or []],
+        "services": [_preview_service(s, app, number) for s in raw.get("services") or []],
     })
     return parse_environment(raw)
 
 
-def _image_repo(service: dict[str, Any]) -> str:
-    image = service["source"]["image"]
+def image_repo(image: str) -> str:
+    """The repository of an image reference (`repo:tag`, `repo@sha256:...` or a bare `repo`)."""
+    image = image.split("@", 1)[0]
     return image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+
+
+def app_repo(images: list[str | None]) -> str | None:
+    """The app's image repository: the one of the first image-sourced service (the release's, `Release`)."""
+    return next((image_repo(i) for i in images if isinstance(i, str) and i), None)
+
+
+def is_app_image(image: str | None, app: str | None) -> bool:
+    """Whether a service with this declared image runs the app (a release's or a PR's image is the app's): a
+    service with an image of another repository (a worker's own) keeps its own (adv15 B8)."""
+    return isinstance(image, str) and bool(image) and image_repo(image) == app
+
+
+def _preview_service(s: dict[str, Any], app: str | None, number: str) -> dict[str, Any]:
+    """A preview's size for every service; the PR's image and the migrate+seed command only for the app's
+    services (every service when the app is built from a repo: no image names it)."""
+    image = (s.get("source") or {}).get("image")
+    preview = {**s, "memory": "256MB", "replicas": 1}
+    if is_app_image(image, app):
+        return {**preview, "source": {"image": f"{app}:pr-{number}"}, **SEED}
+    return preview if app else {**preview, **SEED}
+
+
+SEED = {"preDeployCommand": "npm run migrate && npm run db:seed"}
 
 
 def guard_stack(stack: str, cfg: EnvironmentConfig) -> None:

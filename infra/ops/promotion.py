@@ -9,6 +9,7 @@ from typing import Any, Callable
 import pulumi.automation as auto
 
 from infra import versions
+from infra.config import app_repo, is_app_image
 
 from infra.ops import automation as ops, drift, release
 from infra.railway import client_from_env
@@ -79,7 +80,10 @@ def expected_resources(p: dict[str, Any], dest: str, root: Path) -> dict[str, se
 
 
 def _service_names(dest: str, root: Path) -> list[str]:
-    return [s.name for s in release._config(dest, root).services if s.source.image]
+    """The app's services: the ones a release's image reaches (infra.config.is_app_image)."""
+    services = release._config(dest, root).services
+    app = app_repo([s.source.image for s in services])
+    return [s.name for s in services if is_app_image(s.source.image, app)]
 
 
 def unlisted_changes(dest: str, root: Path, req: versions.Request, allowed: dict[str, set[str] | None]) -> list[str]:
@@ -230,18 +234,18 @@ def _pin(stack_name: str, root: Path, image: str, commit: str | None, record: di
 
 
 def redeploy_image(stack_name: str, root: Path) -> dict[str, str]:
-    """Deploys each image-sourced service whose newest deployment does not run the pinned image (a preview whose
+    """Deploys each of the app's services whose newest deployment does not run the pinned image (a preview whose
     PR got new commits); one that already runs it is left alone. Returns the new deployments."""
     image = ops.current_release(stack_name, root).get("image")
     t = release.target(stack_name, root)
     client = client_from_env()
     made = {}
-    for svc in release._config(stack_name, root).services:
-        if not svc.source.image or svc.name not in t.service_ids:
+    for name in _service_names(stack_name, root):  # a worker with its own image is not redeployed
+        if name not in t.service_ids:
             continue
-        latest = release.deployments(client, t, t.service_ids[svc.name], first=1)
+        latest = release.deployments(client, t, t.service_ids[name], first=1)
         if latest and (latest[0].get("meta") or {}).get("image") == image:
             continue
-        made[svc.name] = client.mutate("ServiceInstanceDeploy", serviceId=t.service_ids[svc.name],
-                                       environmentId=t.environment_id)["serviceInstanceDeployV2"]
+        made[name] = client.mutate("ServiceInstanceDeploy", serviceId=t.service_ids[name],
+                                   environmentId=t.environment_id)["serviceInstanceDeployV2"]
     return made

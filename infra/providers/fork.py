@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from pulumi import Input, Output, ResourceOptions
-from pulumi.dynamic import Resource
+from pulumi.dynamic import DiffResult, Resource
 
 from infra.ownership import OWNER_VARIABLE
 from infra.providers import snapshot, variable_sets
@@ -90,7 +90,27 @@ def finish_killed_fork(intent: dict[str, Any]) -> str:
     return f"environment {name} ({env['id']}): the fork a killed run made is marked as this stack's"
 
 
+class ForkBehindSource(Exception):
+    """A declared service the fork does not hold and its source does not run either: one line for the user."""
+
+
+def not_copied(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    """The declared services (`services`, names) this fork was not given when it was made."""
+    declared = news.get("services")
+    if not isinstance(declared, list) or not olds.get("copied"):
+        return []  # unknown until another resource's output is, or a create
+    return sorted(set(declared) - set((olds["copied"] or {}).get("services") or {}))
+
+
 class ForkedEnvironmentProvider(RailwayProvider):
+    """A fork follows its source's services: Railway makes a service created in a non-fork environment in no fork
+    (ServiceCreateInput.environmentId), so a service the source gained after the fork was made reaches the preview
+    only by forking again (environmentCreate(sourceEnvironmentId) copies every service, with the same ids). A
+    `serviceCreate` in the fork would make a NEW service (another id) that the source's references, `pr down`
+    and drift do not know. So a declared service the fork lacks replaces the fork (`services`, diff): the old one
+    is deleted first (its name and domain are unique), the new one forked and shaped. The CLI refuses that before
+    the run when the old fork holds anything its stack did not make (infra.ops.safety)."""
+
     kind = "railway forked environment"
     fields = (Field("project_id", replaces=True), Field("source_environment_id", replaces=True),
               Field("name", replaces=True), Field("ephemeral", replaces=True, default=True), Field("owner"))
@@ -102,8 +122,30 @@ class ForkedEnvironmentProvider(RailwayProvider):
         # a create (also a replacement's) is meant now; the engine records it before the call (finish_killed_fork)
         replacing = bool(olds) and any((f.default if olds.get(f.name) is None else olds[f.name])
                                        != result.inputs.get(f.name) for f in self.fields if f.replaces)
-        stamp(FORK_INTENT, {} if replacing else olds, result.inputs)
+        # a service declared since the last run may re-fork (diff, which sees what was copied): meant now too
+        gained = set(result.inputs.get("services") or []) - set(olds.get("services") or [])
+        stamp(FORK_INTENT, {} if replacing or gained else olds, result.inputs)
         return result
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        missing = not_copied(olds, news)
+        if result.replaces or not missing:
+            return result
+        self._source_runs(news, missing)
+        return DiffResult(changes=True, replaces=["services"], stables=result.stables, delete_before_replace=True)
+
+    @staticmethod
+    def _source_runs(news: dict[str, Any], missing: list[str]) -> None:
+        """Re-forking helps only when the source runs those services now (one read, only in this case)."""
+        source = client().query("EnvironmentForkRead", id=news["source_environment_id"])["environment"]
+        runs = sorted(e["node"]["serviceName"] for e in source["serviceInstances"]["edges"])
+        absent = [name for name in missing if name not in runs]
+        if absent:
+            raise ForkBehindSource(
+                f"{news['name']}: {', '.join(absent)} declared, but {source['name']} does not run "
+                f"{'it' if len(absent) == 1 else 'them'} (it runs {', '.join(runs) or 'nothing'}): bring "
+                f"{source['name']}'s stack up first (`acs-infra up {source['name']}`), then this one. Nothing was changed.")
 
     def _outs(self, e: dict[str, Any], props: dict[str, Any], copied: dict[str, Any]) -> dict[str, Any]:
         return {**self.inputs_of(props), "name": e["name"], "project_id": e["projectId"],
@@ -163,10 +205,11 @@ class ForkedEnvironment(Resource):
 
     def __init__(self, resource_name: str, *, project_id: Input[str], source_environment_id: Input[str],
                  name: Input[str], ephemeral: Input[bool] = True, owner: Input[str] | None = None,
-                 opts: ResourceOptions | None = None) -> None:
+                 services: list[str] | None = None, opts: ResourceOptions | None = None) -> None:
+        """`services`: the names the fork must hold (a declared one it was not given re-forks it)."""
         super().__init__(ForkedEnvironmentProvider(), resource_name, {
             "project_id": project_id, "source_environment_id": source_environment_id, "name": name,
-            "ephemeral": ephemeral, "owner": owner, "copied": None}, opts)
+            "ephemeral": ephemeral, "owner": owner, "services": services, "copied": None}, opts)
 
 
 # ---- the shape ----------------------------------------------------------------------------------------------
@@ -202,9 +245,9 @@ def shape_patch(copied: dict[str, Any], services: dict[str, Any], secrets: dict[
     fork."""
     have = copied.get("services") or {}
     missing = sorted(set(services) - set(have))
-    if missing:
-        raise ValueError(f"railway fork shape: {', '.join(missing)} not in the source environment (services there: "
-                         f"{', '.join(sorted(have)) or 'none'}); bring the source stack up first")
+    if missing:  # a fresh fork of a source that does not run them (an existing fork is re-forked first)
+        raise ForkBehindSource(f"railway fork shape: {', '.join(missing)} not in the source environment (services "
+                               f"there: {', '.join(sorted(have)) or 'none'}); bring the source stack up first")
     patch: dict[str, Any] = {"services": {}}
     for name, spec in services.items():
         if previous is None:

@@ -216,3 +216,65 @@ def legacy_state(project: PulumiProject, domain_id: str, env_id: str) -> None:
     path = project.dir / "legacy.json"
     path.write_text(json.dumps(state))
     project.run("stack", "import", "--file", str(path), stack="pr-42")
+
+
+WORKER = {"name": "worker", "source": {"image": "ghcr.io/acs-team/worker:develop"}, "memory": "512MB", "vcpu": 1,
+          "replicas": 1, "startCommand": "npm run worker", "public": False, "restartPolicy": "ON_FAILURE"}
+INSTANCE = """query($e:String!,$s:String!){ serviceInstance(environmentId:$e, serviceId:$s){
+  source { image } startCommand preDeployCommand } }"""
+
+
+def add_worker(project: PulumiProject) -> None:
+    """dev gains a service with an image of its own (adv15 B3/B8's stack file)."""
+    stack_file = project.dir / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(stack_file.read_text())
+    doc["config"]["acs:environment"]["services"].append(dict(WORKER))
+    stack_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_a_preview_follows_a_service_dev_gained(project: PulumiProject, emulator: Emulator,
+                                                dev: dict[str, Any]) -> None:
+    """adv15 B3: dev gained `worker` after pr-42 was forked; Railway makes a service created in a non-fork
+    environment in no fork, so `pr up 42` failed for ever ("worker not in the source environment"). It re-forks
+    the preview from dev instead: the new fork runs dev's worker (same service id), shaped, on acs-pr-42.
+    adv15 B8: the worker keeps its own image and declares no pre-deploy command, in dev and in the preview; only
+    the app's service (web) runs the PR's image and the migrate+seed command."""
+    cli(project, "pr", "up", "42")
+    first = project.outputs("pr-42")["environmentId"]
+    add_worker(project)
+    cli(project, "up", "dev")
+    worker = project.outputs("dev")["serviceIds"]["worker"]
+    live_dev = emulator.data(INSTANCE, e=dev["environmentId"], s=worker)["serviceInstance"]
+    assert live_dev["source"]["image"] == "ghcr.io/acs-team/worker:develop", live_dev
+
+    up = result(cli(project, "pr", "up", "42"))
+    assert up["url"] == "https://acs-pr-42.up.railway.app"
+    envs = emulator.data(PR_LIVE, p=dev["projectId"])["environments"]["edges"]
+    assert [(e["node"]["name"], e["node"]["id"]) for e in envs] == [("pr-42", up["outputs"]["environmentId"])]
+    assert up["outputs"]["environmentId"] != first, "re-forked from dev"
+    names = {i["node"]["serviceName"]: i["node"]["serviceId"] for i in envs[0]["node"]["serviceInstances"]["edges"]}
+    assert names == {"web": dev["serviceIds"]["web"], "worker": worker}, "dev's services, no new one"
+    fork = up["outputs"]["environmentId"]
+    live_worker = emulator.data(INSTANCE, e=fork, s=worker)["serviceInstance"]
+    assert live_worker["source"]["image"] == "ghcr.io/acs-team/worker:develop", live_worker
+    assert not live_worker["preDeployCommand"] and live_worker["startCommand"] == "npm run worker", live_worker
+    live_web = emulator.data(INSTANCE, e=fork, s=dev["serviceIds"]["web"])["serviceInstance"]
+    assert live_web["source"]["image"] == "ghcr.io/acs-team/acs:pr-42", live_web
+    assert live_web["preDeployCommand"] == ["npm run migrate && npm run db:seed"], live_web
+    emulator.reset_stats()
+    again = result(cli(project, "pr", "up", "42"))
+    assert emulator.stats()["write_total"] == 0 and again["changes"] == {"same": again["changes"]["same"]}
+
+
+def test_a_new_image_reaches_only_the_apps_services(project: PulumiProject, emulator: Emulator,
+                                                    dev: dict[str, Any]) -> None:
+    """adv15 B8: `pr up 44 --image` (and a release in dev) gave the app's image to every image-sourced service."""
+    add_worker(project)
+    cli(project, "up", "dev")
+    worker = project.outputs("dev")["serviceIds"]["worker"]
+    image = "ghcr.io/acs-team/acs:0123abc"
+    fork = result(cli(project, "pr", "up", "44", "--image", image))["outputs"]["environmentId"]
+    live_worker = emulator.data(INSTANCE, e=fork, s=worker)["serviceInstance"]
+    assert live_worker["source"]["image"] == "ghcr.io/acs-team/worker:develop", live_worker
+    assert not live_worker["preDeployCommand"], live_worker
+    assert emulator.data(INSTANCE, e=fork, s=dev["serviceIds"]["web"])["serviceInstance"]["source"]["image"] == image
