@@ -304,3 +304,25 @@ def check_given_project(stack: str, cfg: EnvironmentConfig, root: Path, existed:
                for i in e["node"]["serviceInstances"]["edges"] if i["node"]["serviceId"] not in own]
     if foreign:
         raise Refused(f"{where} runs what stack {stack} did not make ({'; '.join(foreign)}): {why}.")
+
+
+def check_refork(stack: str, root: Path) -> None:
+    """`pr up` of a preview not given a service its stack now declares (dev gained it after the fork) forks it
+    again, deleting the old fork first (infra.providers.fork.ForkedEnvironmentProvider): refused before the run,
+    like `pr down`, when that fork holds what its stack did not make. No API call unless it re-forks."""
+    from infra.config import pr_config
+    if not ops.stack_exists(stack, root):
+        return
+    deployment = _state(stack, root)
+    copied = next(((r.get("outputs") or {}).get("copied") for r in deployment.get("resources") or []
+                   if r.get("urn", "").endswith("-environment")), None)
+    if not isinstance(copied, dict):
+        return
+    gained = sorted({s.name for s in pr_config(stack, root).services} - set(copied.get("services") or {}))
+    foreign = foreign_objects([stack], root) if gained else []
+    if foreign:
+        raise Refused(f"{stack} does not hold {', '.join(gained)}, which dev's stack file declares (Railway copies "
+                      f"services into a fork only when it is made): updating it forks it again from dev, deleting "
+                      f"the old fork, which would also delete what no stack "
+                      f"manages: {'; '.join(foreign)}. Nothing was changed. Move or remove those by hand and run it "
+                      "again.")

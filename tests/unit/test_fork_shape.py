@@ -1,9 +1,15 @@
 """The one patch that shapes a fork, without any API call."""
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+from typing import Any
 
-from infra.providers.fork import ForkShapeProvider, _live_service, copied_content, shape_patch
+import pytest
+import yaml
+
+from infra.providers.fork import (FORK_INTENT, ForkBehindSource, ForkedEnvironmentProvider, ForkShapeProvider,
+                                  _live_service, copied_content, shape_patch)
+from tests.conftest import copy_project
 
 COPIED = {"services": {"web": {"id": "s-web", "variables": ["API_KEY", "DATABASE_URL", "NODE_ENV", "QA_FLAG"]},
                        "Postgres": {"id": "s-pg", "variables": ["POSTGRES_PASSWORD"]}},
@@ -65,8 +71,76 @@ def test_only_a_pr_stacks_marker_makes_an_orphan(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_declared_service_missing_from_the_fork_is_named() -> None:
-    with pytest.raises(ValueError, match="worker not in the source environment"):
+    """One line of ours (infra.*), never the provider's traceback (adv15 B3)."""
+    with pytest.raises(ForkBehindSource, match="worker not in the source environment"):
         shape_patch(COPIED, {"web": WEB, "worker": WEB}, {})
+
+
+class Source:
+    """The source environment's one read (EnvironmentForkRead), counted."""
+
+    def __init__(self, runs: list[str]) -> None:
+        self.runs, self.reads = runs, 0
+
+    def query(self, name: str, **_: Any) -> dict[str, Any]:
+        assert name == "EnvironmentForkRead"
+        self.reads += 1
+        return {"environment": {"name": "dev", "serviceInstances": {"edges": [
+            {"node": {"serviceName": n, "serviceId": f"s-{n}"}} for n in self.runs]}}}
+
+
+FORK = {"project_id": "p", "source_environment_id": "e-dev", "name": "pr-42", "ephemeral": True, "owner": "o"}
+
+
+def test_a_fork_not_given_a_service_dev_gained_is_forked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """adv15 B3: Railway copies services into a fork only when it is made; a declared service the fork was not
+    given replaces the fork (old one deleted first), after one read that dev runs it."""
+    from infra.providers import fork
+    source = Source(["Postgres", "web", "worker"])
+    monkeypatch.setattr(fork, "client", lambda: source)
+    provider = ForkedEnvironmentProvider()
+    olds = {**FORK, "copied": COPIED}
+    same = provider.diff("e9", olds, {**FORK, "services": ["web"]})
+    assert not same.changes and not same.replaces and source.reads == 0, "nothing gained: no call, no change"
+    diff = provider.diff("e9", olds, {**FORK, "services": ["web", "worker"]})
+    assert diff.replaces == ["services"] and diff.delete_before_replace and source.reads == 1
+    stamped = provider.check({**FORK, "services": ["web"], FORK_INTENT: "t0"},
+                             {**FORK, "services": ["web", "worker"]}).inputs[FORK_INTENT]
+    assert stamped != "t0", "the re-fork's create is meant now: its own deadline"
+
+
+def test_a_service_dev_does_not_run_yet_is_one_true_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dev's stack file declares worker but dev was not brought up: re-forking would not help; the refusal says
+    what dev really runs, before any write."""
+    from infra.providers import fork
+    monkeypatch.setattr(fork, "client", lambda: Source(["Postgres", "web"]))
+    with pytest.raises(ForkBehindSource, match=r"pr-42: worker declared, but dev does not run it \(it runs "
+                                               r"Postgres, web\): bring dev's stack up first"):
+        ForkedEnvironmentProvider().diff("e9", {**FORK, "copied": COPIED}, {**FORK, "services": ["web", "worker"]})
+
+
+def test_only_the_apps_services_get_the_prs_image_and_seed(tmp_path: Path) -> None:
+    """adv15 B8: a service with an image of its own keeps it and its own pre-deploy command in a preview."""
+    from infra.config import is_app_image, pr_config
+    copy_project(tmp_path)
+    dev_file = tmp_path / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(dev_file.read_text())
+    services = doc["config"]["acs:environment"]["services"]
+    services += [{"name": "worker", "source": {"image": "ghcr.io/acs-team/worker:develop"}, "memory": "512MB",
+                  "public": False},
+                 {"name": "api", "source": {"image": "ghcr.io/acs-team/acs@sha256:" + "a" * 64}, "memory": "512MB",
+                  "public": False, "preDeployCommand": "true"}]
+    dev_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    pr = {s.name: s for s in pr_config("pr-7", tmp_path).services}
+    assert (pr["worker"].source.image, pr["worker"].pre_deploy_command, pr["worker"].memory) == \
+        ("ghcr.io/acs-team/worker:develop", None, 256)
+    for name in ("web", "api"):
+        assert (pr[name].source.image, pr[name].pre_deploy_command) == \
+            ("ghcr.io/acs-team/acs:pr-7", "npm run migrate && npm run db:seed")
+    assert is_app_image("ghcr.io/acs-team/acs@sha256:" + "b" * 64, "ghcr.io/acs-team/acs")
+    assert is_app_image("localhost:5000/acs", "localhost:5000/acs")
+    assert not is_app_image("ghcr.io/acs-team/acs-worker:1", "ghcr.io/acs-team/acs")
+    assert not is_app_image(None, "ghcr.io/acs-team/acs")
 
 
 def test_copied_content_keeps_names_never_values() -> None:

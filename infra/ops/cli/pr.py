@@ -24,11 +24,13 @@ def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
           lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
     """Create or update the preview of PR <number> (with a new image: redeployed) and print its URL."""
     from infra import versions
+    from infra.ops import safety
     number = parse_pr_number(pr)
     request = None
     if image:
         ref = versions.check_image(image)
         request = versions.Request(f"pr-{number}", ref, versions.commit_of(ref, versions.check_commit(commit)))
+    safety.check_refork(f"pr-{number}", root())
     result = ops.up(f"pr-{number}", root(), lock_timeout=lock_timeout, on_output=engine_output, expect_pr=True,
                     release=request)
     if request:
