@@ -278,3 +278,21 @@ def test_a_new_image_reaches_only_the_apps_services(project: PulumiProject, emul
     assert live_worker["source"]["image"] == "ghcr.io/acs-team/worker:develop", live_worker
     assert not live_worker["preDeployCommand"], live_worker
     assert emulator.data(INSTANCE, e=fork, s=dev["serviceIds"]["web"])["serviceInstance"]["source"]["image"] == image
+
+
+def test_a_re_fork_never_deletes_what_the_stack_did_not_make(project: PulumiProject, emulator: Emulator,
+                                                             dev: dict[str, Any]) -> None:
+    """Re-forking deletes the old fork: a custom domain attached there by hand would go with it. Refused before
+    any write, like `pr down`, naming it; the preview stays as it was."""
+    fork = result(cli(project, "pr", "up", "42"))["outputs"]["environmentId"]
+    emulator.data('mutation($p:String!,$e:String!,$s:String!){ customDomainCreate(input:{projectId:$p, '
+                  'environmentId:$e, serviceId:$s, domain:"qa.pr42.example.com"}){ id } }', p=dev["projectId"],
+                  e=fork, s=dev["serviceIds"]["web"])
+    add_worker(project)
+    cli(project, "up", "dev")
+    emulator.reset_stats()
+    refused = cli(project, "pr", "up", "42", check=False)
+    assert refused.returncode == 1 and "qa.pr42.example.com" in refused.stderr and "worker" in refused.stderr, \
+        refused.stderr
+    assert "Traceback" not in refused.stderr and emulator.stats()["write_total"] == 0, emulator.stats()
+    assert [e["id"] for e in emulator.inventory()["environments"] if e["name"] == "pr-42"] == [fork]
