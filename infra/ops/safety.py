@@ -322,7 +322,6 @@ def check_refork(stack: str, root: Path) -> None:
     foreign = foreign_objects([stack], root) if gained else []
     if foreign:
         raise Refused(f"{stack} does not hold {', '.join(gained)}, which dev's stack file declares (Railway copies "
-                      f"services into a fork only when it is made): updating it forks it again from dev, deleting "
-                      f"the old fork, which would also delete what no stack "
-                      f"manages: {'; '.join(foreign)}. Nothing was changed. Move or remove those by hand and run it "
-                      "again.")
+                      "services into a fork only when it is made): updating it forks it again from dev, and deleting "
+                      f"the old fork would also delete what no stack manages: {'; '.join(foreign)}. Nothing was "
+                      "changed. Move or remove those by hand and run it again.")

@@ -109,7 +109,10 @@ class ForkedEnvironmentProvider(RailwayProvider):
     `serviceCreate` in the fork would make a NEW service (another id) that the source's references, `pr down`
     and drift do not know. So a declared service the fork lacks replaces the fork (`services`, diff): the old one
     is deleted first (its name and domain are unique), the new one forked and shaped. The CLI refuses that before
-    the run when the old fork holds anything its stack did not make (infra.ops.safety)."""
+    the run when the old fork holds anything its stack did not make (infra.ops.safety). Assumed, not documented by
+    Railway: a preview holds no data worth keeping (its database is SQLite seeded on deploy; a volume it copied
+    is copied again), and `environmentDelete` frees the name and Railway domains at once (as `pr down` + `pr up`
+    already relies on)."""
 
     kind = "railway forked environment"
     fields = (Field("project_id", replaces=True), Field("source_environment_id", replaces=True),
@@ -145,7 +148,8 @@ class ForkedEnvironmentProvider(RailwayProvider):
             raise ForkBehindSource(
                 f"{news['name']}: {', '.join(absent)} declared, but {source['name']} does not run "
                 f"{'it' if len(absent) == 1 else 'them'} (it runs {', '.join(runs) or 'nothing'}): bring "
-                f"{source['name']}'s stack up first (`acs-infra up {source['name']}`), then this one. Nothing was changed.")
+                f"{source['name']}'s stack up first (`acs-infra up {source['name']}`), then this one. Nothing was "
+                "changed.")
 
     def _outs(self, e: dict[str, Any], props: dict[str, Any], copied: dict[str, Any]) -> dict[str, Any]:
         return {**self.inputs_of(props), "name": e["name"], "project_id": e["projectId"],
