@@ -29,6 +29,9 @@ def check_image(ref: str) -> str:
     ref = ref.strip()
     if DIGEST.match(ref) or COMMIT_TAG.match(ref):
         return ref
+    if not ref:
+        raise ConfigError("--image is empty; give the image to release, pinned: the digest the build printed "
+                          "(<repo>@sha256:<64 hex>) or an immutable commit-SHA tag (<repo>:<7-40 hex>)")
     raise ConfigError(f"--image {ref!r}: not pinned; use the digest the build printed (<repo>@sha256:<64 hex>) "
                       "or an immutable commit-SHA tag (<repo>:<7-40 hex>), never a moving tag like :main")
 
@@ -43,6 +46,20 @@ def commit_of(ref: str, commit: str | None) -> str | None:
     """The commit an image came from: given, or read from a commit-SHA tag."""
     match = COMMIT_TAG.match(ref)
     return commit or (match.group("tag") if match else None)
+
+
+def check_provenance(records: list[dict[str, Any]], current: dict[str, Any], image: str, commit: str | None) -> None:
+    """A digest is built from one commit: an image already recorded with a commit is never credited to another."""
+    known = [r for r in [*records, current] if r.get("image") == image and r.get("commit")]
+    other = next((r["commit"] for r in reversed(known) if not _same_commit(r["commit"], commit)), None)
+    if commit and other:
+        raise ConfigError(f"--commit {commit}: {image} is recorded as built from commit {other}; an image comes "
+                          f"from one commit (pass --commit {other}, or build and release the image of {commit})")
+
+
+def _same_commit(a: str, b: str | None) -> bool:
+    """Short and full SHAs of one commit are the same commit."""
+    return b is None or a.startswith(b) or b.startswith(a)
 
 
 def pinned(ref: str | None) -> bool:

@@ -11,8 +11,10 @@ import fcntl
 import os
 import random
 import re
+import socket
 import sys
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError, load_stack_file, preflight
-from infra.ops import budget, preview_secrets
+from infra.ops import budget, locks, preview_secrets
 from infra.ops.plan_guard import refuse_data_loss
 
 PROJECT_NAME = "acs"
@@ -59,6 +61,15 @@ def project_dir(explicit: str | None = None) -> Path:
     return path
 
 
+# How long a command's engine runs wait for another run's lock: its `--lock-timeout` (set by the CLI for the
+# whole command, so a release's preview, up and record all wait alike).
+LOCK_TIMEOUT: ContextVar[float] = ContextVar("lock_timeout", default=600.0)
+
+
+def lock_timeout() -> float:
+    return LOCK_TIMEOUT.get()
+
+
 def run_locked(stack: str, timeout: float, action: Callable[[], T],
                on_wait: Callable[[str], Any] | None = None) -> T:
     """Runs an engine operation that takes the backend's stack lock. While another run (on any machine sharing
@@ -67,11 +78,20 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
     started = time.monotonic()
     deadline = started + timeout
     delay = 1.0
+    dead_before: list[locks.Holder] = []
     while True:
         try:
             return action()
         except auto.ConcurrentUpdateError as exc:
             holder = _lock_holder(str(exc))
+            dead = _dead_holders(str(exc))
+            if dead and dead == dead_before:  # seen twice: not a run that just ended and released its lock
+                error = LockTimeout(f"stack {stack} is locked by a run that is no longer running ({dead[0]}: no such "
+                                    f"process on this host; a killed run). `acs-infra recover {stack}` releases "
+                                    "its lock")
+                error.engine_error = str(exc)
+                raise error from None
+            dead_before = dead
             left = deadline - time.monotonic()
             if left <= 0:  # the measured wait, attempts included (each engine start costs seconds)
                 error = LockTimeout(f"another run holds stack {stack} ({holder}); waited "
@@ -88,7 +108,7 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
 VERBS = ("up", "refresh", "destroy", "preview")
 
 
-def run(stack: auto.Stack, verb: str, *, lock_timeout: float = 600, on_output: Callable[[str], Any] | None = None,
+def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_output: Callable[[str], Any] | None = None,
         prepare: Callable[[], Any] | None = None, **options: Any) -> Any:
     """The one stack runner: every engine operation of every command (`up`, `refresh`, `destroy`, `preview`)
     goes through here, inside the backend's stack lock (`run_locked`), without progress bars and, where the
@@ -96,6 +116,7 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float = 600, on_output: C
     runs before every attempt: an attempt refused by the lock prepares again once the other run is done."""
     if verb not in VERBS:
         raise ValueError(f"unknown engine operation {verb!r}")
+    lock_timeout = LOCK_TIMEOUT.get() if lock_timeout is None else lock_timeout
     kwargs: dict[str, Any] = {"suppress_progress": True, "on_output": on_output, **options}
     if verb != "preview":  # the engine's preview has no show_secrets switch (it never prints them)
         kwargs.setdefault("show_secrets", False)
@@ -109,6 +130,15 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float = 600, on_output: C
             prepare()
         return operation(**kwargs)
     return run_locked(stack.name, lock_timeout, attempt, on_output)
+
+
+def _dead_holders(text: str) -> list[locks.Holder]:
+    """The lock's holders when every one is a process of this host (same host name) that no longer exists, the
+    fact `recover` releases a lock on; [] when any may be alive (another host, a live pid, an unnamed holder)."""
+    found = locks.holders(text)
+    this_host = socket.gethostname()
+    gone = [h for h in found if h.host == this_host and h.pid > 0 and not locks.pid_alive(h.pid)]
+    return gone if found and len(gone) == len(found) else []
 
 
 def _lock_holder(text: str) -> str:

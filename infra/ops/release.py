@@ -188,6 +188,8 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     same_image = image == was.get("image")  # the same image again keeps the commit it was recorded with
     report.image = image
     report.commit = (versions.commit_of(image, commit) or (was.get("commit") if same_image else None)) if image else None
+    if image and was:  # before any write: a digest's commit is never rewritten (B8)
+        versions.check_provenance(ops.release_history(stack_name, root), was, image, report.commit)
     ops.with_release(stack, versions.Request(stack_name, image, report.commit) if image else None)
     changes = _preview_changes(stack)
     exists = ops.stack_output(stack_name, root, "environmentId")

@@ -71,3 +71,46 @@ def test_a_released_lock_is_taken(clock: Clock) -> None:
         return "done"
 
     assert ops.run_locked("dev", 600, action) == "done" and locked.calls == 3 and clock.now - 1000.0 < 60
+
+
+def dead_pid() -> int:
+    """A pid that ran on this host and no longer exists (a killed run's engine)."""
+    import subprocess
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+class HeldBy(Locked):
+    def __init__(self, clock: Clock, host: str, pid: int) -> None:
+        super().__init__(clock, 1.0)
+        self.host, self.pid = host, pid
+
+    def __call__(self) -> None:
+        self.calls += 1
+        self.clock.now += self.cost
+        raise ops.auto.ConcurrentUpdateError(ops.auto.CommandResult(
+            stdout="", stderr=f"error: the stack is currently locked by 1 lock(s): created by root@{self.host} "
+                              f"(pid {self.pid}) at 2026-11-26T10:00:00Z", code=255))
+
+
+def test_a_lock_whose_run_is_gone_from_this_host_points_to_recover_at_once(clock: Clock) -> None:
+    """B9 (issue 16 adversarial pass): a retry after a killed release waited the whole 600 s on a lock whose
+    holder, a pid on this very host, no longer existed. It says so at once (after one more look, so a run that
+    just ended and released its lock is not mistaken for a dead one) and names `recover` (exit 3)."""
+    import socket
+    start, action = clock.now, HeldBy(clock, socket.gethostname(), dead_pid())
+    with pytest.raises(ops.LockTimeout) as err:
+        ops.run_locked("prod", 600, action)
+    assert action.calls == 2 and clock.now - start < 10, (action.calls, clock.now - start)
+    assert "no longer running" in str(err.value) and "acs-infra recover prod" in str(err.value)
+
+
+@pytest.mark.parametrize("host,pid", [("another-runner", None), (None, 1)])
+def test_a_lock_whose_run_may_be_alive_is_waited_for(clock: Clock, host: str | None, pid: int | None) -> None:
+    """Another host's pid (its machine may still run it), or a live pid here: the whole wait, as before."""
+    import socket
+    action = HeldBy(clock, host or socket.gethostname(), pid or dead_pid())
+    with pytest.raises(ops.LockTimeout) as err:
+        ops.run_locked("prod", 60, action)
+    assert clock.now - 1000.0 >= 60 and "waited" in str(err.value)

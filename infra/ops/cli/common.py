@@ -63,6 +63,7 @@ def guarded(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        waits = ops.LOCK_TIMEOUT.set(kwargs["lock_timeout"]) if "lock_timeout" in kwargs else None
         try:
             _check_stack_names(kwargs)
             return _streamed(fn, *args, **kwargs)
@@ -83,6 +84,9 @@ def guarded(fn: Any) -> Any:
                 fail(f"the stack's state file was left half-written by a killed run; `acs-infra recover {stack}` "
                      "repairs it from the newest intact copy", 3)
             fail(_engine_error(exc))
+        finally:
+            if waits is not None:  # a command's --lock-timeout holds for every engine run it makes, and no longer
+                ops.LOCK_TIMEOUT.reset(waits)
     return wrapper
 
 

@@ -27,7 +27,7 @@ def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
     from infra.ops import safety
     number = parse_pr_number(pr)
     request = None
-    if image:
+    if image is not None:  # `--image ""` is refused, never "no image" (the moving tag)
         ref = versions.check_image(image)
         request = versions.Request(f"pr-{number}", ref, versions.commit_of(ref, versions.check_commit(commit)))
     safety.check_refork(f"pr-{number}", root())

@@ -23,12 +23,14 @@ def deploy_cmd(stack: str, image: Optional[str] = typer.Option(
                health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer"),
                monitor_window: Optional[str] = typer.Option(None, "--monitor", help="then watch for this long"),
                monitor_interval: str = typer.Option("30s", help="time between monitor readings"),
+               lock_timeout: float = typer.Option(600, help="seconds to wait for another run's lock (exit 3 after)"),
                report_path: Optional[Path] = typer.Option(None, "--report", help="monitor report (Markdown + SVG)")) -> None:
     """Release: pre-deployment backup (if anything changes), up, deploy, wait, health gate, rollback to the
     previous release when unhealthy (for --image, or with --auto-rollback); the record goes to `history`."""
     from infra import versions
     from infra.ops import release
-    image, commit = (versions.check_image(image) if image else None), versions.check_commit(commit)
+    # `--image ""` is a given, empty image (an empty CI output), refused like `--commit ''`; never "no image"
+    image, commit = (versions.check_image(image) if image is not None else None), versions.check_commit(commit)
     if monitor_window:  # a typo in the watch must not surface after the release went out
         window_seconds("--monitor", monitor_window), seconds("--monitor-interval", monitor_interval)
     report = release.deploy(stack, root(), auto_rollback=auto_rollback, health_timeout=health_timeout,
@@ -104,7 +106,8 @@ def _monitor(stack: str, window: str, interval: str, service: str | None, report
 @app.command("rollback")
 @guarded
 def rollback_cmd(stack: str, service: Optional[str] = typer.Option(
-        None, help="roll only this service back one deployment (default: the previous release's image)")) -> None:
+        None, help="roll only this service back one deployment (default: the previous release's image)"),
+                lock_timeout: float = typer.Option(600, help="seconds to wait for another run's lock (exit 3 after)")) -> None:
     """Return to the previous release's image (pinned again, so a later `up` keeps it) and wait until it is
     live; without release records, or with --service, one deployment back."""
     from infra.ops import automation as ops, budget, promotion, release
@@ -151,7 +154,8 @@ def status_cmd(markdown: bool = typer.Option(False, "--markdown", help="a table 
 @app.command("promote")
 @guarded
 def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--dry-run", help="show, change nothing"),
-                health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer in DEST")) -> None:
+                health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer in DEST"),
+                lock_timeout: float = typer.Option(600, help="seconds to wait for another run's lock (exit 3 after)")) -> None:
     """Deploy to DEST the exact image SOURCE runs (by digest), with the configuration difference promotion implies;
     refused when the image is unhealthy in SOURCE or DEST would change anything the plan does not list."""
     from infra.ops import promotion

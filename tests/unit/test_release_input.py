@@ -1,0 +1,64 @@
+"""Adversarial pass on issue 16 (B8, B9): a release's input is checked before any engine or API call, and the
+release commands take the lock wait `up` takes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import versions
+from infra.config import ConfigError
+from infra.ops import automation as ops
+from infra.ops.cli import main
+
+D4 = "ghcr.io/acs-team/acs@sha256:" + "d4" * 32
+
+
+class ReachedTheEngine(Exception):
+    """Raised where the command would start its first engine run or API call."""
+
+
+@pytest.fixture
+def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.ops import promotion, release
+
+    def stop(*_: object, **__: object) -> None:
+        raise ReachedTheEngine(ops.lock_timeout())
+    for module, name in ((release, "deploy"), (ops, "up"), (promotion, "plan"), (ops, "ensure_budget")):
+        monkeypatch.setattr(module, name, stop)
+
+
+@pytest.mark.parametrize("argv", [["deploy", "prod", "--image", ""], ["deploy", "prod", "--image", "  "],
+                                  ["deploy", "prod", "--image", "", "--commit", "1234567"],
+                                  ["pr", "up", "8", "--image", ""], ["pr", "up", "8", "--image", " "]])
+def test_an_empty_image_is_refused_not_taken_as_no_image(argv: list[str], no_engine: None,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """B8: `deploy prod --image ""` redeployed the running image and recorded it as a healthy release of the given
+    commit; `pr up 8 --image ""` kept the moving tag. Refused like `--commit ''`, naming the pinned forms."""
+    assert main(["--json", *argv]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error.startswith("--image") and "@sha256:" in error and "commit-SHA tag" in error, error
+
+
+def test_an_image_recorded_from_one_commit_is_not_credited_to_another() -> None:
+    """B8 addendum: D4 released from 4444444, then `deploy --image D4 --commit 7654321` rewrote the provenance."""
+    records = [{"image": D4, "commit": "4444444", "outcome": "healthy"}]
+    with pytest.raises(ConfigError) as err:
+        versions.check_provenance(records, {"image": D4, "commit": "4444444"}, D4, "7654321")
+    assert "4444444" in str(err.value) and "7654321" in str(err.value) and "--commit" in str(err.value)
+    with pytest.raises(ConfigError):  # an older record counts too (prod moved on since)
+        versions.check_provenance(records, {"image": "other@sha256:" + "e" * 64, "commit": "5555555"}, D4, "7654321")
+    versions.check_provenance(records, {"image": D4, "commit": "4444444"}, D4, "4444444")
+    versions.check_provenance(records, {"image": D4, "commit": "4444444"}, D4, "4444444" + "0" * 33)  # full SHA
+    versions.check_provenance(records, {"image": D4, "commit": "4444444"}, D4, None)
+    versions.check_provenance(records, {}, "ghcr.io/acs-team/acs@sha256:" + "f" * 64, "7654321")  # a new image
+
+
+@pytest.mark.parametrize("argv", [["deploy", "dev", "--image", D4], ["promote", "dev", "prod"], ["rollback", "prod"]])
+def test_release_commands_take_a_lock_timeout(argv: list[str], no_engine: None) -> None:
+    """B9: the README says `deploy` waits for a locked stack with `--lock-timeout` (exit 3 when it runs out);
+    `deploy`, `promote`, `rollback` had no such option. Every engine run of the command waits that long."""
+    with pytest.raises(ReachedTheEngine) as reached:
+        main([*argv, "--lock-timeout", "5"])
+    assert reached.value.args == (5.0,)
+    assert ops.lock_timeout() == 600, "the default comes back after the command"
