@@ -306,12 +306,22 @@ STAGE_SPECIFIC_VARIABLES = {"NODE_ENV", "LOG_LEVEL"}
 # `source` is each stage's own starting point (and a repo source builds from the stage's own branch).
 PROMOTED_SERVICE_FIELDS = ("start_command", "pre_deploy_command", "healthcheck", "restart_policy", "port")
 KEPT_SERVICE_FIELDS = ("source", "memory", "vcpu", "replicas", "region")
+# The health path is the code's (it moves); how long a stage waits for it is the stage's own tuning, like memory
+# (prod runs a bigger service, slower to start): the destination's timeout stays.
+KEPT_HEALTHCHECK_FIELDS = {"timeout_seconds": "timeoutSeconds"}
+
+
+def _promoted(key: str, src: Any, dst: Any) -> Any:
+    """What promotion sets `key` to in the destination (model field names)."""
+    if key == "healthcheck" and src and dst:
+        return {**src, **{k: dst[k] for k in KEPT_HEALTHCHECK_FIELDS if k in dst}}
+    return src
 
 
 def promote_plan(source: str, dest: str, root: Path) -> dict[str, Any]:
     """What differs between two stacks' declared configurations, and what promotion would change in `dest`:
-    code and behaviour move (source image, commands, healthcheck, non-stage variables); capacity, data and
-    domains stay. Secret values are never compared: only their names."""
+    code and behaviour move (source image, commands, health path, non-stage variables); capacity, the health-check
+    timeout, data and domains stay. Secret values are never compared: only their names."""
     a, b = _config(source, root), _config(dest, root)
     differences: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
@@ -328,8 +338,9 @@ def promote_plan(source: str, dest: str, root: Path) -> dict[str, Any]:
         for key in PROMOTED_SERVICE_FIELDS + KEPT_SERVICE_FIELDS:
             if sa.get(key) != sb.get(key):
                 differences.append({"what": f"{name}.{key}", source: sa.get(key), dest: sb.get(key)})
-                if key in PROMOTED_SERVICE_FIELDS:
-                    changes.append({"change": f"{name}.{key}", "from": sb.get(key), "to": sa.get(key)})
+                to = _promoted(key, sa.get(key), sb.get(key))
+                if key in PROMOTED_SERVICE_FIELDS and to != sb.get(key):
+                    changes.append({"change": f"{name}.{key}", "from": sb.get(key), "to": to})
     for key in sorted(set(a.variables) | set(b.variables)):
         va, vb = a.variables.get(key), b.variables.get(key)
         if va != vb:
@@ -367,13 +378,26 @@ def apply_promotion(plan: dict[str, Any], root: Path) -> Path:
         src = by_name[svc["name"]].model_dump(by_alias=True, exclude_none=True)
         for key in ("startCommand", "preDeployCommand", "healthcheck", "restartPolicy", "port"):
             if key in src:
-                _assign(svc, key, src[key])
+                _assign(svc, key, _kept_healthcheck(src[key], svc.get(key)) if key == "healthcheck" else src[key])
     for key, value in source.variables.items():
         if key not in STAGE_SPECIFIC_VARIABLES:
             _assign(env.setdefault("variables", {}), key, value)
     with path.open("w") as f:
         rt.dump(doc, f)
     return path
+
+
+def _kept_healthcheck(value: dict[str, Any], dest: Any) -> dict[str, Any]:
+    """The source's health check with the destination's own timeout as its file has it (set, or left default)."""
+    if not isinstance(dest, dict):
+        return value
+    kept = {**value}
+    for alias in KEPT_HEALTHCHECK_FIELDS.values():
+        if alias in dest:
+            kept[alias] = dest[alias]
+        else:
+            kept.pop(alias, None)
+    return kept
 
 
 def _assign(target: Any, key: str, value: Any) -> None:

@@ -108,7 +108,8 @@ def test_promote_dry_run(project: PulumiProject) -> None:
     whats = {d["what"] for d in plan["differences"]}
     assert {"web.source", "web.memory", "variable NODE_ENV", "variable LOG_LEVEL", "database", "domain"} <= whats
     changes = {c["change"] for c in plan["changes"]}
-    assert "web.healthcheck" in changes and "web.memory" not in changes and "variable NODE_ENV" not in changes
+    assert "web.memory" not in changes and "variable NODE_ENV" not in changes
+    assert "web.healthcheck" in whats and "web.healthcheck" not in changes, "prod keeps its own health-check timeout"
     assert "web.source" not in changes, "the image moves by digest (promotion of the running image), not by file"
     assert plan["image"]["to"] is None and not plan["source_healthy"], "dev has no release to promote"
     assert "records no image" in plan["source_health"]
@@ -126,7 +127,8 @@ def test_promote_writes_code_fields_and_keeps_comments(project: PulumiProject) -
     after = yaml.safe_load(text)
     web, dev_web = after["config"]["acs:environment"]["services"][0], \
         yaml.safe_load((project.dir / "Pulumi.dev.yaml").read_text())["config"]["acs:environment"]["services"][0]
-    assert web["healthcheck"] == dev_web["healthcheck"], "behaviour moves"
+    assert web["healthcheck"]["path"] == dev_web["healthcheck"]["path"], "behaviour moves"
+    assert web["healthcheck"]["timeoutSeconds"] == 120 != dev_web["healthcheck"]["timeoutSeconds"], "tuning stays"
     assert web["source"] == before["config"]["acs:environment"]["services"][0]["source"], "the image moves as data"
     assert (web["memory"], web["vcpu"], web["replicas"]) == ("1GB", 2, 2), "capacity stays"
     env_after, env_before = after["config"]["acs:environment"], before["config"]["acs:environment"]
