@@ -62,3 +62,15 @@ def test_release_commands_take_a_lock_timeout(argv: list[str], no_engine: None) 
         main([*argv, "--lock-timeout", "5"])
     assert reached.value.args == (5.0,)
     assert ops.lock_timeout() == 600, "the default comes back after the command"
+
+
+def test_a_failed_release_under_monitor_still_puts_its_report_on_stdout(monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """B11: `--json deploy prod --monitor 30m` (the deploy workflow) gave stdout to the monitor's document and the
+    release's report to stderr; when the release failed the monitor never ran, and `result.json` was empty, so the
+    post-mortem had no error to show. (The release itself is replaced here: only the CLI's output is tested.)"""
+    from infra.ops import release
+    failed = release.DeployReport("prod", healthy=False, error="unhealthy after 2s: answered 503", image=D4)
+    monkeypatch.setattr(release, "deploy", lambda *_, **__: failed)
+    assert main(["--json", "deploy", "prod", "--image", D4, "--monitor", "30m"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == "unhealthy after 2s: answered 503"

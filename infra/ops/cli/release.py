@@ -44,7 +44,8 @@ def deploy_cmd(stack: str, image: Optional[str] = typer.Option(
         lines.append(f"rolled back {report.rolled_back['service']} to deployment {report.rolled_back['rolled_back_to']}"
                      + (f" ({report.release['rolled_back_to']})" if report.release and
                         report.release.get("rolled_back_to") else ""))
-    if monitor_window and STATE["json"]:  # stdout carries one JSON document: the monitor's
+    if monitor_window and STATE["json"] and report.healthy:  # stdout carries one JSON document: the monitor's,
+        # or the release's when it failed (the monitor never runs)
         err.print(json.dumps(report.as_dict(), default=str), markup=False)
     else:
         emit(report.as_dict(), "\n".join(lines))
