@@ -14,13 +14,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pulumi.automation as auto
+
 from infra import versions
 
 from infra.ops import automation as ops, release
-from infra.railway import client_from_env
+from infra.config import PR_STACK, ConfigError
+from infra.railway import NotFoundError, RailwayApiError, client_from_env
 
 ORDER = {"pr": 0, "dev": 1, "prod": 2}
 DRIFT_TAG = "acs:drift"
+ROW_KEYS = ("stack", "stage", "image", "pinned", "commit", "since", "url", "deployment", "deployment_status",
+            "deployment_image", "healthy", "health", "drift", "error")
 TAG_MAX = 256  # Pulumi Cloud's limit on a tag value (the DIY backends take more): the tag stays portable
 
 
@@ -65,15 +70,20 @@ def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
                          "pinned": versions.pinned(cur.get("image")), "commit": cur.get("commit"),
                          "since": cur.get("since"), "url": out.get("url"), "deployment": None,
                          "deployment_status": None, "deployment_image": None, "healthy": None, "health": None,
-                         "drift": None}
+                         "drift": None, "error": None}
     if "environmentId" not in out:
         r["health"] = "not deployed"
         return r
     t = release.target(stack, root)
     cfg = release._config(stack, root)
     svc = cfg.public_service
-    latest = release.deployments(client_from_env(), t, t.service_ids[svc.name], first=1) \
-        if svc.name in t.service_ids else []
+    try:
+        latest = release.deployments(client_from_env(), t, t.service_ids[svc.name], first=1) \
+            if svc.name in t.service_ids else []
+    except NotFoundError:  # deleted outside the tool: this row says so, the other stacks keep theirs
+        r["error"] = r["health"] = _gone(stack, t)
+        r["drift"] = last_drift(stack, root)
+        return r
     if latest:
         r.update(deployment=latest[0]["id"], deployment_status=latest[0]["status"],
                  deployment_image=(latest[0].get("meta") or {}).get("image"))
@@ -85,10 +95,35 @@ def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
     return r
 
 
-def board(root: Path, check_drift: bool = False) -> list[dict[str, Any]]:
-    names = [s.name for s in ops.workspace(root).list_stacks() if s.resource_count]
+def _gone(stack: str, t: release.Target) -> str:
+    """What is gone from Railway (one read of the environment) and what clears or repairs it."""
+    try:
+        env = client_from_env().query("EnvironmentRead", id=t.environment_id)["environment"]
+    except NotFoundError:
+        env = None
+    gone = env is None or env.get("deletedAt")
+    what = f"its environment {t.environment_id} is gone" if gone else \
+        f"its service is gone from environment {t.environment_id}"
+    pr = PR_STACK.match(stack)
+    fix = f"`acs-infra pr down {pr.group(1)}` clears it" if pr else f"`acs-infra drift {stack}` shows what is missing"
+    return f"{stack}: {what} (deleted outside this tool); {fix}"
+
+
+def _row_or_error(stack: str, root: Path, check_drift: bool) -> dict[str, Any]:
+    """A stack that cannot be read still gets its row, saying why, named: one broken stack never hides the board."""
+    try:
+        return row(stack, root, check_drift)
+    except (RailwayApiError, ConfigError, release.ReleaseError, auto.CommandError) as exc:
+        message = f"{stack}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+        return {**dict.fromkeys(ROW_KEYS), "stack": stack, "stage": "pr" if PR_STACK.match(stack) else stack,
+                "pinned": False, "health": message, "error": message}
+
+
+def board(root: Path, check_drift: bool = False, only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every stack's row, or only those named (the others are not read)."""
+    names = [s.name for s in ops.workspace(root).list_stacks() if s.resource_count and (not only or s.name in only)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        rows = list(pool.map(lambda n: row(n, root, check_drift), names))
+        rows = list(pool.map(lambda n: _row_or_error(n, root, check_drift), names))
     return sorted(rows, key=lambda r: (ORDER.get(r["stage"] or "", 3), r["stack"]))
 
 

@@ -117,6 +117,32 @@ def test_status_board(project: PulumiProject, emulator: Emulator) -> None:
     assert json.loads(table)
 
 
+def test_status_survives_a_preview_whose_environment_was_deleted_by_hand(project: PulumiProject,
+                                                                        emulator: Emulator) -> None:
+    """Adversarial pass B4: one PR preview's environment deleted by hand made `status` (every stack, even
+    `--stack dev`, `--markdown`) fail with "DeploymentsOfService: Environment not found", exit 1, naming no stack.
+    Every stack keeps its row; the broken one says its environment is gone and what clears it."""
+    cli(project, "up", "dev")
+    cli(project, "pr", "up", "7")
+    gone = project.outputs("pr-7")["environmentId"]
+    emulator.data("mutation($id:String!){ environmentDelete(id:$id) }", id=gone)
+    assert not [e for e in emulator.inventory()["environments"] if e["id"] == gone and not e.get("deletedAt")], \
+        "the fault happened: pr-7's environment is gone"
+    rows = {r["stack"]: r for r in json.loads(cli(project, "status").stdout)}
+    assert list(rows) == ["pr-7", "dev"] and rows["dev"]["healthy"] is True, rows
+    broken = rows["pr-7"]
+    assert broken["healthy"] is None and gone in broken["error"] and "is gone" in broken["error"], broken
+    assert "acs-infra pr down 7" in broken["error"] and broken["health"] == broken["error"], broken
+    text = subprocess.run([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "status"],
+                          env=project.env, capture_output=True, text=True, timeout=600)
+    assert text.returncode == 0 and "stack=pr-7" in text.stdout and "pr down 7" in text.stdout, text
+    only = json.loads(cli(project, "status", "--stack", "dev").stdout)
+    assert [r["stack"] for r in only] == ["dev"], only
+    table = subprocess.run([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "status", "--markdown",
+                            "--stack", "dev"], env=project.env, capture_output=True, text=True, timeout=600)
+    assert table.returncode == 0 and "| dev |" in table.stdout and "pr-7" not in table.stdout, table
+
+
 def test_promotion_refuses_an_unhealthy_image_and_unlisted_changes(project: PulumiProject,
                                                                    emulator: Emulator) -> None:
     cli(project, "deploy", "dev", "--image", A, "--commit", COMMIT_A)

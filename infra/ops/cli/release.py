@@ -145,7 +145,7 @@ def status_cmd(markdown: bool = typer.Option(False, "--markdown", help="a table 
                                                                           "per stack)")) -> None:
     """The promotion board: every stack's image and commit, since when, deployment status, health, URL, drift."""
     from infra.ops import board
-    rows = [r for r in board.board(root(), check_drift) if not stacks or r["stack"] in stacks]
+    rows = board.board(root(), check_drift, only=stacks)
     if STATE["json"]:
         out.print_json(json.dumps(rows, default=str))
     else:
