@@ -117,6 +117,19 @@ def test_status_board(project: PulumiProject, emulator: Emulator) -> None:
     assert json.loads(table)
 
 
+def test_an_image_is_never_credited_to_another_commit(project: PulumiProject, emulator: Emulator) -> None:
+    """Adversarial pass B8 (addendum): `deploy --image D4 --commit 7654321` when D4 was released from 4444444
+    rewrote the record's commit and the board. Refused, naming both commits, before any write."""
+    cli(project, "deploy", "dev", "--image", A, "--commit", COMMIT_A)
+    before = json.loads(cli(project, "history", "dev").stdout)["releases"]
+    writes = emulator.stats()["write_total"]
+    refused = cli(project, "deploy", "dev", "--image", A, "--commit", COMMIT_B, check=False)
+    assert refused.returncode == 1 and COMMIT_A in refused.stderr and COMMIT_B in refused.stderr, refused.stderr
+    assert emulator.stats()["write_total"] == writes, "nothing written"
+    assert json.loads(cli(project, "history", "dev").stdout)["releases"] == before
+    assert project.outputs("dev")["release"]["commit"] == COMMIT_A
+
+
 def test_status_survives_a_preview_whose_environment_was_deleted_by_hand(project: PulumiProject,
                                                                         emulator: Emulator) -> None:
     """Adversarial pass B4: one PR preview's environment deleted by hand made `status` (every stack, even
