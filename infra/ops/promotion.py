@@ -149,7 +149,10 @@ def promote(source: str, dest: str, root: Path, *, dry_run: bool, on_output: Cal
 
 
 def hand_made_changes(dest: str, root: Path) -> list[str]:
-    """What DEST runs that its stack file does not say (drift's own check: names and fingerprints, no values)."""
+    """What DEST runs that its stack file does not say (drift's own check: names and fingerprints, no values).
+    A destination not made yet runs nothing."""
+    if not ops.stack_exists(dest, root):
+        return []
     checked = drift.check_stack(dest, root)
     if checked.error:
         raise release.ReleaseError(f"refused: could not read {dest} to check it against its stack file: "
