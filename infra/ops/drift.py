@@ -27,7 +27,7 @@ CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
 HIDDEN = {"__provider", "secret_names", "adopt_id", INVENTORY, secret_prints.OUTPUT, secret_prints.CHANGES}
 
 
-def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[FieldDrift]:
+def variable_drift(declared: dict[str, Any], live: dict[str, Any], prefix: str = "variables") -> list[FieldDrift]:
     """Per-name differences of a plain variable set. Only names the program declares plain show their values:
     a name added out of band may hold a secret (`STRIPE_KEY`), and a declared reference (`${{Postgres.DATABASE_URL}}`)
     renders to a credential that may have been pasted over it, so both show a fingerprint."""
@@ -36,7 +36,27 @@ def variable_drift(declared: dict[str, Any], live: dict[str, Any]) -> list[Field
         if declared.get(name) != live.get(name):
             plain = name in declared and not REFERENCE.search(str(declared[name]))
             shown = live.get(name) if plain else fingerprint(live.get(name))
-            out.append(FieldDrift(f"variables.{name}", declared.get(name), shown))
+            out.append(FieldDrift(f"{prefix}.{name}", declared.get(name), shown))
+    return out
+
+
+def nested_drift(prefix: str, declared: dict[str, Any], live: dict[str, Any]) -> list[FieldDrift]:
+    """Nested declared values (a fork shape's `services`: per service its source, settings, limits, variables)
+    against live ones, one field per leaf. A dict is never shown whole (a service's holds its variables' values):
+    `variables` go through variable_drift, a dict present on one side only shows as present or absent."""
+    out: list[FieldDrift] = []
+    for key in sorted(set(declared) | set(live), key=str):
+        want, have, path = declared.get(key), live.get(key), f"{prefix}.{key}"
+        if key == "variables" and isinstance(want or {}, dict) and isinstance(have or {}, dict):
+            out += variable_drift(want or {}, have or {}, path)
+        elif isinstance(want, dict) and isinstance(have, dict):
+            out += nested_drift(path, want, have)
+        elif isinstance(want, dict) or isinstance(have, dict):
+            if _norm(want) != _norm(have):
+                out.append(FieldDrift(path, "(present)" if want is not None else None,
+                                      "(present)" if have is not None else None))
+        elif _norm(want) != _norm(have):
+            out.append(FieldDrift(path, want, have))
     return out
 
 
@@ -52,12 +72,14 @@ def secret_drift(stack: auto.Stack, events: list[EngineEvent] | None = None,
     for res in (stack.export_stack().deployment or {}).get("resources") or []:
         outs = res.get("outputs") or {}
         names = [n for n in outs.get("secret_names") or [] if n in config]
-        if not names or not res.get("id") or not outs.get("project_id") or not outs.get("environment_id"):
+        if not names or not res.get("id") or not outs.get("environment_id"):
             continue
         prints = (refreshed.get(res["urn"]) or {}).get(secret_prints.OUTPUT) or {}
         if key and all(isinstance(prints.get(n), dict) for n in names):
             fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n]), prints[n].get("shown"))
                       for n in names if prints[n].get("match") != secret_prints.keyed(key, config[n])]
+        elif not outs.get("project_id"):
+            continue  # a fork's shape: only its read's prints tell (without them, its fork is gone: reported)
         else:
             client = client or client_from_env()
             try:
@@ -110,6 +132,8 @@ def field_drift(old_outputs: dict[str, Any], new_inputs: dict[str, Any]) -> list
         live = old_outputs.get(key)
         if key == "variables" and isinstance(declared, dict) and isinstance(live, dict):
             diffs += variable_drift(declared, live)
+        elif key == "services" and isinstance(declared, dict) and isinstance(live or {}, dict):
+            diffs += nested_drift(key, declared, live or {})  # a fork shape's: never the whole dict
         elif masked(declared) == MASK or masked(live) == MASK:
             continue  # compared below through the names only
         elif _norm(declared) != _norm(live):

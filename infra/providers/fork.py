@@ -28,7 +28,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import DiffResult, Resource
 
 from infra.ownership import OWNER_VARIABLE
-from infra.providers import snapshot, variable_sets
+from infra.providers import secret_prints, snapshot, variable_sets
 from infra.providers.base import (CheckFailure, CheckResult, CreateResult, Field, RailwayProvider, ReadResult,
                                   UpdateResult, client, create_once, ignore_missing)
 from infra.providers.environment import EnvironmentProvider, check_owned
@@ -293,6 +293,15 @@ def _live_service(config: dict[str, Any], sid: str, declared: dict[str, Any]) ->
     return shape
 
 
+def _secret_prints(config: dict[str, Any], props: dict[str, Any]) -> dict[str, Any] | None:
+    """The shape's secrets as drift compares them (only under drift's key, see `secret_prints`): each is given to
+    every shaped service, so a value changed on any one of them shows."""
+    services = config.get("services") or {}
+    lives = [{k: v["value"] for k, v in (services[sid].get("variables") or {}).items()}
+             for sid in (props.get("service_ids") or {}).values() if sid in services]
+    return secret_prints.published_across(lives, props.get("secret_names") or [])
+
+
 class ForkShapeFailed(Exception):
     """The first shaping of a fork failed; says whether the fork (with its source's copies) is gone."""
 
@@ -361,7 +370,8 @@ class ForkShapeProvider(RailwayProvider):
                     continue  # reported as a change: the declared service is gone from the fork
                 split = variable_sets.split(live["variables"], props.get("secret_names") or [])
                 services[name], secrets = {**live, "variables": split["variables"]}, split["secret_variables"]
-            return {**props, "services": services, "secret_variables": secrets}
+            return {**props, "services": services, "secret_variables": secrets,
+                    secret_prints.OUTPUT: _secret_prints(config, props)}
         return self.read_or_gone(id_, props, fetch)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

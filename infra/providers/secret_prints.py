@@ -30,10 +30,23 @@ def keyed(key: str, value: Any) -> str | None:
 
 
 def published(live: dict[str, Any], names: list[str]) -> dict[str, dict[str, str | None]] | None:
+    return published_across([live], names)
+
+
+def published_across(lives: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, str | None]] | None:
+    """`published` for secrets given to several services (a fork shape's): a name's live values agree, or it
+    matches no declared value and shows each one's fingerprint. Nothing without the key or a live service."""
     key = os.environ.get(KEY)
-    if not key:
+    if not key or not lives:
         return None
-    return {n: {"match": keyed(key, live.get(n)), "shown": fingerprint(live.get(n))} for n in names}
+    out = {}
+    for n in names:
+        values = list(dict.fromkeys(live.get(n) for live in lives))
+        if len(values) == 1:
+            out[n] = {"match": keyed(key, values[0]), "shown": fingerprint(values[0])}
+        else:
+            out[n] = {"match": None, "shown": ", ".join(fingerprint(v) or "(absent)" for v in values)}
+    return out
 
 
 CHANGES = "variable_changes"  # a read's output: names of variables changed out of band, with fingerprints

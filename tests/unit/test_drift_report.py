@@ -76,3 +76,34 @@ def test_variables_changed_out_of_band_are_published_by_name_only(monkeypatch: p
     out = reports([ResourceDrift("dev-postgres", "changed", published_changes(found))])
     assert "LEAKME" not in out and "made-pw" not in out and "railway" not in out, out
     assert "variables.POSTGRES_PASSWORD" in out and fingerprint("LEAKME-1111") in out
+
+
+def test_a_fork_shapes_services_drift_per_field_never_as_a_whole() -> None:
+    """adv15 B4: a preview's drift printed the shape's whole live `services` dict, a hand-made token's value in it.
+    Now one field per difference, like a service's: variables by name (a fingerprint unless declared plain)."""
+    declared = {"web": {"image": "acs:1", "settings": {"num_replicas": 1}, "variables": {"LOG_LEVEL": "debug"}},
+                "worker": {"image": "acs:1", "variables": {"QUEUE": "q"}}}
+    live = {"web": {"image": "acs:2", "settings": {"num_replicas": 3},
+                    "variables": {"LOG_LEVEL": "warn", "HANDMADE_TOKEN": "hm_SECRET_VALUE_9999"}}}
+    fields = field_drift({"services": live}, {"services": declared})
+    shown = {f.field: (f.declared, f.live) for f in fields}
+    assert shown == {"services.web.image": ("acs:1", "acs:2"),
+                     "services.web.settings.num_replicas": (1, 3),
+                     "services.web.variables.HANDMADE_TOKEN": (None, fingerprint("hm_SECRET_VALUE_9999")),
+                     "services.web.variables.LOG_LEVEL": ("debug", "warn"),
+                     "services.worker": ("(present)", None)}, shown
+    out = reports([ResourceDrift("pr-48-shape", "changed", fields)])
+    assert "hm_SECRET_VALUE_9999" not in out and "QUEUE" not in out, out
+
+
+def test_a_secret_given_to_several_services_matches_only_when_they_all_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """adv15 B5: a fork shape gives its secrets to each declared service; a value changed on any one of them is
+    drift, shown by fingerprints only."""
+    monkeypatch.setenv(secret_prints.KEY, "k")
+    same = secret_prints.published_across([{"JWT": "a"}, {"JWT": "a"}], ["JWT"])
+    assert same == secret_prints.published({"JWT": "a"}, ["JWT"])
+    assert same["JWT"]["match"] == secret_prints.keyed("k", "a")
+    split = secret_prints.published_across([{"JWT": "a"}, {"JWT": "stolen"}, {}], ["JWT"])["JWT"]
+    assert split["match"] is None
+    assert split["shown"] == f"{fingerprint('a')}, {fingerprint('stolen')}, (absent)"
+    assert secret_prints.published_across([], ["JWT"]) is None  # no live service: nothing to compare
