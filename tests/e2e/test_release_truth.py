@@ -1,0 +1,115 @@
+"""A release's records and the board say what Railway runs (adversarial issue 16: B1, B2, B3, B5): a rollback
+never returns to a rejected release nor forward to the one it left, a pinned image that does not run is deployed,
+interleaved releases do not credit each other's deployment, and the board flags a live image that is not the pin."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator, PulumiProject, kill_while_held
+from tests.e2e.test_pr_previews import cli
+from tests.e2e.test_versions import REPO, A, B, health, running
+
+pytestmark = pytest.mark.e2e
+
+C = f"{REPO}@sha256:{'c' * 64}"
+DEPLOYS = "query($p:String!,$s:String!){ deployments(first:20, input:{projectId:$p, serviceId:$s}){ edges { node { id status meta } } } }"
+
+
+def deployments(emulator: Emulator, project: PulumiProject, stack: str) -> list[dict[str, Any]]:
+    out = project.outputs(stack)
+    data = emulator.data(DEPLOYS, p=out["projectId"], s=out["serviceIds"]["web"])
+    return [e["node"] for e in data["deployments"]["edges"]]
+
+
+def test_rollback_never_returns_to_a_rejected_release_nor_forward(project: PulumiProject, emulator: Emulator) -> None:
+    cli(project, "deploy", "dev", "--image", A)
+    web = project.outputs("dev")["serviceIds"]["web"]
+    emulator.admin(f"/services/{web}/behaviour", {"healthy": False})
+    bad = cli(project, "deploy", "dev", "--image", B, "--health-timeout", "1", check=False)
+    assert bad.returncode == 1 and running(emulator, project, "dev")["image"] == A, bad.stderr
+    emulator.admin(f"/services/{web}/behaviour", {"healthy": True})
+    refused = cli(project, "rollback", "dev", check=False)
+    assert refused.returncode == 1 and "no earlier healthy release" in refused.stderr, refused.stdout + refused.stderr
+    assert running(emulator, project, "dev")["image"] == A, "B was rejected: never deployed again"
+
+    cli(project, "deploy", "dev", "--image", C)
+    done = json.loads(cli(project, "rollback", "dev").stdout)
+    assert done["image"] == A and running(emulator, project, "dev")["image"] == A
+    left = [r for r in json.loads(cli(project, "history", "dev").stdout)["releases"] if r["image"] == C][-1]
+    assert (left["outcome"], left["rolled_back_to"]) == ("rolled back", A), left
+    again = cli(project, "rollback", "dev", check=False)
+    assert again.returncode == 1 and "no earlier healthy release" in again.stderr, again.stdout + again.stderr
+    assert running(emulator, project, "dev")["image"] == A, "never forward to the release it just left"
+
+
+def test_a_pinned_image_that_does_not_run_is_deployed(project: PulumiProject, emulator: Emulator) -> None:
+    """A release killed right after the source update pins C without a deployment of it: the board says so,
+    and the re-run deploys C and closes the killed run's record."""
+    cli(project, "deploy", "dev", "--image", A)
+    web = project.outputs("dev")["serviceIds"]["web"]
+    env_id = project.outputs("dev")["environmentId"]
+    source = "query($s:String!,$e:String!){ serviceInstance(serviceId:$s, environmentId:$e){ source { image } } }"
+    kill_while_held(project, emulator, "ServiceInstanceUpdate", ("deploy", "dev", "--image", C),
+                    lambda: emulator.data(source, s=web, e=env_id)["serviceInstance"]["source"]["image"] == C)
+    cli(project, "recover", "dev")
+    assert (project.outputs("dev")["release"]["image"], running(emulator, project, "dev")["image"]) == (C, A)
+    killed = project.outputs("dev")["releases"][-1]
+    assert (killed["image"], killed["outcome"]) == (C, "in progress"), killed
+
+    row = json.loads(cli(project, "status", "--stack", "dev").stdout)[0]
+    assert row["runs_pinned_image"] is False and row["deployment_image"] == A, row
+    for fmt in ((), ("--markdown",)):
+        board = subprocess.run([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "status",
+                                "--stack", "dev", *fmt], env=project.env, capture_output=True, text=True, check=True)
+        assert f"live deployment runs {A}" in board.stdout, board.stdout
+
+    again = json.loads(cli(project, "deploy", "dev", "--image", C).stdout)
+    assert again["healthy"] and again["release"]["outcome"] == "healthy", again
+    assert running(emulator, project, "dev")["image"] == C and again["deployments"]["web"] == \
+        running(emulator, project, "dev")["deployment"]
+    records = [r for r in project.outputs("dev")["releases"] if r["image"] == C]
+    assert [r["outcome"] for r in records] == ["healthy"] and records[0]["id"] == killed["id"], records
+
+
+def test_interleaved_releases_do_not_credit_each_other(project: PulumiProject, emulator: Emulator) -> None:
+    """Release A's deployment is still deploying (the emulator's clock is stopped) when release B starts: B
+    deploys its own image instead of taking A's deployment as its own, and A, whose deployment no longer serves,
+    fails naming what runs instead, without rolling B back."""
+    cli(project, "deploy", "dev", "--image", C)
+    emulator.freeze()
+    argv = [sys.executable, "-m", "infra", "--json", "--project-dir", str(project.dir), "deploy", "dev"]
+    first = subprocess.Popen(argv + ["--image", A], env=project.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        deadline = time.monotonic() + 300
+        while not [d for d in deployments(emulator, project, "dev") if d["meta"].get("image") == A]:
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.2)  # waits for the CLI under test, not for the emulator's clock
+        second = subprocess.Popen(argv + ["--image", B], env=project.env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        while project.outputs("dev")["release"]["image"] != B or not \
+                [d for d in deployments(emulator, project, "dev") if d["meta"].get("image") == B]:
+            assert second.poll() is None and time.monotonic() < deadline, second.communicate()
+            time.sleep(0.2)
+        emulator.advance(1)  # both deployments finish
+        out_a, err_a = first.communicate(timeout=300)
+        out_b, err_b = second.communicate(timeout=300)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert second.returncode == 0, out_b + err_b
+    assert first.returncode == 1 and f"runs {B}" in err_a, out_a + err_a
+    now = running(emulator, project, "dev")
+    assert (now["image"], now["status"], project.outputs("dev")["release"]["image"]) == (B, "SUCCESS", B)
+    records = {r["image"]: r for r in project.outputs("dev")["releases"]}
+    assert records[B]["outcome"] == "healthy" and records[B]["deployments"]["web"] == now["deployment"]
+    assert records[A]["outcome"] == "interleaved" and B in records[A]["reason"], records[A]
+    assert health(emulator, "acs-dev.up.railway.app") == 200
