@@ -73,7 +73,7 @@ class Request:
     stack: str
     image: str | None = None
     commit: str | None = None
-    record: dict[str, Any] | None = None
+    record: dict[str, Any] | list[dict[str, Any]] | None = None  # several: each replaces the one with its id
 
     def env(self) -> dict[str, str]:
         return {ENV: json.dumps(self.__dict__)}

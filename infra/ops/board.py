@@ -87,6 +87,8 @@ def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
     if latest:
         r.update(deployment=latest[0]["id"], deployment_status=latest[0]["status"],
                  deployment_image=(latest[0].get("meta") or {}).get("image"))
+        # False: the newest deployment (whose status and health the row shows) runs another image than the pin
+        r["runs_pinned_image"] = None if not r["deployment_image"] else r["deployment_image"] == r["image"]
     r["healthy"], r["health"] = release.health_gate(t, svc.healthcheck.path if svc.healthcheck else "/", 0)
     if check_drift:
         from infra.ops import drift
@@ -132,6 +134,8 @@ COLUMNS = ("stack", "image", "commit", "since", "deployment_status", "health", "
 
 def _cell(r: dict[str, Any], key: str) -> str:
     value = r.get(key)
+    if key == "image" and r.get("runs_pinned_image") is False:
+        return f"{value} (pinned; NOT LIVE: live deployment runs {r['deployment_image']})"
     if key == "image" and value and not r["pinned"]:
         return f"{value} (moving tag)"
     if key == "health":

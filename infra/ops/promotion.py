@@ -177,6 +177,9 @@ def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str],
     cfg = release._config(stack_name, root)
     name = service or cfg.public_service.name
     if prev is None and bad is None:
+        if records:  # never one deployment back onto a release recorded rolled back, nor forward to one it left
+            raise release.ReleaseError(f"{stack_name}: no earlier healthy release than {cur.get('image')} to roll "
+                                       "back to (releases recorded rolled back or unhealthy are never redeployed)")
         return {"stack": stack_name, **release.rollback(t, name, on_status=on_status)}
     image, commit = (prev["image"], prev.get("commit")) if prev else (cur.get("image"), cur.get("commit"))
     record = _rollback_record(stack_name, cur, image, commit, bad, reason)
@@ -190,11 +193,21 @@ def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str],
                             health_timeout)
     record.update(deployments={name: done["deployment"]}, rollback_health=detail,
                   outcome="rolled back" if bad else ("healthy" if ok else "unhealthy"))
-    _pin(stack_name, root, image, commit, record, on_output)  # the outcome, written only after the gate
+    left = _left(records, cur, image) if bad is None else None
+    _pin(stack_name, root, image, commit, [left, record] if left else record, on_output)  # written after the gate
     if not ok:
         raise release.ReleaseError(f"{stack_name}/{name}: rolled back to {image}, but it is not healthy: {detail}")
     return {"stack": stack_name, **{k: v for k, v in done.items() if k != "failed"}, "image": image,
             "commit": commit, "record": record}
+
+
+def _left(records: list[dict[str, Any]], cur: dict[str, Any], image: str) -> dict[str, Any] | None:
+    """The healthy record of the release a rollback leaves, marked rolled back: a later rollback never returns
+    to it (forward)."""
+    left = next((r for r in reversed(records) if r.get("image") == cur.get("image") and r.get("outcome") == "healthy"),
+                None)
+    return dict(left, outcome="rolled back", rolled_back_to=image, reason="rolled back by `acs-infra rollback`") \
+        if left else None
 
 
 def _rollback_record(stack_name: str, cur: dict[str, Any], image: str, commit: str | None,
@@ -228,11 +241,12 @@ def _deploy_anew(client: Any, t: release.Target, name: str, on_status: Callable[
     return {"service": name, "rolled_back_to": None, "deployment": dep, "failed": failed}
 
 
-def _pin(stack_name: str, root: Path, image: str, commit: str | None, record: dict[str, Any],
+def _pin(stack_name: str, root: Path, image: str, commit: str | None, record: dict[str, Any] | list[dict[str, Any]],
          on_output: Callable[[str], Any] | None) -> None:
     """Pins `image` in the stack's state with `record` (state only: the release resource calls no API)."""
+    records = [dict(r) for r in record] if isinstance(record, list) else dict(record)
     stack = ops.with_release(ops.select(stack_name, root, create=False),
-                             versions.Request(stack_name, image, commit, dict(record)))
+                             versions.Request(stack_name, image, commit, records))
     ops.run(stack, "up", on_output=on_output)
 
 

@@ -193,38 +193,87 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     ops.with_release(stack, versions.Request(stack_name, image, report.commit) if image else None)
     changes = _preview_changes(stack)
     exists = ops.stack_output(stack_name, root, "environmentId")
-    before = _live_deployments(target(stack_name, root)) if exists else {}
-    if changes and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
+    live = _live_nodes(target(stack_name, root)) if exists else {}
+    before = {name: node["id"] for name, node in live.items()}
+    stale = _not_running(cfg, live, image)  # pinned, but its live deployment runs another image: deploy it
+    if (changes or stale) and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
         label = f"pre-deploy-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         report.backup = backup(target(stack_name, root), label)
-    record = versions.new_record(stack_name, image, report.commit) if changes and image else None
+    record = _start_record(stack_name, root, image, report.commit, was, live, cfg) if (changes or stale) and image else None
     if record:
-        record.update(previous_image=was.get("image"), previous_commit=was.get("commit"), backup=(report.backup or {}).get("name"))
+        record.update(backup=(report.backup or {}).get("name"))
         ops.with_release(stack, versions.Request(stack_name, image, report.commit, record))
     result = ops.run(stack, "up", on_output=on_output)
     report.changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if v and k != "same"}
     t = target(stack_name, root)
     client = client_from_env()
-    _new_deployments(client, t, report, before)
+    _new_deployments(client, t, cfg, report, before, stale)
     _gate(client, t, cfg, report, health_timeout, deploy_timeout, on_status)
+    clash = _interleaved(client, t, report) if record else None
+    if clash:  # another release deployed meanwhile: rolling back would undo it, and this one's pin is not live
+        report.healthy, report.health, report.error = False, clash, clash
     rolled_back_image = None
-    if not report.healthy and (auto_rollback or (record and record["previous_image"] not in (None, image))):
+    if not clash and not report.healthy and (auto_rollback or (record and record["previous_image"] not in (None, image))):
         rolled_back_image = _roll_back(client, t, cfg, report, before, record, on_status)
     if record:
-        _finish_record(stack, record, report, rolled_back_image, on_output)
+        _finish_record(stack, record, report, rolled_back_image, on_output, interleaved=bool(clash))
     return report
 
 
-def _new_deployments(client: RailwayClient, t: Target, report: DeployReport, before: dict[str, str]) -> None:
+def _image(deployment: dict[str, Any] | None) -> str | None:
+    return ((deployment or {}).get("meta") or {}).get("image")
+
+
+def _not_running(cfg: EnvironmentConfig, live: dict[str, dict[str, Any]], image: str | None) -> set[str]:
+    """The image-sourced services whose live deployment runs another image than `image` (a release killed after
+    the pin, a rollback by hand): "the same image again writes nothing" holds only when it runs."""
+    return {s.name for s in cfg.services if image and s.source.image and s.name in live
+            and _image(live[s.name]) not in (None, image)}
+
+
+def _start_record(stack_name: str, root: Path, image: str, commit: str | None, was: dict[str, Any],
+                  live: dict[str, dict[str, Any]], cfg: EnvironmentConfig) -> dict[str, Any]:
+    """The new release's record. The `in progress` record a killed release of this image left is taken over (its
+    id and what it replaced), so this run closes it truthfully; `previous_image` is what runs now."""
+    records = ops.stack_output(stack_name, root, "releases") or []
+    killed = next((r for r in reversed(records) if r.get("outcome") == "in progress" and r.get("image") == image
+                   and r.get("kind", "release") == "release"), None)
+    record = versions.new_record(stack_name, image, commit)
+    if killed:
+        return dict(record, id=killed["id"], previous_image=killed.get("previous_image"),
+                    previous_commit=killed.get("previous_commit"))
+    running = _image(live.get(cfg.public_service.name)) or was.get("image")
+    ran = next((r for r in reversed(records) if r.get("image") == running), {}) if running != was.get("image") else was
+    return dict(record, previous_image=running, previous_commit=ran.get("commit"))
+
+
+def _new_deployments(client: RailwayClient, t: Target, cfg: EnvironmentConfig, report: DeployReport,
+                     before: dict[str, str], stale: set[str]) -> None:
+    images = {s.name for s in cfg.services if s.source.image}
     for name, sid in t.service_ids.items():
         latest = deployments(client, t, sid, first=1)
         newest = latest[0]["id"] if latest else None
-        if report.changes and (newest is None or newest == before.get(name)):
+        # A deployment made since `before` is this run's only when it runs this release's image: another
+        # release's (interleaved on the same stack) is never taken as this one's.
+        ours = newest is not None and newest != before.get(name) and (
+            name not in images or _image(latest[0]) in (None, report.image))
+        if (report.changes or name in stale) and not ours:
             # Image and settings changes do not redeploy by themselves (variable changes do): deploy once.
             newest = client.mutate("ServiceInstanceDeploy", serviceId=sid,
                                    environmentId=t.environment_id)["serviceInstanceDeployV2"]
         if newest:
             report.deployments[name] = newest
+
+
+def _interleaved(client: RailwayClient, t: Target, report: DeployReport) -> str | None:
+    """After the gate: each service's newest deployment is still this release's. Another release on the stack
+    (the stack lock serialises engine runs, not releases) may have deployed since: this one then does not serve."""
+    for name, dep in report.deployments.items():
+        latest = deployments(client, t, t.service_ids[name], first=1)
+        if latest and latest[0]["id"] != dep:
+            return (f"another release deployed meanwhile: {t.stack}/{name} now runs {_image(latest[0])} (deployment "
+                    f"{latest[0]['id']}), not this release's {report.image} (deployment {dep})")
+    return None
 
 
 def _gate(client: RailwayClient, t: Target, cfg: EnvironmentConfig, report: DeployReport, health_timeout: float,
@@ -263,14 +312,15 @@ def _roll_back(client: RailwayClient, t: Target, cfg: EnvironmentConfig, report:
 
 
 def _finish_record(stack: auto.Stack, record: dict[str, Any], report: DeployReport, rolled_back_image: str | None,
-                   on_output: Callable[[str], Any] | None) -> None:
+                   on_output: Callable[[str], Any] | None, interleaved: bool = False) -> None:
     """Writes the release's outcome to the stack's outputs; after a rollback this run pins the previous image, so
-    a later `up` keeps it."""
-    outcome = "healthy" if report.healthy else ("rolled back" if report.rolled_back else "unhealthy")
+    a later `up` keeps it. An interleaved release keeps the pin the other release wrote (no image asked)."""
+    outcome = "interleaved" if interleaved else \
+        "healthy" if report.healthy else ("rolled back" if report.rolled_back else "unhealthy")
     record.update(outcome=outcome, deployments=report.deployments, reason=report.error,
                   rolled_back_to=rolled_back_image if report.rolled_back else None)
-    image = rolled_back_image or record["image"]
-    commit = record["previous_commit"] if rolled_back_image else record["commit"]
+    image = None if interleaved else rolled_back_image or record["image"]
+    commit = None if interleaved else record["previous_commit"] if rolled_back_image else record["commit"]
     ops.with_release(stack, versions.Request(report.stack, image, commit, record))
     ops.run(stack, "up", on_output=on_output)
     report.release = record
@@ -278,12 +328,16 @@ def _finish_record(stack: auto.Stack, record: dict[str, Any], report: DeployRepo
 
 def _live_deployments(t: Target) -> dict[str, str]:
     """The deployment serving each service now: what a failed release goes back to."""
+    return {name: node["id"] for name, node in _live_nodes(t).items()}
+
+
+def _live_nodes(t: Target) -> dict[str, dict[str, Any]]:
     client = client_from_env()
     live = {}
     for name, sid in t.service_ids.items():
         ok = [d for d in deployments(client, t, sid) if d["status"] == "SUCCESS"]
         if ok:
-            live[name] = ok[0]["id"]
+            live[name] = ok[0]
     return live
 
 

@@ -18,12 +18,14 @@ from infra.providers.base import CheckResult, CreateResult, Field, RailwayProvid
 KEEP_RECORDS = 50  # the newest releases kept in the state; older ones are in the backend's checkpoint history
 
 
-def merge_records(records: list[dict[str, Any]], record: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """A record replaces the one with its id (a release is written when it starts and again when it ends)."""
-    if not record:
-        return list(records)
-    kept = [r for r in records if r.get("id") != record.get("id")]
-    return (kept + [record])[-KEEP_RECORDS:]
+def merge_records(records: list[dict[str, Any]],
+                  record: dict[str, Any] | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A record replaces the one with its id (a release is written when it starts and again when it ends); one run
+    may write several (a rollback also marks the release it left)."""
+    merged = list(records)
+    for one in (record if isinstance(record, list) else [record] if record else []):
+        merged = [r for r in merged if r.get("id") != one.get("id")] + [one]
+    return merged[-KEEP_RECORDS:]
 
 
 class ReleaseProvider(RailwayProvider):
@@ -73,7 +75,7 @@ class Release(Resource):
     records: Output[list[dict[str, Any]]]
 
     def __init__(self, resource_name: str, *, declared_image: Input[str] | None, image: str | None = None,
-                 commit: str | None = None, record: dict[str, Any] | None = None,
+                 commit: str | None = None, record: dict[str, Any] | list[dict[str, Any]] | None = None,
                  opts: ResourceOptions | None = None) -> None:
         super().__init__(ReleaseProvider(), resource_name, {
             "declared_image": declared_image, "image": image, "commit": commit, "record": record,
