@@ -90,13 +90,15 @@ def test_interleaved_releases_do_not_credit_each_other(project: PulumiProject, e
     try:
         deadline = time.monotonic() + 300
         while not [d for d in deployments(emulator, project, "dev") if d["meta"].get("image") == A]:
-            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "release A never deployed"  # never communicate(): it still runs
             time.sleep(0.2)  # waits for the CLI under test, not for the emulator's clock
         second = subprocess.Popen(argv + ["--image", B], env=project.env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         while project.outputs("dev")["release"]["image"] != B or not \
                 [d for d in deployments(emulator, project, "dev") if d["meta"].get("image") == B]:
-            assert second.poll() is None and time.monotonic() < deadline, second.communicate()
+            assert second.poll() is None, second.communicate()
+            assert time.monotonic() < deadline, "release B never deployed its own image"
             time.sleep(0.2)
         emulator.advance(1)  # both deployments finish
         out_a, err_a = first.communicate(timeout=300)
