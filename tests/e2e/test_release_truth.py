@@ -88,13 +88,14 @@ def test_interleaved_releases_do_not_credit_each_other(project: PulumiProject, e
                              stderr=subprocess.PIPE, text=True)
     second = None
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600
         while not [d for d in deployments(emulator, project, "dev") if d["meta"].get("image") == A]:
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, "release A never deployed"  # never communicate(): it still runs
             time.sleep(0.2)  # waits for the CLI under test, not for the emulator's clock
         second = subprocess.Popen(argv + ["--image", B], env=project.env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 600  # each wait its own bound: an engine run takes minutes on a loaded host
         while project.outputs("dev")["release"]["image"] != B or not \
                 [d for d in deployments(emulator, project, "dev") if d["meta"].get("image") == B]:
             assert second.poll() is None, second.communicate()
