@@ -15,7 +15,7 @@ import pulumi.automation as auto
 from infra import versions
 
 from infra.ops import automation as ops, budget
-from infra.config import ConfigError, EnvironmentConfig, parse_environment, load_stack_file
+from infra.config import ConfigError, EnvironmentConfig, app_repo, is_app_image, parse_environment, load_stack_file
 from infra.railway import RailwayClient, client_from_env
 
 TERMINAL = {"SUCCESS", "FAILED", "CRASHED", "REMOVED", "SKIPPED"}
@@ -224,11 +224,16 @@ def _image(deployment: dict[str, Any] | None) -> str | None:
     return ((deployment or {}).get("meta") or {}).get("image")
 
 
+def _app_services(cfg: EnvironmentConfig) -> set[str]:
+    """The services a release's image reaches (a worker with an image of its own keeps it: adv15 B8)."""
+    app = app_repo([s.source.image for s in cfg.services])
+    return {s.name for s in cfg.services if is_app_image(s.source.image, app)}
+
+
 def _not_running(cfg: EnvironmentConfig, live: dict[str, dict[str, Any]], image: str | None) -> set[str]:
-    """The image-sourced services whose live deployment runs another image than `image` (a release killed after
-    the pin, a rollback by hand): "the same image again writes nothing" holds only when it runs."""
-    return {s.name for s in cfg.services if image and s.source.image and s.name in live
-            and _image(live[s.name]) not in (None, image)}
+    """The app's services whose live deployment runs another image than `image` (a release killed after the
+    pin, a rollback by hand): "the same image again writes nothing" holds only when it runs."""
+    return {name for name in _app_services(cfg) if image and name in live and _image(live[name]) not in (None, image)}
 
 
 def _start_record(stack_name: str, root: Path, image: str, commit: str | None, was: dict[str, Any],
@@ -249,7 +254,7 @@ def _start_record(stack_name: str, root: Path, image: str, commit: str | None, w
 
 def _new_deployments(client: RailwayClient, t: Target, cfg: EnvironmentConfig, report: DeployReport,
                      before: dict[str, str], stale: set[str]) -> None:
-    images = {s.name for s in cfg.services if s.source.image}
+    images = _app_services(cfg)
     for name, sid in t.service_ids.items():
         latest = deployments(client, t, sid, first=1)
         newest = latest[0]["id"] if latest else None
