@@ -199,7 +199,8 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     if (changes or stale) and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
         label = f"pre-deploy-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         report.backup = backup(target(stack_name, root), label)
-    record = _start_record(stack_name, root, image, report.commit, was, live, cfg) if (changes or stale) and image else None
+    record = _start_record(stack_name, root, image, report.commit, was, live, cfg) \
+        if (changes or stale) and image else None
     if record:
         record.update(backup=(report.backup or {}).get("name"))
         ops.with_release(stack, versions.Request(stack_name, image, report.commit, record))
@@ -213,7 +214,8 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     if clash:  # another release deployed meanwhile: rolling back would undo it, and this one's pin is not live
         report.healthy, report.health, report.error = False, clash, clash
     rolled_back_image = None
-    if not clash and not report.healthy and (auto_rollback or (record and record["previous_image"] not in (None, image))):
+    if not clash and not report.healthy and \
+            (auto_rollback or (record and record["previous_image"] not in (None, image))):
         rolled_back_image = _roll_back(client, t, cfg, report, before, record, on_status)
     if record:
         _finish_record(stack, record, report, rolled_back_image, on_output, interleaved=bool(clash))
