@@ -75,3 +75,45 @@ def test_a_pinned_image_that_does_not_run_is_deployed(project: PulumiProject, em
         running(emulator, project, "dev")["deployment"]
     records = [r for r in project.outputs("dev")["releases"] if r["image"] == C]
     assert [r["outcome"] for r in records] == ["healthy"] and records[0]["id"] == killed["id"], records
+
+
+def test_interleaved_releases_do_not_credit_each_other(project: PulumiProject, emulator: Emulator) -> None:
+    """Release A's deployment is still deploying (the emulator's clock is stopped) when release B starts: B
+    deploys its own image instead of taking A's deployment as its own, and A, whose deployment no longer serves,
+    fails naming what runs instead, without rolling B back."""
+    cli(project, "deploy", "dev", "--image", C)
+    out = project.outputs("dev")
+    emulator.freeze()
+    argv = [sys.executable, "-m", "infra", "--json", "--project-dir", str(project.dir), "deploy", "dev"]
+    first = subprocess.Popen(argv + ["--image", A], env=project.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        deadline = time.monotonic() + 600
+        while not [d for d in deployments(emulator, out) if d["meta"].get("image") == A]:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "release A never deployed"  # never communicate(): it still runs
+            time.sleep(0.2)  # waits for the CLI under test, not for the emulator's clock
+        emulator.advance(0.05)  # B's deployment is the newer one (a stopped clock would stamp both alike); A builds on
+        second = subprocess.Popen(argv + ["--image", B], env=project.env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 600  # each wait its own bound: an engine run takes minutes on a loaded host
+        while not [d for d in deployments(emulator, out) if d["meta"].get("image") == B]:  # after B's up pinned B
+            assert second.poll() is None, second.communicate()
+            assert time.monotonic() < deadline, "release B never deployed its own image"
+            time.sleep(0.2)
+        emulator.advance(1)  # both deployments finish
+        out_a, err_a = first.communicate(timeout=300)
+        out_b, err_b = second.communicate(timeout=300)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert second.returncode == 0, out_b + err_b
+    assert first.returncode == 1 and f"runs {B}" in err_a, out_a + err_a
+    now = running(emulator, project, "dev")
+    assert (now["image"], now["status"], project.outputs("dev")["release"]["image"]) == (B, "SUCCESS", B)
+    records = {r["image"]: r for r in project.outputs("dev")["releases"]}
+    assert records[B]["outcome"] == "healthy" and records[B]["deployments"]["web"] == now["deployment"]
+    assert records[A]["outcome"] == "interleaved" and B in records[A]["reason"], records[A]
+    assert health(emulator, "acs-dev.up.railway.app") == 200
