@@ -112,7 +112,8 @@ class RateLimiter:
     `Retry-After` in seconds. Railway does not document the window's shape or the Reset unit: the emulator
     assumes a fixed window that opens with a token's first request (so Reset is one instant every client of the
     token sees alike) and epoch seconds, and counts only answered requests, not 429s. The second window is
-    sliding, on real monotonic time; the hourly one reads `clock` (tests move it) and may be shortened
+    sliding and the hourly one fixed; both read `clock` (tests stop or move it: three requests on a stopped clock
+    are one instant however slow the machine), and the hourly one may be shortened
     (`window_seconds`) so a benchmark can watch work queue across several windows.
     """
 
@@ -137,7 +138,8 @@ class RateLimiter:
 
     def acquire(self, token: str) -> tuple[bool, int, dict[str, str]]:
         """(allowed, retry_after_seconds, headers)."""
-        mono, now = time.monotonic(), self._now()
+        now = self._now()
+        mono = now  # the per-second window slides on the same clock
         with self._lock:
             start, used = self._windows.get(token, (now, 0))
             if now - start >= self.window:

@@ -163,6 +163,9 @@ def test_deployments_progress_and_rollback(emulator: Emulator) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(emulator: Emulator) -> None:
+    """Three requests at one instant (the clock is stopped: on a loaded machine they once spanned a second and the
+    third was let through) against two per second: the third is refused."""
+    emulator.freeze()
     emulator.admin("/limits", {"per_second": 2, "per_hour": 1000})
     codes = [emulator.http.post(emulator.url, json={"query": "{ projects { edges { node { id } } } }"},
                                 headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}) for _ in range(3)]
