@@ -11,7 +11,7 @@ import pulumi.automation as auto
 from infra import versions
 from infra.config import app_repo, is_app_image
 
-from infra.ops import automation as ops, drift, release
+from infra.ops import automation as ops, drift, promotion_plan, release
 from infra.railway import client_from_env
 
 # What each promoted configuration field touches in DEST (resource names after the stack prefix).
@@ -22,7 +22,7 @@ FIELD_RESOURCES = {"start_command": ("{svc}-settings",), "pre_deploy_command": (
 
 def plan(source: str, dest: str, root: Path) -> dict[str, Any]:
     """The configuration plan plus the image move: what DEST runs now and what it would run."""
-    out = release.promote_plan(source, dest, root)
+    out = promotion_plan.promote_plan(source, dest, root)
     src, now = ops.current_release(source, root), ops.current_release(dest, root)
     image = src.get("image")
     out["image"] = {"from": now.get("image"), "to": image, "commit": src.get("commit"),
@@ -135,7 +135,7 @@ def promote(source: str, dest: str, root: Path, *, dry_run: bool, on_output: Cal
     path = root / f"Pulumi.{dest}.yaml"
     kept = path.read_text()
     if p["changes"]:
-        release.apply_promotion(p, root)
+        promotion_plan.apply_promotion(p, root)
     req = versions.Request(dest, p["image"]["to"], p["image"]["commit"])
     unlisted = unlisted_changes(dest, root, req, expected_resources(p, dest, root))
     if unlisted:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import yaml
 
-from infra.ops import release
+from infra.ops import promotion_plan
 from tests.conftest import Emulator, PulumiProject
 from tests.e2e.test_pr_previews import cli
 
@@ -121,7 +121,7 @@ def test_promote_writes_code_fields_and_keeps_comments(project: PulumiProject) -
     path.write_text(path.read_text().replace("        memory: 1GB\n", "        # sized for peak traffic, see ops review\n"
                                              "        memory: 1GB  # never promoted\n"))
     before = yaml.safe_load(path.read_text())
-    release.apply_promotion(release.promote_plan("dev", "prod", project.dir), project.dir)
+    promotion_plan.apply_promotion(promotion_plan.promote_plan("dev", "prod", project.dir), project.dir)
     text = path.read_text()
     assert "# sized for peak traffic, see ops review\n" in text and "memory: 1GB  # never promoted\n" in text
     after = yaml.safe_load(text)
@@ -137,4 +137,4 @@ def test_promote_writes_code_fields_and_keeps_comments(project: PulumiProject) -
     assert {k: v for k, v in after["config"].items() if k != "acs:environment"} == \
         {k: v for k, v in before["config"].items() if k != "acs:environment"}, "secrets are never copied"
     assert after["encryptionsalt"] == before["encryptionsalt"]
-    assert release.promote_plan("dev", "prod", project.dir)["changes"] == [], "promoted: nothing left to move"
+    assert promotion_plan.promote_plan("dev", "prod", project.dir)["changes"] == [], "promoted: nothing left to move"

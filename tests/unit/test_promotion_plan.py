@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from infra.ops import release
+from infra.ops import promotion_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,11 +27,11 @@ def test_promotion_keeps_the_destinations_health_check_timeout(tmp_path: Path) -
     root = project(tmp_path)
     assert (web(root, "dev")["healthcheck"]["timeoutSeconds"], web(root, "prod")["healthcheck"]["timeoutSeconds"]) \
         == (60, 120)
-    plan = release.promote_plan("dev", "prod", root)
+    plan = promotion_plan.promote_plan("dev", "prod", root)
     assert "web.healthcheck" in {d["what"] for d in plan["differences"]}, "the difference is shown"
     assert "web.healthcheck" not in {c["change"] for c in plan["changes"]}, plan["changes"]
     before = (root / "Pulumi.prod.yaml").read_text()
-    release.apply_promotion(plan, root)
+    promotion_plan.apply_promotion(plan, root)
     assert (root / "Pulumi.prod.yaml").read_text() == before
 
 
@@ -39,9 +39,9 @@ def test_promotion_moves_the_health_path_with_the_code(tmp_path: Path) -> None:
     root = project(tmp_path)
     dev = root / "Pulumi.dev.yaml"
     dev.write_text(dev.read_text().replace("path: /health", "path: /healthz"))
-    plan = release.promote_plan("dev", "prod", root)
+    plan = promotion_plan.promote_plan("dev", "prod", root)
     change = next(c for c in plan["changes"] if c["change"] == "web.healthcheck")
     assert change["to"] == {"path": "/healthz", "timeout_seconds": 120}, change
-    release.apply_promotion(plan, root)
+    promotion_plan.apply_promotion(plan, root)
     assert web(root, "prod")["healthcheck"] == {"path": "/healthz", "timeoutSeconds": 120}
-    assert release.promote_plan("dev", "prod", root)["changes"] == [], "promoted: nothing left to move"
+    assert promotion_plan.promote_plan("dev", "prod", root)["changes"] == [], "promoted: nothing left to move"
