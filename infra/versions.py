@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from infra.config import ConfigError
+from infra.config.models import check_image_ref
 
 ENV = "ACS_RELEASE"  # how the CLI hands a run its release (the program reads it only for the named stack)
 DIGEST = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/:-]*[a-z0-9])@sha256:[0-9a-f]{64}$")
@@ -28,12 +29,19 @@ def check_image(ref: str) -> str:
     """An immutable reference: `repo@sha256:<64 hex>`, or a tag that is a commit SHA (never moved)."""
     ref = ref.strip()
     if DIGEST.match(ref) or COMMIT_TAG.match(ref):
-        return ref
+        return _registry_accepts(ref)
     if not ref:
         raise ConfigError("--image is empty; give the image to release, pinned: the digest the build printed "
                           "(<repo>@sha256:<64 hex>) or an immutable commit-SHA tag (<repo>:<7-40 hex>)")
     raise ConfigError(f"--image {ref!r}: not pinned; use the digest the build printed (<repo>@sha256:<64 hex>) "
                       "or an immutable commit-SHA tag (<repo>:<7-40 hex>), never a moving tag like :main")
+
+
+def _registry_accepts(ref: str) -> str:
+    try:
+        return check_image_ref(ref)
+    except ValueError as e:
+        raise ConfigError(f"--image {e}") from None
 
 
 def check_commit(sha: str | None) -> str | None:

@@ -22,6 +22,16 @@ def test_moving_or_malformed_references_are_refused(ref: str) -> None:
         check_image(ref)
 
 
+@pytest.mark.parametrize("ref", ["ghcr.io/" + "a" * 3000 + "/acs@sha256:" + "0" * 64,
+                                 "ghcr.io/acs-team/" + "a" * 240 + ":1a2b3c4",
+                                 "ghcr.io/acs-team//acs@sha256:" + "0" * 64, "ghcr.io/acs-team/acs-@sha256:" + "0" * 64])
+def test_references_no_registry_accepts_are_refused(ref: str) -> None:
+    """The OCI distribution spec caps `<registry>/<name>` at 255 characters and names path components
+    `[a-z0-9]+(?:[._-][a-z0-9]+)*`: a name outside those fails at Railway's pull, after a backup and a deployment."""
+    with pytest.raises(ConfigError, match="255|not an image reference|not pinned"):
+        check_image(ref)
+
+
 def test_commit_from_a_commit_tag() -> None:
     assert commit_of("ghcr.io/acs-team/acs:1a2b3c4", None) == "1a2b3c4"
     assert commit_of(DIGEST, None) is None and commit_of(DIGEST, "abcdef0") == "abcdef0"
