@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (unit, integration against the emulator, end-to-end with the real engine).
-# Does its own set-up; extra arguments go to pytest.
+# Does its own set-up; extra arguments go to pytest. Two workers by default (pytest-xdist; each test owns its
+# emulator, backend and ports): ACS_TEST_WORKERS=0 runs serially.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$ROOT/scripts/setup.sh"
 # shellcheck source=/dev/null
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-exec python -m pytest "$@"
+exec python -m pytest -n "${ACS_TEST_WORKERS:-2}" "$@"
