@@ -101,6 +101,15 @@ def new_record(stack: str, image: str, commit: str | None, kind: str = "release"
             "deployments": {}, "backup": None, "rolled_back_to": None, "reason": None}
 
 
+OPEN = ("in progress", "rolling back")  # a record its run has not closed yet
+
+
+def close_open(records: list[dict[str, Any]], outcome: str, reason: str) -> list[dict[str, Any]]:
+    """The records whose run never closed them (killed, or still gating elsewhere), closed with `outcome`. A run
+    still alive writes its own end over this by the record's id."""
+    return [dict(r, outcome=outcome, reason=reason) for r in records if r.get("outcome") in OPEN]
+
+
 def previous_good(records: list[dict[str, Any]], image: str | None) -> dict[str, Any] | None:
     """The newest healthy release of another image than `image`: what a rollback returns to."""
     return next((r for r in reversed(records) if r.get("outcome") == "healthy" and r.get("image") != image), None)

@@ -55,6 +55,22 @@ def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | Non
                 on_output(f"recover: {said}\n")
 
 
+def close_killed_releases(stack: auto.Stack, stack_name: str, state: dict[str, Any]) -> None:
+    """A release killed before its health gate left its record open and its image pinned: recover's up applies
+    that pin without a gate, so the record says so instead of staying `in progress` forever. A re-run of the same
+    release takes the record over (infra.ops.release)."""
+    from infra import versions
+    from infra.ops.automation import with_release
+    # The Release resource's own state: the stack's outputs are written only when a run completes.
+    release = next((r for r in state.get("resources") or [] if r.get("urn", "").endswith(f"::{stack_name}-release")
+                    and r.get("custom")), {})
+    records = (release.get("outputs") or {}).get("records") or []
+    closed = versions.close_open(records, "interrupted", "the run was killed before its health gate; recover "
+                                 "applied the pinned image, not gated: deploy it again to gate it, or roll back")
+    if closed:
+        with_release(stack, versions.Request(stack_name, record=closed))
+
+
 def killed_removal(stack_name: str, state: dict[str, Any]) -> bool:
     """The killed run was removing a PR preview: its recorded pending operation deletes the preview's environment
     (`pr down`, `pr gc`). A replacement of the fork (dev's environment replaced) records the same delete: finishing
@@ -108,6 +124,7 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
         done = destroy_and_remove(stack_name, root, on_output=on_output)
         return StackResult(stack_name, "destroyed", changes=done.changes, seconds=time.monotonic() - started)
     finish_killed_forks(stack, on_output, killed)  # the pending creates as the killed run left them
+    close_killed_releases(stack, stack_name, killed)
     result = run(stack, "up", on_output=on_output)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "recovered", outputs.get("url"), change_counts(result.summary), outputs,

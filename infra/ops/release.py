@@ -199,11 +199,12 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     if (changes or stale) and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
         label = f"pre-deploy-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         report.backup = backup(target(stack_name, root), label)
-    record = _start_record(stack_name, root, image, report.commit, was, live, cfg) \
-        if (changes or stale) and image else None
+    records = _start_record(stack_name, root, image, report.commit, was, live, cfg) \
+        if (changes or stale) and image else []
+    record = records[-1] if records else None
     if record:
         record.update(backup=(report.backup or {}).get("name"))
-        ops.with_release(stack, versions.Request(stack_name, image, report.commit, record))
+        ops.with_release(stack, versions.Request(stack_name, image, report.commit, records))
     result = ops.run(stack, "up", on_output=on_output)
     report.changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if v and k != "same"}
     t = target(stack_name, root)
@@ -239,19 +240,23 @@ def _not_running(cfg: EnvironmentConfig, live: dict[str, dict[str, Any]], image:
 
 
 def _start_record(stack_name: str, root: Path, image: str, commit: str | None, was: dict[str, Any],
-                  live: dict[str, dict[str, Any]], cfg: EnvironmentConfig) -> dict[str, Any]:
-    """The new release's record. The `in progress` record a killed release of this image left is taken over (its
-    id and what it replaced), so this run closes it truthfully; `previous_image` is what runs now."""
+                  live: dict[str, dict[str, Any]], cfg: EnvironmentConfig) -> list[dict[str, Any]]:
+    """The new release's record, last, after the older records no run closed (closed as superseded). The newest
+    record, when a killed release of this image left it (`in progress`, or `interrupted` by recover), is taken
+    over (its id and what it replaced), so this run closes it truthfully; `previous_image` is what runs now."""
     records = ops.stack_output(stack_name, root, "releases") or []
-    killed = next((r for r in reversed(records) if r.get("outcome") == "in progress" and r.get("image") == image
-                   and r.get("kind", "release") == "release"), None)
+    last = records[-1] if records else {}
+    killed = last if last.get("outcome") in (*versions.OPEN, "interrupted") and last.get("image") == image \
+        and last.get("kind", "release") == "release" else None
     record = versions.new_record(stack_name, image, commit)
+    superseded = versions.close_open([r for r in records if r is not killed], "superseded",
+                                     f"release {record['id']} of {image} started before this one ended")
     if killed:
-        return dict(record, id=killed["id"], previous_image=killed.get("previous_image"),
-                    previous_commit=killed.get("previous_commit"))
+        return [*superseded, dict(record, id=killed["id"], previous_image=killed.get("previous_image"),
+                                  previous_commit=killed.get("previous_commit"))]
     running = _image(live.get(cfg.public_service.name)) or was.get("image")
     ran = next((r for r in reversed(records) if r.get("image") == running), {}) if running != was.get("image") else was
-    return dict(record, previous_image=running, previous_commit=ran.get("commit"))
+    return [*superseded, dict(record, previous_image=running, previous_commit=ran.get("commit"))]
 
 
 def _new_deployments(client: RailwayClient, t: Target, cfg: EnvironmentConfig, report: DeployReport,

@@ -50,7 +50,8 @@ def test_rollback_never_returns_to_a_rejected_release_nor_forward(project: Pulum
 
 def test_a_pinned_image_that_does_not_run_is_deployed(project: PulumiProject, emulator: Emulator) -> None:
     """A release killed right after the source update pins C without a deployment of it: the board says so,
-    and the re-run deploys C and closes the killed run's record."""
+    recover closes the killed run's record as interrupted (never `in progress` forever), and the re-run deploys C
+    and takes that record over."""
     cli(project, "deploy", "dev", "--image", A)
     web = project.outputs("dev")["serviceIds"]["web"]
     env_id = project.outputs("dev")["environmentId"]
@@ -60,7 +61,7 @@ def test_a_pinned_image_that_does_not_run_is_deployed(project: PulumiProject, em
     cli(project, "recover", "dev")
     assert (project.outputs("dev")["release"]["image"], running(emulator, project, "dev")["image"]) == (C, A)
     killed = project.outputs("dev")["releases"][-1]
-    assert (killed["image"], killed["outcome"]) == (C, "in progress"), killed
+    assert (killed["image"], killed["outcome"]) == (C, "interrupted") and "not gated" in killed["reason"], killed
 
     row = json.loads(cli(project, "status", "--stack", "dev").stdout)[0]
     assert row["runs_pinned_image"] is False and row["deployment_image"] == A, row
@@ -117,3 +118,18 @@ def test_interleaved_releases_do_not_credit_each_other(project: PulumiProject, e
     assert records[B]["outcome"] == "healthy" and records[B]["deployments"]["web"] == now["deployment"]
     assert records[A]["outcome"] == "interleaved" and B in records[A]["reason"], records[A]
     assert health(emulator, "acs-dev.up.railway.app") == 200
+
+
+def test_a_release_killed_in_its_gate_is_closed_by_the_next(project: PulumiProject, emulator: Emulator) -> None:
+    """A release killed after its up (its deployment made, no lock held, nothing pending for recover) leaves its
+    record open; the next release of another image closes it as superseded instead of leaving it in progress."""
+    cli(project, "deploy", "dev", "--image", A)
+    out = project.outputs("dev")
+    kill_while_held(project, emulator, "ServiceInstanceDeploy", ("deploy", "dev", "--image", C),
+                    lambda: any(d["meta"].get("image") == C for d in deployments(emulator, out)))
+    assert project.outputs("dev")["releases"][-1]["outcome"] == "in progress"
+    cli(project, "deploy", "dev", "--image", B)
+    records = project.outputs("dev")["releases"]
+    assert [r["outcome"] for r in records if r["image"] == C] == ["superseded"], records
+    assert B in next(r for r in records if r["image"] == C)["reason"]
+    assert (records[-1]["image"], records[-1]["outcome"]) == (B, "healthy"), records[-1]

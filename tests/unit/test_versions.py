@@ -5,7 +5,7 @@ import pytest
 
 from infra.config import ConfigError
 from infra.providers.release import KEEP_RECORDS, ReleaseProvider
-from infra.versions import check_image, commit_of, previous_good
+from infra.versions import check_image, close_open, commit_of, previous_good
 
 DIGEST = "ghcr.io/acs-team/acs@sha256:" + "0" * 64
 
@@ -67,3 +67,12 @@ def test_previous_good_skips_failed_and_current() -> None:
     records = [{"image": "a", "outcome": "healthy"}, {"image": "b", "outcome": "rolled back"},
                {"image": "c", "outcome": "healthy"}]
     assert previous_good(records, "c")["image"] == "a"
+
+
+def test_only_open_records_are_closed() -> None:
+    records = [{"id": "a", "outcome": "healthy"}, {"id": "b", "outcome": "in progress"},
+               {"id": "c", "outcome": "rolling back"}, {"id": "d", "outcome": "rolled back"}]
+    closed = close_open(records, "interrupted", "killed")
+    assert [(r["id"], r["outcome"], r["reason"]) for r in closed] == [("b", "interrupted", "killed"),
+                                                                      ("c", "interrupted", "killed")]
+    assert records[1]["outcome"] == "in progress", "the records read are left as they are"
