@@ -180,7 +180,7 @@ def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str],
         if records:  # never one deployment back onto a release recorded rolled back, nor forward to one it left
             raise release.ReleaseError(f"{stack_name}: no earlier healthy release than {cur.get('image')} to roll "
                                        "back to (releases recorded rolled back or unhealthy are never redeployed)")
-        return {"stack": stack_name, **release.rollback(t, name, on_status=on_status)}
+        return step_back(stack_name, root, name, on_status=on_status, health_timeout=health_timeout)
     image, commit = (prev["image"], prev.get("commit")) if prev else (cur.get("image"), cur.get("commit"))
     record = _rollback_record(stack_name, cur, image, commit, bad, reason)
     client = client_from_env()
@@ -199,6 +199,22 @@ def roll_back_release(stack_name: str, root: Path, *, on_output: Callable[[str],
         raise release.ReleaseError(f"{stack_name}/{name}: rolled back to {image}, but it is not healthy: {detail}")
     return {"stack": stack_name, **{k: v for k, v in done.items() if k != "failed"}, "image": image,
             "commit": commit, "record": record}
+
+
+def step_back(stack_name: str, root: Path, service: str, *, on_status: Callable[[str], Any] | None = None,
+              health_timeout: float = 120) -> dict[str, Any]:
+    """One service one deployment back, gated like a release: the deployment reaches SUCCESS and, for the public
+    service, its health path answers 200 (else exit 1 naming why: the step back did not restore service)."""
+    t = release.target(stack_name, root)
+    done = {"stack": stack_name, **release.rollback(t, service, on_status=on_status)}
+    public = release._config(stack_name, root).public_service
+    if done["service"] == public.name:
+        ok, done["rollback_health"] = release.health_gate(
+            t, public.healthcheck.path if public.healthcheck else "/", health_timeout)
+        if not ok:
+            raise release.ReleaseError(f"{stack_name}/{service}: rolled back to deployment {done['rolled_back_to']}, "
+                                       f"but it is not healthy: {done['rollback_health']}")
+    return done
 
 
 def _left(records: list[dict[str, Any]], cur: dict[str, Any], image: str) -> dict[str, Any] | None:

@@ -84,12 +84,22 @@ def test_rollback_without_a_previous_deployment(project: PulumiProject, emulator
 
 
 def test_manual_rollback(project: PulumiProject, emulator: Emulator) -> None:
+    """`rollback --service` goes one deployment back and is gated like a release: landing on a deployment whose
+    health path fails is exit 1, naming why."""
     cli(project, "deploy", "dev")
     cli(project, "deploy", "dev")  # nothing changed: the same deployment stays
+    web = web_id(project, "dev")
+    emulator.admin(f"/services/{web}/behaviour", {"healthy": False})
     set_variable(project, "dev", "FEATURE_Z", "on")
+    unhealthy = cli(project, "deploy", "dev", "--health-timeout", "1", check=False)  # stays: not an image release
+    assert unhealthy.returncode == 1, unhealthy.stdout + unhealthy.stderr
+    emulator.admin(f"/services/{web}/behaviour", {"healthy": True})
+    set_variable(project, "dev", "FEATURE_Z", "off")
     cli(project, "deploy", "dev")
+    bad = cli(project, "rollback", "dev", "--service", "web", "--health-timeout", "1", check=False)
+    assert bad.returncode == 1 and "not healthy" in bad.stderr and "503" in bad.stderr, bad.stdout + bad.stderr
     done = json.loads(cli(project, "rollback", "dev", "--service", "web").stdout)
-    assert done["service"] == "web" and done["rolled_back_to"]
+    assert done["service"] == "web" and done["rolled_back_to"] and done["rollback_health"].endswith("answered 200")
 
 
 def test_prod_data_survives_destroy(project: PulumiProject, emulator: Emulator) -> None:

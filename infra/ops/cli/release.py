@@ -108,20 +108,23 @@ def _monitor(stack: str, window: str, interval: str, service: str | None, report
 @guarded
 def rollback_cmd(stack: str, service: Optional[str] = typer.Option(
         None, help="roll only this service back one deployment (default: the previous release's image)"),
-                lock_timeout: float = typer.Option(600, help="seconds to wait for another run's lock (exit 3 after)")) -> None:
+                lock_timeout: float = typer.Option(600, help="seconds to wait for another run's lock (exit 3 after)"),
+                health_timeout: float = typer.Option(120, help="seconds the health path may take to answer 200")) -> None:
     """Return to the previous release's image (pinned again, so a later `up` keeps it) and wait until it is
-    live; without release records, or with --service, one deployment back."""
-    from infra.ops import automation as ops, budget, promotion, release
+    live and healthy; without release records, or with --service, one deployment back (gated the same way)."""
+    from infra.ops import automation as ops, budget, promotion
     if service == "":  # an empty name is a typo, not "no --service"
         raise ConfigError("--service: give a service name, or leave the option out for the previous release")
     # A rollback asked for here waits for (or stops on) the hourly budget like any write; the monitor's own
     # rollback after a breach does not wait: the client paces it on Railway's answers instead.
     ops.ensure_budget(stack, root(), engine_output, extra=budget.ROLLBACK_CALLS)
+    def on_status(status: str) -> None:
+        err.print(f"deployment: {status}")
     if service:
-        done = {"stack": stack, **release.rollback(release.target(stack, root()), service)}
+        done = promotion.step_back(stack, root(), service, on_status=on_status, health_timeout=health_timeout)
     else:
-        done = promotion.roll_back_release(stack, root(), on_output=engine_output,
-                                           on_status=lambda s: err.print(f"deployment: {s}"))
+        done = promotion.roll_back_release(stack, root(), on_output=engine_output, on_status=on_status,
+                                           health_timeout=health_timeout)
     emit(done, f"{stack}/{done['service']}: rolled back to {done.get('image') or done['rolled_back_to']}, live")
 
 
