@@ -76,7 +76,7 @@ def secret_drift(stack: auto.Stack, events: list[EngineEvent] | None = None,
             continue
         prints = (refreshed.get(res["urn"]) or {}).get(secret_prints.OUTPUT) or {}
         if key and all(isinstance(prints.get(n), dict) for n in names):
-            fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n]), prints[n].get("shown"))
+            fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n], key), prints[n].get("shown"))
                       for n in names if prints[n].get("match") != secret_prints.keyed(key, config[n])]
         elif not outs.get("project_id"):
             continue  # a fork's shape: only its read's prints tell (without them, its fork is gone: reported)
@@ -87,7 +87,7 @@ def secret_drift(stack: auto.Stack, events: list[EngineEvent] | None = None,
                                     environmentId=outs["environment_id"])["variables"]
             except NotFoundError:
                 continue  # the resource itself is gone: reported as deleted
-            fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n]), fingerprint(live.get(n)))
+            fields = [FieldDrift(f"secrets.{n}", fingerprint(config[n], key), fingerprint(live.get(n), key))
                       for n in names if live.get(n) != config[n]]
         if fields:
             found.append(ResourceDrift(_name(res["urn"]), "changed", fields))

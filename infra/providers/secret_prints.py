@@ -10,18 +10,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 from typing import Any
 
 KEY = "ACS_DRIFT_KEY"
 OUTPUT = "secret_fingerprints"
 
 
-def fingerprint(value: Any) -> str | None:
-    """Stands in for a value that must not be shown: equal values give equal fingerprints (32 bits of sha256,
-    enough to tell two values apart in a report, too short to be a useful oracle for a random secret)."""
+_PROCESS_KEY = secrets.token_hex(32)  # a process handed no run key still never shows a bare, guessable hash
+
+
+def fingerprint(value: Any, key: str | None = None) -> str | None:
+    """Stands in for a value that must not be shown: 32 bits of an HMAC under the run's key (given, else the
+    drift run's `ACS_DRIFT_KEY`, else this process's own). Equal values give equal fingerprints within one run;
+    a report read later cannot be used to test guesses of the value (adv15b N3: a bare sha256 could)."""
     if value is None:
         return None
-    return f"[hidden sha256:{hashlib.sha256(str(value).encode()).hexdigest()[:8]}]"
+    key = key or os.environ.get(KEY) or _PROCESS_KEY
+    return f"[hidden hmac:{hmac.new(key.encode(), str(value).encode(), hashlib.sha256).hexdigest()[:8]}]"
 
 
 def keyed(key: str, value: Any) -> str | None:

@@ -73,7 +73,7 @@ CASES: dict[str, tuple[Change, str, str]] = {
     "memory": (_memory, "dev-web-limits", "memory_bytes: declared 536870912, live 2147483648"),
     "variable changed": (_variable("LOG_LEVEL", "warn"), "dev-web", "variables.LOG_LEVEL: declared debug, live warn"),
     "variable added": (_variable("DEBUG_TOKEN", "x"), "dev-web",  # not declared plain: a fingerprint, not its value
-                       "variables.DEBUG_TOKEN: declared (absent), live [hidden sha256:"),
+                       "variables.DEBUG_TOKEN: declared (absent), live [hidden hmac:"),
     "variable removed": (_variable("NODE_ENV", None), "dev-web",
                          "variables.NODE_ENV: declared development, live (absent)"),
     "secret changed": (_secret_changed, "dev-web", "a secret value changed (value not shown)"),

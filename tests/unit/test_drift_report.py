@@ -1,6 +1,8 @@
 """Issue 14 item 13: drift reports never print a value of a secret or of a variable not declared plain."""
 from __future__ import annotations
 
+import hashlib
+
 import json
 
 import pytest
@@ -48,6 +50,14 @@ def test_fingerprint_is_short_stable_and_not_the_value() -> None:
     assert fingerprint("secret-zzz") == fingerprint("secret-zzz") != fingerprint("secret-zzy")
     assert "zzz" not in fingerprint("secret-zzz") and len(fingerprint("secret-zzz")) < 30
     assert fingerprint(None) is None
+
+
+def test_fingerprint_is_keyed_not_a_bare_hash() -> None:
+    """adv15b N3: a bare sha256 prefix of `letmein` let anyone reading the published report test guesses offline.
+    A fingerprint is keyed by the run's key: worthless once the run is over, equal only within one run."""
+    bare = hashlib.sha256(b"letmein").hexdigest()[:8]
+    assert bare not in fingerprint("letmein") and bare not in fingerprint("letmein", "k1")
+    assert fingerprint("letmein", "k1") == fingerprint("letmein", "k1") != fingerprint("letmein", "k2")
 
 
 def test_a_literal_pasted_over_a_declared_reference_shows_a_fingerprint() -> None:
