@@ -28,7 +28,8 @@ case "$args" in
     if [ "$DEPLOY_ANSWER" = refused ]; then
       echo '{"error": "another run holds stack prod (ci@runner-7, pid 42); waited 600s (timeout 600s)"}'
     else
-      jq '.releases += [$new]' --argjson new "$NEW_RECORD" "$WORK/history.json" > "$WORK/h" && mv "$WORK/h" "$WORK/history.json"
+      jq '.releases |= (if any(.[]; .id == $new.id) then map(if .id == $new.id then $new else . end) else . + [$new] end)' \
+        --argjson new "$NEW_RECORD" "$WORK/history.json" > "$WORK/h" && mv "$WORK/h" "$WORK/history.json"
       echo "{\\"error\\": \\"unhealthy after 120s: kars.up.railway.app/health answered 503\\", \\"release\\": $NEW_RECORD}"
     fi
     exit 1 ;;
@@ -42,7 +43,7 @@ def steps() -> dict[str, str]:
     return {s.get("name") or s.get("id", ""): s.get("run", "") for s in job["steps"]}
 
 
-def run_release(tmp_path: Path, answer: str) -> str:
+def run_release(tmp_path: Path, answer: str, before: list[dict] | None = None) -> str:
     """The release step (fails), then the post-mortem step (`if: failure()`); returns the step summary."""
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts/env.sh").write_text("")
@@ -50,7 +51,7 @@ def run_release(tmp_path: Path, answer: str) -> str:
     cli = tmp_path / "bin/acs-infra"
     cli.write_text(FAKE_CLI)
     cli.chmod(0o755)
-    (tmp_path / "history.json").write_text(json.dumps({"stack": "prod", "releases": [OLD]}))
+    (tmp_path / "history.json").write_text(json.dumps({"stack": "prod", "releases": before or [OLD]}))
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "WORK": str(tmp_path), "STACK": "prod",
            "IMAGE": IMAGE, "GITHUB_SHA": "2222222" + "0" * 33, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
            "DEPLOY_ANSWER": answer, "NEW_RECORD": json.dumps(NEW)}
@@ -73,3 +74,13 @@ def test_a_failed_release_shows_its_error_and_its_own_record(tmp_path: Path) -> 
     summary = run_release(tmp_path, "unhealthy")
     assert "answered 503" in summary and NEW["id"] in summary and '"rolled back"' in summary, summary
     assert OLD["id"] not in summary, summary
+
+
+def test_a_rerun_of_a_killed_release_shows_the_record_it_closed(tmp_path: Path) -> None:
+    """adv16b N2: the re-run takes over the killed run's `in progress` record (same id, already in the records
+    read before): the post-mortem said "refused before it changed anything" for a release that deployed and
+    rolled back. A record counts as this release's when its id or its outcome is new."""
+    killed = dict(NEW, outcome="in progress", reason=None)
+    summary = run_release(tmp_path, "unhealthy", before=[OLD, killed])
+    assert "answered 503" in summary and NEW["id"] in summary and '"rolled back"' in summary, summary
+    assert "no release record" not in summary.lower(), summary
