@@ -20,11 +20,15 @@ KEEP_RECORDS = 50  # the newest releases kept in the state; older ones are in th
 
 def merge_records(records: list[dict[str, Any]],
                   record: dict[str, Any] | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """A record replaces the one with its id (a release is written when it starts and again when it ends); one run
-    may write several (a rollback also marks the release it left)."""
+    """A record replaces the one with its id, in its place (a release is written when it starts and again when it
+    ends: the list stays ordered by start); one run may write several (a rollback also marks the release it left)."""
     merged = list(records)
     for one in (record if isinstance(record, list) else [record] if record else []):
-        merged = [r for r in merged if r.get("id") != one.get("id")] + [one]
+        at = next((i for i, r in enumerate(merged) if r.get("id") == one.get("id")), None)
+        if at is None:
+            merged.append(one)
+        else:
+            merged[at] = one
     return merged[-KEEP_RECORDS:]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import ConfigError
-from infra.providers.release import KEEP_RECORDS, ReleaseProvider
+from infra.providers.release import KEEP_RECORDS, ReleaseProvider, merge_records
 from infra.versions import check_image, close_open, commit_of, previous_good
 
 DIGEST = "ghcr.io/acs-team/acs@sha256:" + "0" * 64
@@ -76,3 +76,12 @@ def test_only_open_records_are_closed() -> None:
     assert [(r["id"], r["outcome"], r["reason"]) for r in closed] == [("b", "interrupted", "killed"),
                                                                       ("c", "interrupted", "killed")]
     assert records[1]["outcome"] == "in progress", "the records read are left as they are"
+
+
+def test_a_record_written_again_keeps_its_place() -> None:
+    """adv16b N6: history is oldest first (by start); a record closed later (rolled back by a later `rollback`)
+    stays where it started instead of moving behind newer releases."""
+    a, b, c = ({"id": i, "outcome": "healthy"} for i in "abc")
+    merged = merge_records([a, b, c], [dict(a, outcome="rolled back"), {"id": "d", "outcome": "healthy"}])
+    assert [(r["id"], r["outcome"]) for r in merged] == [("a", "rolled back"), ("b", "healthy"), ("c", "healthy"),
+                                                         ("d", "healthy")]
