@@ -188,19 +188,23 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     same_image = image == was.get("image")  # the same image again keeps the commit it was recorded with
     report.image = image
     report.commit = (versions.commit_of(image, commit) or (was.get("commit") if same_image else None)) if image else None
+    history = ops.release_history(stack_name, root) if was else []
     if image and was:  # before any write: a digest's commit is never rewritten (B8)
-        versions.check_provenance(ops.release_history(stack_name, root), was, image, report.commit)
+        versions.check_provenance(history, was, image, report.commit)
     ops.with_release(stack, versions.Request(stack_name, image, report.commit) if image else None)
     changes = _preview_changes(stack)
     exists = ops.stack_output(stack_name, root, "environmentId")
     live = _live_nodes(target(stack_name, root)) if exists else {}
     before = {name: node["id"] for name, node in live.items()}
     stale = _not_running(cfg, live, image)  # pinned, but its live deployment runs another image: deploy it
+    killed = _killed(history, image)  # a re-run of a release killed midway: it is gated again (adv16b N1)
+    if killed and killed.get("previous_image"):
+        before = _served_before(target(stack_name, root) if exists else None, cfg, before, killed["previous_image"])
     if (changes or stale) and exists and cfg.database.kind == "postgres":  # nothing to lose before the first up
         label = f"pre-deploy-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         report.backup = backup(target(stack_name, root), label)
-    records = _start_record(stack_name, root, image, report.commit, was, live, cfg) \
-        if (changes or stale) and image else []
+    records = _start_record(stack_name, history, killed, image, report.commit, was, live, cfg) \
+        if (changes or stale or killed) and image else []
     record = records[-1] if records else None
     if record:
         record.update(backup=(report.backup or {}).get("name"))
@@ -239,15 +243,35 @@ def _not_running(cfg: EnvironmentConfig, live: dict[str, dict[str, Any]], image:
     return {name for name in _app_services(cfg) if image and name in live and _image(live[name]) not in (None, image)}
 
 
-def _start_record(stack_name: str, root: Path, image: str, commit: str | None, was: dict[str, Any],
-                  live: dict[str, dict[str, Any]], cfg: EnvironmentConfig) -> list[dict[str, Any]]:
-    """The new release's record, last, after the older records no run closed (closed as superseded). The newest
-    record, when a killed release of this image left it (`in progress`, or `interrupted` by recover), is taken
-    over (its id and what it replaced), so this run closes it truthfully; `previous_image` is what runs now."""
-    records = ops.stack_output(stack_name, root, "releases") or []
+def _killed(records: list[dict[str, Any]], image: str | None) -> dict[str, Any] | None:
+    """The newest record, when a release of this image was killed midway and left it open (`in progress`, or
+    `interrupted` by recover): a re-run takes it over and gates the image again, whatever the preview says."""
     last = records[-1] if records else {}
-    killed = last if last.get("outcome") in (*versions.OPEN, "interrupted") and last.get("image") == image \
-        and last.get("kind", "release") == "release" else None
+    return last if image and last.get("image") == image and last.get("kind", "release") == "release" \
+        and last.get("outcome") in (*versions.OPEN, "interrupted") else None
+
+
+def _served_before(t: Target | None, cfg: EnvironmentConfig, before: dict[str, str],
+                   image: str) -> dict[str, str]:
+    """What a re-run of a killed release returns to when unhealthy: each app service's newest deployment of the
+    image the killed release replaced (its own deployment may be live already)."""
+    if t is None:
+        return before
+    client = client_from_env()
+    out = dict(before)
+    for name in _app_services(cfg) & set(t.service_ids):
+        ran = next((d for d in deployments(client, t, t.service_ids[name]) if _image(d) == image
+                    and d.get("canRollback")), None)
+        if ran:
+            out[name] = ran["id"]
+    return out
+
+
+def _start_record(stack_name: str, records: list[dict[str, Any]], killed: dict[str, Any] | None, image: str, commit: str | None,
+                  was: dict[str, Any], live: dict[str, dict[str, Any]], cfg: EnvironmentConfig) -> list[dict[str, Any]]:
+    """The new release's record, last, after the older records no run closed (closed as superseded). The record a
+    killed release of this image left (`_killed`) is taken over (its id and what it replaced), so this run closes
+    it truthfully; `previous_image` is what runs now."""
     record = versions.new_record(stack_name, image, commit)
     superseded = versions.close_open([r for r in records if r is not killed], "superseded",
                                      f"release {record['id']} of {image} started before this one ended")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Emulator, PulumiProject, kill_while_held
+from tests.conftest import Emulator, PulumiProject, kill_engine, kill_while_held
 from tests.e2e.test_pr_previews import cli
 from tests.e2e.test_versions import REPO, A, B, health, running
 
@@ -133,3 +133,30 @@ def test_a_release_killed_in_its_gate_is_closed_by_the_next(project: PulumiProje
     assert [r["outcome"] for r in records if r["image"] == C] == ["superseded"], records
     assert B in next(r for r in records if r["image"] == C)["reason"]
     assert (records[-1]["image"], records[-1]["outcome"]) == (B, "healthy"), records[-1]
+
+
+def test_a_rerun_of_a_release_killed_in_its_gate_gates_and_rolls_back(project: PulumiProject,
+                                                                       emulator: Emulator) -> None:
+    """adv16b N1: a release killed while its gate probed an unhealthy B (B deployed and live, the record open)
+    was re-run: "no changes", the gate failed, nothing was rolled back and the record stayed in progress. The
+    re-run takes the open record over, gates B and returns to A, recording B rolled back."""
+    cli(project, "deploy", "dev", "--image", A)
+    web = project.outputs("dev")["serviceIds"]["web"]
+    emulator.admin(f"/services/{web}/behaviour", {"healthy": False})
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "deploy", "dev",
+                            "--image", B, "--health-timeout", "3000"], env=project.env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while (now := running(emulator, project, "dev"))["image"] != B or now["status"] != "SUCCESS":
+        assert run.poll() is None and time.monotonic() < deadline, "the release ended before it was gating B"
+        time.sleep(0.2)  # waits for the CLI under test, not for the emulator's clock
+    assert run.poll() is None, "killed while gating"
+    kill_engine(run.pid)
+    run.wait()
+    assert project.outputs("dev")["releases"][-1]["outcome"] == "in progress"
+    again = cli(project, "deploy", "dev", "--image", B, "--health-timeout", "1", check=False)
+    assert again.returncode == 1 and "503" in again.stderr, again.stdout + again.stderr
+    assert running(emulator, project, "dev")["image"] == A, "the unhealthy release is rolled back"
+    b = [r for r in project.outputs("dev")["releases"] if r["image"] == B]
+    assert [(r["outcome"], r["rolled_back_to"]) for r in b] == [("rolled back", A)], b
+    assert project.outputs("dev")["release"]["image"] == A
