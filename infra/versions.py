@@ -56,6 +56,15 @@ def commit_of(ref: str, commit: str | None) -> str | None:
     return commit or (match.group("tag") if match else None)
 
 
+def resolve_commit(image: str, commit: str | None, records: list[dict[str, Any]]) -> str | None:
+    """The commit a release of `image` records: the one given (in the form already recorded, when it is the same
+    commit: a re-release then writes nothing), else the image's commit-SHA tag, else the commit the records hold."""
+    recorded = next((r["commit"] for r in reversed(records) if r.get("image") == image and r.get("commit")), None)
+    if commit and recorded and _same_commit(recorded, commit):
+        return recorded
+    return commit or commit_of(image, None) or recorded
+
+
 def check_provenance(records: list[dict[str, Any]], current: dict[str, Any], image: str, commit: str | None) -> None:
     """A digest is built from one commit: an image already recorded with a commit is never credited to another."""
     known = [r for r in [*records, current] if r.get("image") == image and r.get("commit")]

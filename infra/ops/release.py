@@ -185,12 +185,13 @@ def deploy(stack_name: str, root: Path, *, auto_rollback: bool = False, health_t
     stack = ops.select(stack_name, root, create=True)
     was = ops.current_release(stack_name, root)
     image = image or was.get("image")
-    same_image = image == was.get("image")  # the same image again keeps the commit it was recorded with
     report.image = image
-    report.commit = (versions.commit_of(image, commit) or (was.get("commit") if same_image else None)) if image else None
     history = ops.release_history(stack_name, root) if was else []
-    if image and was:  # before any write: a digest's commit is never rewritten (B8)
-        versions.check_provenance(history, was, image, report.commit)
+    known = [*history, *_other_records(stack_name, root)] if image else []
+    # the same image again keeps the commit it was recorded with, here or in another stack (adv16b N3, N4)
+    report.commit = versions.resolve_commit(image, commit, [*known, was]) if image else None
+    if image:  # before any write: a digest's commit is never rewritten (B8)
+        versions.check_provenance(known, was, image, report.commit)
     ops.with_release(stack, versions.Request(stack_name, image, report.commit) if image else None)
     changes = _preview_changes(stack)
     exists = ops.stack_output(stack_name, root, "environmentId")
@@ -241,6 +242,20 @@ def _not_running(cfg: EnvironmentConfig, live: dict[str, dict[str, Any]], image:
     """The app's services whose live deployment runs another image than `image` (a release killed after the
     pin, a rollback by hand): "the same image again writes nothing" holds only when it runs."""
     return {name for name in _app_services(cfg) if image and name in live and _image(live[name]) not in (None, image)}
+
+
+def _other_records(stack_name: str, root: Path) -> list[dict[str, Any]]:
+    """The release records of the team's other persistent stacks (previews aside): a digest is built from one
+    commit wherever it runs, so one stack never credits it to another commit than its neighbour does."""
+    from infra.config import PR_STACK
+    names = [s.name for s in ops.workspace(root).list_stacks() if s.name != stack_name and not PR_STACK.match(s.name)]
+    out: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            out += ops.stack_output(name, root, "releases") or []
+        except auto.CommandError:
+            continue  # a stack that cannot be read records nothing we could contradict
+    return out
 
 
 def _killed(records: list[dict[str, Any]], image: str | None) -> dict[str, Any] | None:

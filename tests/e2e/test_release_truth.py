@@ -160,3 +160,19 @@ def test_a_rerun_of_a_release_killed_in_its_gate_gates_and_rolls_back(project: P
     b = [r for r in project.outputs("dev")["releases"] if r["image"] == B]
     assert [(r["outcome"], r["rolled_back_to"]) for r in b] == [("rolled back", A)], b
     assert project.outputs("dev")["release"]["image"] == A
+
+
+def test_one_image_one_commit_in_any_form_across_stacks(project: PulumiProject, emulator: Emulator) -> None:
+    """adv16b N3, N4: the full SHA of the commit A was released with redeployed A (backup, update, deployment)
+    instead of writing nothing; and dev credited prod's image B to another commit (the check read dev's records
+    only), after which `promote` was refused with advice it has no option for."""
+    cli(project, "deploy", "dev", "--image", A, "--commit", "1111111")
+    emulator.reset_stats()
+    same = json.loads(cli(project, "deploy", "dev", "--image", A, "--commit", "1111111" + "b" * 33).stdout)
+    assert emulator.stats()["write_total"] == 0 and not same["changes"], same
+    cli(project, "up", "prod")
+    cli(project, "deploy", "prod", "--image", B, "--commit", "2222222")
+    refused = cli(project, "deploy", "dev", "--image", B, "--commit", "5555555", check=False)
+    assert refused.returncode == 1 and "2222222" in refused.stderr, refused.stdout + refused.stderr
+    known = json.loads(cli(project, "deploy", "dev", "--image", B).stdout)  # no --commit: the one B is known by
+    assert known["release"]["commit"] == "2222222", known

@@ -74,3 +74,26 @@ def test_a_failed_release_under_monitor_still_puts_its_report_on_stdout(monkeypa
     monkeypatch.setattr(release, "deploy", lambda *_, **__: failed)
     assert main(["--json", "deploy", "prod", "--image", D4, "--monitor", "30m"]) == 1
     assert json.loads(capsys.readouterr().out)["error"] == "unhealthy after 2s: answered 503"
+
+
+@pytest.mark.parametrize("argv", [["rollback", "prod", "--lock-timeout", "-5"],
+                                  ["deploy", "prod", "--image", D4, "--health-timeout", "-1"],
+                                  ["promote", "dev", "prod", "--health-timeout", "-1"], ["up", "dev", "--lock-timeout", "-1"],
+                                  ["promote", "dev", "dev"]])
+def test_impossible_waits_and_a_self_promotion_are_refused(argv: list[str], no_engine: None,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """adv16b N7: a negative lock or health timeout was taken (a rollback ran; a release was called healthy
+    without a probe), and `promote dev dev` deployed dev onto itself. Refused before any engine run."""
+    assert main(argv) in (1, 2)
+    said = capsys.readouterr()
+    assert "Traceback" not in said.out + said.err and ("-" in said.err or "same stack" in said.err), said
+
+
+def test_the_commit_of_an_image_is_resolved_from_its_records() -> None:
+    """adv16b N4, N7: the full SHA of the commit an image was recorded with is the same commit, recorded in the form
+    already there (a re-release then writes nothing); without --commit, the recorded commit is the image's."""
+    records = [{"image": D4, "commit": "4444444", "outcome": "healthy"}]
+    assert versions.resolve_commit(D4, "4444444" + "0" * 33, records) == "4444444"
+    assert versions.resolve_commit(D4, None, records) == "4444444"
+    assert versions.resolve_commit(D4, "7654321", []) == "7654321"
+    assert versions.resolve_commit("ghcr.io/acs-team/acs:1a2b3c4", None, []) == "1a2b3c4"

@@ -21,7 +21,7 @@ app.add_typer(pr_app, name="pr")
 def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
           image: Optional[str] = typer.Option(None, "--image", help="the PR's image, pinned (digest or commit tag)"),
           commit: Optional[str] = typer.Option(None, "--commit", help="the PR's head commit"),
-          lock_timeout: float = typer.Option(600, help="seconds to wait for another run")) -> None:
+          lock_timeout: float = typer.Option(600, min=0, help="seconds to wait for another run")) -> None:
     """Create or update the preview of PR <number> (with a new image: redeployed) and print its URL."""
     from infra import versions
     from infra.ops import safety
@@ -41,7 +41,7 @@ def pr_up(pr: str = typer.Argument(..., metavar="NUMBER"),
 
 @pr_app.command("down")
 @guarded
-def pr_down(pr: str = typer.Argument(..., metavar="NUMBER"), lock_timeout: float = typer.Option(600)) -> None:
+def pr_down(pr: str = typer.Argument(..., metavar="NUMBER"), lock_timeout: float = typer.Option(600, min=0)) -> None:
     """Destroy the preview of PR <number> and remove its stack (nothing to do is fine)."""
     from infra.ops import safety
     number = parse_pr_number(pr)

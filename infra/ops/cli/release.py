@@ -20,10 +20,10 @@ def deploy_cmd(stack: str, image: Optional[str] = typer.Option(
                commit: Optional[str] = typer.Option(None, "--commit", help="the git commit the image was built from"),
                auto_rollback: bool = typer.Option(False, "--auto-rollback",
                                                   help="roll back when the health gate fails (always for --image)"),
-               health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer"),
+               health_timeout: float = typer.Option(120, min=0, help="seconds to wait for a healthy answer"),
                monitor_window: Optional[str] = typer.Option(None, "--monitor", help="then watch for this long"),
                monitor_interval: str = typer.Option("30s", help="time between monitor readings"),
-               lock_timeout: float = typer.Option(600, help="seconds to wait for another run's lock (exit 3 after)"),
+               lock_timeout: float = typer.Option(600, min=0, help="seconds to wait for another run's lock (exit 3 after)"),
                report_path: Optional[Path] = typer.Option(None, "--report", help="monitor report (Markdown + SVG)")) -> None:
     """Release: pre-deployment backup (if anything changes), up, deploy, wait, health gate, rollback to the
     previous release when unhealthy (for --image, or with --auto-rollback); the record goes to `history`."""
@@ -108,8 +108,8 @@ def _monitor(stack: str, window: str, interval: str, service: str | None, report
 @guarded
 def rollback_cmd(stack: str, service: Optional[str] = typer.Option(
         None, help="roll only this service back one deployment (default: the previous release's image)"),
-                lock_timeout: float = typer.Option(600, help="seconds to wait for another run's lock (exit 3 after)"),
-                health_timeout: float = typer.Option(120, help="seconds the health path may take to answer 200")) -> None:
+                lock_timeout: float = typer.Option(600, min=0, help="seconds to wait for another run's lock (exit 3 after)"),
+                health_timeout: float = typer.Option(120, min=0, help="seconds the health path may take to answer 200")) -> None:
     """Return to the previous release's image (pinned again, so a later `up` keeps it) and wait until it is
     live and healthy; without release records, or with --service, one deployment back (gated the same way)."""
     from infra.ops import automation as ops, budget, promotion
@@ -158,11 +158,14 @@ def status_cmd(markdown: bool = typer.Option(False, "--markdown", help="a table 
 @app.command("promote")
 @guarded
 def promote_cmd(source: str, dest: str, dry_run: bool = typer.Option(False, "--dry-run", help="show, change nothing"),
-                health_timeout: float = typer.Option(120, help="seconds to wait for a healthy answer in DEST"),
-                lock_timeout: float = typer.Option(600, help="seconds to wait for another run's lock (exit 3 after)")) -> None:
+                health_timeout: float = typer.Option(120, min=0, help="seconds to wait for a healthy answer in DEST"),
+                lock_timeout: float = typer.Option(600, min=0, help="seconds to wait for another run's lock (exit 3 after)")) -> None:
     """Deploy to DEST the exact image SOURCE runs (by digest), with the configuration difference promotion implies;
     refused when the image is unhealthy in SOURCE or DEST would change anything the plan does not list."""
     from infra.ops import promotion
+    if source == dest:
+        raise ConfigError(f"promote {source} {dest}: SOURCE and DEST are the same stack; promote moves a release "
+                          "from one stack to the next (e.g. `promote dev prod`)")
     plan = promotion.plan(source, dest, root())
     _print_plan(plan, source, dest)
     done = promotion.promote(source, dest, root(), dry_run=dry_run, on_output=engine_output,

@@ -12,7 +12,7 @@ from infra.ops.cli.common import app, describe, emit, engine_output, fail, guard
 
 @app.command("up")
 @guarded
-def up_cmd(stack: str, lock_timeout: float = typer.Option(600, help="seconds to wait for another run"),
+def up_cmd(stack: str, lock_timeout: float = typer.Option(600, min=0, help="seconds to wait for another run"),
            allow_data_loss: bool = typer.Option(False, "--allow-data-loss", help="let a config change delete a "
                                                 "database's volume (refused otherwise)")) -> None:
     """Create or update a stack (dev, prod or pr-<N>)."""
