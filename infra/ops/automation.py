@@ -11,7 +11,6 @@ import fcntl
 import os
 import random
 import re
-import socket
 import sys
 import time
 from contextvars import ContextVar
@@ -133,11 +132,11 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_o
 
 
 def _dead_holders(text: str) -> list[locks.Holder]:
-    """The lock's holders when every one is a process of this host (same host name) that no longer exists, the
-    fact `recover` releases a lock on; [] when any may be alive (another host, a live pid, an unnamed holder)."""
+    """The lock's holders when every one is a process of this host (same host name) that no longer exists on a
+    file:// backend, the fact `recover` releases a lock on; [] when any may be alive (another host, a live pid, an
+    unnamed holder, or any holder on a shared backend, where the host name proves nothing: locks.same_machine_backend)."""
     found = locks.holders(text)
-    this_host = socket.gethostname()
-    gone = [h for h in found if h.host == this_host and h.pid > 0 and not locks.pid_alive(h.pid)]
+    gone = [h for h in found if locks.provably_dead(h)]
     return gone if found and len(gone) == len(found) else []
 
 

@@ -3,7 +3,7 @@
 Pulumi's DIY backends (file, S3) name each lock's holder in the error of a run that finds the stack locked:
 `created by <user>@<host> (pid <N>) at <RFC 3339 time>` (the lock object's JSON content). On a shared bucket a
 lock may belong to a live run on another machine: `recover` releases one only when its run is provably gone
-(this host, and no such process) or when the caller says a lock older than some age is stale.
+(this host, and no such process, on a file:// backend) or when the caller says a lock older than some age is stale.
 """
 from __future__ import annotations
 
@@ -53,11 +53,25 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def same_machine_backend() -> bool:
+    """Whether every run that can hold a lock of this backend runs on this machine: a file:// backend is a
+    directory of this machine (by construction), so a lock naming this host and a pid that runs nothing here is
+    a killed run's. On any shared backend (s3://, ...) it proves nothing: CI containers and runner pods often share
+    a host name across machines (a fixed `--hostname`, a name pattern), so that pid may run on another machine
+    (adversarial issue 17, break 4)."""
+    return os.environ.get("PULUMI_BACKEND_URL", "").startswith("file://")
+
+
+def provably_dead(h: Holder) -> bool:
+    """The lock's run is gone: this host, a file:// backend and no such process (see same_machine_backend)."""
+    return same_machine_backend() and h.host == socket.gethostname() and h.pid > 0 and not pid_alive(h.pid)
+
+
 def why_releasable(h: Holder, stale_after: float | None, now: datetime | None = None) -> str | None:
     """Why this lock may be released, or None when its run may still be alive."""
     if not h.host or h.pid <= 0:
         return "it names no run"
-    if h.host == socket.gethostname() and not pid_alive(h.pid):
+    if provably_dead(h):
         return f"its run ({h}) is no longer running on this host"
     if stale_after is not None and h.since is not None:
         age = ((now or datetime.now(timezone.utc)) - h.since).total_seconds()

@@ -101,7 +101,8 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     """After a run was killed midway: release its stale lock, drop its pending creates (the providers adopt
     whatever those creates left in Railway on the next create, by name within the stack's environment), then
     bring the stack to the declared state; a PR preview whose killed run was removing it is removed instead. A lock is released only when its run is gone (this host, no such
-    process) or older than `stale_after` seconds: on a shared backend it may be a live run on another machine."""
+    process, a file:// backend) or older than `stale_after` seconds: on a shared backend it may be a live run on
+    another machine, whatever host name it carries (infra.ops.locks.same_machine_backend)."""
     started = time.monotonic()
     try:  # selecting a stack already loads its checkpoint
         select(stack_name, root, create=False).export_stack()
@@ -135,9 +136,11 @@ def _release_dead_lock(stack: auto.Stack, stack_name: str, error: str, stale_aft
     from infra.ops import locks
     live = locks.live_holders(error, stale_after)
     if live:
+        why = ("recover releases only the lock of a run that is gone from this host" if locks.same_machine_backend()
+               else "on a shared backend a run on another machine may carry this host's name, so a missing pid "
+                    "here proves nothing")
         raise LockTimeout(f"{stack_name} is locked by a run that may still be alive ({'; '.join(map(str, live))}): "
-                          "recover releases only the lock of a run that is gone from this host; wait for it, or "
-                          "pass --stale-after <age> to release a lock older than that")
+                          f"{why}; wait for it, or pass --stale-after <age> to release a lock older than that")
     try:
         stack.cancel()  # releases the dead run's lock
     except auto.CommandError as exc:

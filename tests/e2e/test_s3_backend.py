@@ -122,8 +122,8 @@ def test_two_runners_on_one_stack(tmp_path: Path, emulator: Emulator, s3: S3Stor
 
 def test_recover_releases_only_a_dead_runs_lock(tmp_path: Path, emulator: Emulator, s3: S3Store) -> None:
     """On a shared bucket `recover` must not clear a live run's lock: B's recover refuses while A's update holds
-    dev (exit 3, naming A), releases a lock whose run is gone from this host, refuses another machine's lock
-    and releases it only with --stale-after when it is older than that."""
+    dev (exit 3, naming A), refuses a lock naming this host whose pid runs nothing here (another machine may share
+    the host name) and another machine's lock, and releases one only with --stale-after when it is older than that."""
     a = runner(tmp_path, "runner-a", emulator, s3, ACS_RAILWAY_TIMEOUT="900")
     b = runner(tmp_path, "runner-b", emulator, s3)
     a.run("stack", "select", "--create", "dev")  # A's first up creates: it has Railway calls to be held in
@@ -151,10 +151,17 @@ def test_recover_releases_only_a_dead_runs_lock(tmp_path: Path, emulator: Emulat
     out_a, err_a = first.communicate(timeout=600)
     assert first.returncode == 0 and s3.keys(LOCKS) == [], err_a
 
+    # Break 4 (adv17): this host's name and a pid that runs nothing here. On a shared bucket that may be a live run
+    # on another machine carrying the same host name (CI containers): recover refuses it, and an `up` waits for it.
     gone = subprocess.Popen(["true"])
-    gone.wait()  # a pid of this host that runs nothing now: the killed run's
+    gone.wait()
     s3.client.put_object(Bucket=s3.bucket, Key=key, Body=json.dumps({**live, "pid": gone.pid}).encode())
-    assert result(cli(b, "recover", "dev"))["action"] == "recovered" and s3.keys(LOCKS) == []
+    refused = cli(b, "recover", "dev", check=False)
+    assert refused.returncode == 3 and f"pid {gone.pid}" in result(refused)["error"], refused.stdout + refused.stderr
+    assert "--stale-after" in result(refused)["error"] and s3.keys(LOCKS) == [key]
+    waited = cli(b, "up", "dev", "--lock-timeout", "5", check=False)
+    assert waited.returncode == 3 and "waited" in result(waited)["error"], waited.stdout + waited.stderr
+    assert s3.keys(LOCKS) == [key]
 
     old = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     s3.client.put_object(Bucket=s3.bucket, Key=key,
@@ -163,6 +170,6 @@ def test_recover_releases_only_a_dead_runs_lock(tmp_path: Path, emulator: Emulat
     assert refused.returncode == 3 and "runner-elsewhere" in result(refused)["error"], refused.stderr
     assert s3.keys(LOCKS) == [key]
     assert cli(b, "recover", "dev", "--stale-after", "180m", check=False).returncode == 3, "not that old"
-    cli(b, "recover", "dev", "--stale-after", "60m")
+    assert result(cli(b, "recover", "dev", "--stale-after", "60m"))["action"] == "recovered"
     assert s3.keys(LOCKS) == []
     b.run("preview", "--expect-no-changes", "--refresh", stack="dev")

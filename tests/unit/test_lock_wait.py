@@ -114,3 +114,43 @@ def test_a_lock_whose_run_may_be_alive_is_waited_for(clock: Clock, host: str | N
     with pytest.raises(ops.LockTimeout) as err:
         ops.run_locked("prod", 60, action)
     assert clock.now - 1000.0 >= 60 and "waited" in str(err.value)
+
+
+SHARED = "s3://acs-state?endpoint=127.0.0.1:9000&s3ForcePathStyle=true"
+
+
+def lock_error(host: str, pid: int, since: str = "2026-11-26T10:00:00Z") -> str:
+    return f"error: the stack is currently locked by 1 lock(s): created by root@{host} (pid {pid}) at {since}"
+
+
+def test_on_a_shared_backend_a_lock_naming_this_host_is_waited_for(clock: Clock,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Break 4 (adv17): CI containers often share one host name across machines. On a shared backend (s3://) a
+    lock naming this host whose pid runs nothing here may be a live run on another machine: the wait goes on
+    to its timeout, it is not cut short as a killed run's."""
+    import socket
+    monkeypatch.setenv("PULUMI_BACKEND_URL", SHARED)
+    action = HeldBy(clock, socket.gethostname(), dead_pid())
+    with pytest.raises(ops.LockTimeout) as err:
+        ops.run_locked("prod", 60, action)
+    assert clock.now - 1000.0 >= 60 and "waited" in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("backend", [SHARED, "file:///tmp/state"])
+def test_recover_releases_on_a_shared_backend_only_a_lock_older_than_stale_after(
+        monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    """Break 4 (adv17): `recover` released a live run's lock on another machine that had this host's name. On
+    s3:// a missing pid here proves nothing: only --stale-after releases it; on file:// (one machine by
+    construction) a dead pid of this host still does."""
+    import socket
+    from datetime import datetime, timedelta, timezone
+
+    from infra.ops import locks
+    monkeypatch.setenv("PULUMI_BACKEND_URL", backend)
+    now = datetime.now(timezone.utc)
+    fresh = lock_error(socket.gethostname(), dead_pid(), now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    old = lock_error(socket.gethostname(), dead_pid(), (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    shared = backend.startswith("s3://")
+    assert bool(locks.live_holders(fresh, None)) == shared
+    assert bool(locks.live_holders(fresh, 3600)) == shared, "a seconds-old lock is not older than 1h"
+    assert locks.live_holders(old, 3600) == [], "older than --stale-after: released"
