@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import pulumi.automation as auto
 from infra.ops.automation import (PR_STACK, PROJECT_NAME, LockTimeout, StackResult, StaleLock, change_counts,
-                                  destroy_and_remove, run, select)
+                                  destroy_and_remove, ensure_pr_secrets, run, select)
 
 
 def restore_checkpoint(stack_name: str) -> bool:
@@ -126,7 +126,10 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
         return StackResult(stack_name, "destroyed", changes=done.changes, seconds=time.monotonic() - started)
     finish_killed_forks(stack, on_output, killed)  # the pending creates as the killed run left them
     close_killed_releases(stack, stack_name, killed)
-    result = run(stack, "up", on_output=on_output)
+    # A preview's secrets as `pr up` chooses them (the stack's record first): a runner with a fresh clone has no
+    # Pulumi.pr-<N>.yaml of its own (adv17 break 3); read again before every attempt, like `pr up`'s
+    prepare = (lambda: ensure_pr_secrets(stack, root)) if PR_STACK.match(stack_name) else None
+    result = run(stack, "up", on_output=on_output, prepare=prepare)
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
     return StackResult(stack_name, "recovered", outputs.get("url"), change_counts(result.summary), outputs,
                        time.monotonic() - started)

@@ -148,3 +148,22 @@ def test_two_first_runs_at_once_from_two_clones_end_with_one_set(project: Pulumi
         assert stack_secrets(runner, "pr-6") == live
     assert live_secrets(emulator, env_id) == live
     assert not [v for v in live.values() for p in procs if v in p.stdout + p.stderr], "no secret value in the output"
+
+
+def test_recover_from_a_fresh_clone_reuses_the_recorded_secrets(project: PulumiProject, emulator: Emulator,
+                                                                dev: dict[str, Any], tmp_path: Path) -> None:
+    """Break 3 (adv17): `recover pr-<N>` on a runner with a fresh clone (no Pulumi.pr-N.yaml) failed with "missing
+    secret" for every secret and left a stack file holding only the salt. It takes the recorded secrets, as
+    `pr up` does: nothing changes in Railway, and the clone's file then holds them."""
+    env_id = result(cli(project, "pr", "up", "5"))["outputs"]["environmentId"]
+    recorded = live_secrets(emulator, env_id)
+    other = clone(project, tmp_path)
+    assert not (other.dir / "Pulumi.pr-5.yaml").exists()
+    emulator.reset_stats()
+    proc = cli(other, "recover", "pr-5", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-1500:]
+    assert result(proc)["action"] == "recovered"
+    assert emulator.stats()["write_total"] == 0, ("no rotation", emulator.stats())
+    assert live_secrets(emulator, env_id) == recorded
+    assert stack_secrets(other, "pr-5") == recorded
+    assert not [v for v in recorded.values() if v in proc.stdout + proc.stderr], "no secret value in the output"
