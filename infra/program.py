@@ -57,6 +57,8 @@ def run(stack: str, config: pulumi.Config) -> dict[str, Any]:
     # decrypted only here: a secret's `${{Other.VAR}}` would render empty on Railway like a plain variable's
     check_secret_references(cfg, {name: pulumi.runtime.config.get_config(f"acs:{name}") for name in cfg.secrets})
     secrets = {name: config.require_secret(name) for name in cfg.secrets}
+    if PR_STACK.match(stack) and secrets:
+        secrets = recorded_first(stack, secrets)
     env = AcsEnvironment(stack, cfg, secrets, release=versions.requested(stack))
     outputs: dict[str, Any] = {
         "url": env.url, "environmentName": cfg.name, "environmentId": env.environment_id,
@@ -73,3 +75,20 @@ def run(stack: str, config: pulumi.Config) -> dict[str, Any]:
     if PR_STACK.match(stack) and secrets:  # kept in the backend: a runner with a fresh clone reuses them
         outputs["previewSecrets"] = pulumi.Output.secret(secrets)
     return outputs
+
+
+def recorded_first(stack: str, secrets: dict[str, pulumi.Output[str]]) -> dict[str, pulumi.Output[str]]:
+    """A preview's secrets as its stack recorded them (its secret output `previewSecrets`), read while this run holds
+    the stack's lock, win over the clone's file unless CI gives `ACS_PREVIEW_<NAME>` (the rule of
+    infra.ops.preview_secrets). `acs-infra` chooses them before the lock; a run that waited on it chose before the
+    other run recorded its set, and would re-key the live preview with its own (adversarial issue 17, break 2).
+    A stack reference to this very stack reads the checkpoint the last completed run left."""
+    record = pulumi.StackReference(f"{stack}-recorded-secrets", f"organization/{pulumi.get_project()}/{stack}")
+    recorded = record.get_output("previewSecrets")
+
+    def pick(name: str, held: Any, mine: str) -> str:
+        if os.environ.get(f"ACS_PREVIEW_{name}") or not isinstance(held, dict) or not held.get(name):
+            return mine
+        return held[name]
+    return {name: pulumi.Output.secret(pulumi.Output.all(recorded, value).apply(
+        lambda both, n=name: pick(n, both[0], both[1]))) for name, value in secrets.items()}

@@ -281,6 +281,8 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
                    prepare=prepare if PR_STACK.match(stack_name) else None, refresh=refresh or None,
                    allow_data_loss=allow_data_loss)
     result = up_once()
+    if len(attempts) > 1:  # it waited: its engine run took the record over its choice; the file follows the record
+        ensure_pr_secrets(stack, root)
     if legacy:  # the run deleted the old domain resource after the shape had taken its name: name it again
         result = up_once()
     outputs = {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}

@@ -44,6 +44,11 @@ def ensure(stack: str, expected: int, on_wait: Callable[[str], Any] | None = Non
         if not budget or budget[1] is None or budget[1] >= expected:
             return budget[1] if budget else None
         limit, remaining, reset_in = budget
+        if limit is not None and expected > limit:  # no reset can help: stop now, not after an hour's wait
+            raise BudgetExhausted(
+                f"{stack}: this run needs about {expected} Railway API calls (an estimate that errs high) but the "
+                f"token allows {limit} calls an hour in all (shared with every runner using the token): waiting for "
+                "the reset cannot help; nothing was started. Run it with a token whose hourly limit is higher")
         waited = time.monotonic() - started
         if reset_in is None or waited + reset_in > max_wait:
             raise BudgetExhausted(

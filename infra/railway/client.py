@@ -231,6 +231,17 @@ class RailwayClient:
                           flush=True)
                 time.sleep(wait)
 
+    def _too_long(self, retry_after: float | None) -> str:
+        """A 429 this run will not wait out, in one line: the hourly budget's, with its reset and the setting."""
+        if retry_after is None or self._pacer.remaining != 0:
+            return "rate limited by Railway (HTTP 429)" + ("" if retry_after is None else
+                                                            f", retry after {retry_after:.0f}s")
+        at = time.strftime("%H:%M:%S", time.gmtime(time.time() + retry_after))
+        return (f"Railway ran nothing: the token's hourly API budget is spent ({self._pacer.limit} calls an hour, "
+                f"shared with every runner using the token); it resets in {retry_after:.0f}s (at {at} UTC), longer "
+                f"than ACS_RAILWAY_MAX_WAIT ({self.max_retry_after:.0f}s) lets a run wait. Run again after the "
+                "reset, or raise ACS_RAILWAY_MAX_WAIT")
+
     def _send(self, operation: str, body: dict[str, Any], not_after: float | None = None) -> dict[str, Any]:
         self._pacer.acquire()
         if not_after is not None and time.time() > not_after:  # never sent past its deadline (see mutate)
@@ -249,7 +260,7 @@ class RailwayClient:
             retry_after = _retry_after(resp)
             if retry_after is None or retry_after > self.max_retry_after:
                 # an edge block or a wait beyond the limit: fail fast, nothing was run, state stays consistent
-                raise RateLimitedError("rate limited by Railway (HTTP 429)", operation, retry_after)
+                raise RateLimitedError(self._too_long(retry_after), operation, retry_after)
             raise _RateLimited(retry_after, hourly=self._pacer.remaining == 0)
         if resp.status_code >= 500:
             raise _Transient(ApiUnavailableError(f"HTTP {resp.status_code} from Railway", operation))

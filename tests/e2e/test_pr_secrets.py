@@ -138,6 +138,9 @@ def test_two_first_runs_at_once_from_two_clones_end_with_one_set(project: Pulumi
     with ThreadPoolExecutor(max_workers=2) as pool:
         procs = list(pool.map(lambda p: cli(p, "pr", "up", "6", check=False), (project, other)))
     assert [p.returncode for p in procs] == [0, 0], [p.stderr[-800:] for p in procs]
+    # adv17 break 2: the run that came second (it waited on the lock, or found the preview made) changes nothing
+    changes = sorted((set(result(p)["changes"]) for p in procs), key=len)
+    assert changes[0] == {"same"} and "create" in changes[1], changes
     env_id = result(procs[0])["outputs"]["environmentId"]
     live = live_secrets(emulator, env_id)
     assert project.outputs("pr-6", secrets=True)["previewSecrets"] == live
@@ -167,3 +170,22 @@ def test_recover_from_a_fresh_clone_reuses_the_recorded_secrets(project: PulumiP
     assert live_secrets(emulator, env_id) == recorded
     assert stack_secrets(other, "pr-5") == recorded
     assert not [v for v in recorded.values() if v in proc.stdout + proc.stderr], "no secret value in the output"
+
+
+def test_a_choice_made_before_the_lock_loses_to_the_record_made_meanwhile(project: PulumiProject, emulator: Emulator,
+                                                                          dev: dict[str, Any], tmp_path: Path) -> None:
+    """Break 2 (adv17): two clones ran `pr up 21` at once; the one that waited on the stack's lock had chosen its
+    secrets before the wait (its own new values: no record yet) and re-keyed the live preview the other had just
+    made. The record is read again under the lock, by the engine run itself: a clone whose file holds other values
+    when its engine run gets the lock (the waiter's state) keeps the recorded set and changes nothing."""
+    env_id = result(cli(project, "pr", "up", "6"))["outputs"]["environmentId"]
+    recorded = live_secrets(emulator, env_id)
+    other = clone(project, tmp_path)
+    for name in NAMES:  # the waiter's own choice, made before the record existed
+        other.run("config", "set", "--secret", f"acs:{name}", f"stale-{name.lower()}-value", stack="pr-6")
+    emulator.reset_stats()
+    other.run("up", "--yes", "--skip-preview", stack="pr-6")
+    assert emulator.stats()["write_total"] == 0, ("no rotation", emulator.stats())
+    assert live_secrets(emulator, env_id) == recorded
+    assert project.outputs("pr-6", secrets=True)["previewSecrets"] == recorded
+    assert not [v for v in recorded.values() if v in project.state_text()], "no secret value in the state"
