@@ -82,9 +82,11 @@ def recorded_first(stack: str, secrets: dict[str, pulumi.Output[str]]) -> dict[s
     the stack's lock, win over the clone's file unless CI gives `ACS_PREVIEW_<NAME>` (the rule of
     infra.ops.preview_secrets). `acs-infra` chooses them before the lock; a run that waited on it chose before the
     other run recorded its set, and would re-key the live preview with its own (adversarial issue 17, break 2).
-    A stack reference to this very stack reads the checkpoint the last completed run left."""
-    record = pulumi.StackReference(f"{stack}-recorded-secrets", f"organization/{pulumi.get_project()}/{stack}")
-    recorded = record.get_output("previewSecrets")
+    The engine's own stack-reference read of this very stack (an invoke: no resource in the state, no step) reads
+    the outputs the last completed run left."""
+    read = pulumi.runtime.invoke_output("pulumi:pulumi:readStackOutputs",
+                                        {"name": f"organization/{pulumi.get_project()}/{stack}"})
+    recorded = read.apply(lambda r: ((r or {}).get("outputs") or {}).get("previewSecrets"))
 
     def pick(name: str, held: Any, mine: str) -> str:
         if os.environ.get(f"ACS_PREVIEW_{name}") or not isinstance(held, dict) or not held.get(name):

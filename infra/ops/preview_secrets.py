@@ -51,11 +51,17 @@ def apply(stack: auto.Stack, chosen: dict[str, str]) -> list[str]:
 
 
 def recorded_secrets(stack: auto.Stack) -> dict[str, str]:
-    try:
-        held = stack.outputs().get(PREVIEW_SECRETS)
-    except auto.CommandError:  # a stack with no update yet
-        return {}
-    return dict(held.value) if held is not None and isinstance(held.value, dict) else {}
+    for attempt in range(3):
+        try:
+            held = stack.outputs().get(PREVIEW_SECRETS)
+        except auto.CommandError:  # a stack with no update yet
+            return {}
+        except KeyError:  # the automation API reads the outputs twice (masked, then shown): another run wrote
+            if attempt == 2:  # them in between (the run this one waited on finished); read them again
+                raise
+            continue
+        return dict(held.value) if held is not None and isinstance(held.value, dict) else {}
+    return {}
 
 
 def refuse_other_stacks_values(stack: auto.Stack, values: dict[str, str]) -> None:

@@ -311,7 +311,7 @@ def _unshaped_fork_removed(env_id: str, cause: Exception) -> ForkShapeFailed:
     source's database instance. It is this stack's own fresh fork (the shape is created once, right after it), so
     it is deleted rather than left reachable from a PR build; the next `up` reads it as gone and forks again."""
     try:
-        ignore_missing(lambda: client().mutate("EnvironmentDelete", id=env_id))
+        ignore_missing(lambda: client().mutate("EnvironmentDelete", id=env_id, must_complete=True))
     except Exception as exc:
         return ForkShapeFailed(f"railway fork shape: shaping fork {env_id} failed ({cause}), and deleting it failed "
                                f"too ({exc}): it still holds copies of its source's variables and services. Remove "
@@ -343,16 +343,18 @@ class ForkShapeProvider(RailwayProvider):
         have = props["copied"]["services"]
         return {"service_ids": {name: have[name]["id"] for name in props.get("services") or {}}}
 
-    def _commit(self, env_id: str, patch: dict[str, Any]) -> None:
+    def _commit(self, env_id: str, patch: dict[str, Any], must_complete: bool = False) -> None:
         if patch["services"] or len(patch) > 1:
-            client().mutate("EnvironmentPatchCommit", environmentId=env_id, patch=patch,
+            client().mutate("EnvironmentPatchCommit", environmentId=env_id, patch=patch, must_complete=must_complete,
                             commitMessage="acs-infra: preview shape")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         try:
             patch = shape_patch(props["copied"], props.get("services") or {}, props.get("secret_variables") or {},
                                 owner=props.get("owner"))
-            self._commit(props["environment_id"], patch)
+            # the fork made just before holds its source's copies until this lands: it waits out the hourly
+            # budget's reset rather than leave a half-made preview (adversarial issue 17, break 1)
+            self._commit(props["environment_id"], patch, must_complete=True)
         except Exception as exc:
             raise _unshaped_fork_removed(props["environment_id"], exc) from None
         return CreateResult(f"{props['environment_id']}:shape", {**self.inputs_of(props), **self._outs(props)})

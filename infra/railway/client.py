@@ -136,6 +136,8 @@ class RailwayClient:
     timeout: float = 30.0
     max_attempts: int = 6
     max_retry_after: float = 3600.0  # a 429 asking for longer than one hourly window fails fast (F7)
+    # A must-complete write waits out a 429 up to one hourly window (and a minute), whatever max_retry_after says
+    must_complete_wait: float = 3660.0
     max_elapsed: float = 300.0
     requests_per_second: float = 8.0  # under Hobby's 10/s with headroom
     backoff_base: float = 0.25
@@ -171,12 +173,16 @@ class RailwayClient:
         return self._run(operation, variables, idempotent=True, document=document)
 
     def mutate(self, operation: str, *, idempotent: bool = True, not_after: float | None = None,
-               **variables: Any) -> dict[str, Any]:
+               must_complete: bool = False, **variables: Any) -> dict[str, Any]:
         """Runs a write. Updates and deletes are idempotent; creates pass `idempotent=False`. `not_after` (epoch
         seconds): the write is never sent later (retries and waits included), so Railway can only have made it
-        by `not_after + longest_answer()`; a create whose maker is later identified by that window uses it."""
+        by `not_after + longest_answer()`; a create whose maker is later identified by that window uses it.
+        `must_complete`: a write that finishes what an earlier write of this run began (a fork's shaping patch,
+        the delete that undoes it): it waits out the hourly budget's reset whatever `max_retry_after` says,
+        since failing there would leave a half-made object (adversarial issue 17, break 1)."""
         self.writes += 1
-        return self._run(operation, variables, idempotent=idempotent, not_after=not_after)
+        return self._run(operation, variables, idempotent=idempotent, not_after=not_after,
+                         must_complete=must_complete)
 
     def longest_answer(self) -> float:
         """Seconds one request can take from being sent to its answer (connect, then read)."""
@@ -190,7 +196,8 @@ class RailwayClient:
 
     # ---- internals -------------------------------------------------------------------------------
     def _run(self, operation: str, variables: dict[str, Any], idempotent: bool,
-             document: str | None = None, not_after: float | None = None) -> dict[str, Any]:
+             document: str | None = None, not_after: float | None = None,
+             must_complete: bool = False) -> dict[str, Any]:
         document = document or operations()[operation]
         body = {"query": document, "variables": variables, "operationName": operation}
         retrying = Retrying(
@@ -200,7 +207,7 @@ class RailwayClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._send_paced(operation, body, not_after)
+                    return self._send_paced(operation, body, not_after, must_complete)
         except _Transient as exc:
             if not idempotent and exc.sent:
                 raise AmbiguousWriteError(f"no answer to a write ({exc.error.message}); outcome unknown",
@@ -214,12 +221,13 @@ class RailwayClient:
             return exc.retry_after
         return min(self.backoff_base * 2 ** (state.attempt_number - 1), 8.0)
 
-    def _send_paced(self, operation: str, body: dict[str, Any], not_after: float | None = None) -> dict[str, Any]:
+    def _send_paced(self, operation: str, body: dict[str, Any], not_after: float | None = None,
+                    must_complete: bool = False) -> dict[str, Any]:
         """A 429 means Railway did not run the request: wait as asked and send it again, for any operation and
         without spending a retry attempt, so no run fails on a 429 it was told how to wait out."""
         while True:
             try:
-                return self._send(operation, body, not_after)
+                return self._send(operation, body, not_after, must_complete)
             except _RateLimited as limited:
                 wait = self._pacer.rate_limited(limited.retry_after)
                 if not_after is not None and time.time() + wait > not_after:  # would wake up past its deadline
@@ -242,7 +250,8 @@ class RailwayClient:
                 f"than ACS_RAILWAY_MAX_WAIT ({self.max_retry_after:.0f}s) lets a run wait. Run again after the "
                 "reset, or raise ACS_RAILWAY_MAX_WAIT")
 
-    def _send(self, operation: str, body: dict[str, Any], not_after: float | None = None) -> dict[str, Any]:
+    def _send(self, operation: str, body: dict[str, Any], not_after: float | None = None,
+              must_complete: bool = False) -> dict[str, Any]:
         self._pacer.acquire()
         if not_after is not None and time.time() > not_after:  # never sent past its deadline (see mutate)
             due = time.strftime("%H:%M:%S", time.gmtime(not_after))
@@ -258,7 +267,8 @@ class RailwayClient:
         self._pacer.answered(resp.headers)
         if resp.status_code == 429:
             retry_after = _retry_after(resp)
-            if retry_after is None or retry_after > self.max_retry_after:
+            if retry_after is None or retry_after > (self.must_complete_wait if must_complete else
+                                                     self.max_retry_after):
                 # an edge block or a wait beyond the limit: fail fast, nothing was run, state stays consistent
                 raise RateLimitedError(self._too_long(retry_after), operation, retry_after)
             raise _RateLimited(retry_after, hourly=self._pacer.remaining == 0)
