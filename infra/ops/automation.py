@@ -134,7 +134,8 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_o
 def _dead_holders(text: str) -> list[locks.Holder]:
     """The lock's holders when every one is a process of this host (same host name) that no longer exists on a
     file:// backend, the fact `recover` releases a lock on; [] when any may be alive (another host, a live pid, an
-    unnamed holder, or any holder on a shared backend, where the host name proves nothing: locks.same_machine_backend)."""
+    unnamed holder, or any holder on a shared backend, where the host name proves nothing:
+    locks.same_machine_backend)."""
     found = locks.holders(text)
     gone = [h for h in found if locks.provably_dead(h)]
     return gone if found and len(gone) == len(found) else []
