@@ -5,12 +5,16 @@ its language host and dynamic providers in process groups of their own, so when 
 orphaned; the guard is their "child subreaper" (PR_SET_CHILD_SUBREAPER), so they stay its descendants and it
 can end them:
 - when its parent (`acs-infra`) dies, even by SIGKILL, the kernel tells it (PR_SET_PDEATHSIG): the engine gets
-  SIGTERM (it cancels and releases its lock when it can), and after a grace period every descendant is killed;
+  SIGINT, the one signal it handles (it cancels, waits for the operations in flight, writes its checkpoint and
+  releases its lock; SIGTERM ends it on the spot, lock left behind: adversarial issue 16, second pass, N5), and
+  after a grace period every descendant is killed;
 - when the engine ends, on its own or killed, whatever it left running is killed.
 The guard and the engine leave `acs-infra`'s process group: a cancelled CI step kills that whole group at once
 (SIGKILL), which used to take the guard along before it could end the plugins (adversarial issue 15, B9); now
 only `acs-infra` dies there and the guard ends the rest as above. Ctrl-C reaches `acs-infra`, whose end is the
-engine's SIGTERM. Linux only (prctl); elsewhere the guard just runs the engine.
+engine's SIGINT. The engine's output goes through the guard: once `acs-infra` is gone, a write to its pipe would
+kill the engine (Go exits on EPIPE at stdout) in the middle of cancelling; the guard keeps reading and drops it.
+Linux only (prctl); elsewhere the guard just runs the engine.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+from typing import IO
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 # How long the engine gets to cancel (and release its lock) once acs-infra is gone; then everything is killed.
@@ -57,6 +63,17 @@ def _kill_descendants() -> None:
             pass
 
 
+def _pump(source: IO[bytes], fd: int) -> None:
+    """Copies the engine's output to ours; once ours is gone (acs-infra died), keeps draining it."""
+    gone = False
+    for chunk in iter(lambda: os.read(source.fileno(), 65536), b""):
+        while chunk and not gone:
+            try:
+                chunk = chunk[os.write(fd, chunk):]
+            except OSError:
+                gone = True
+
+
 def main(argv: list[str]) -> int:
     parent, command = int(argv[0]), argv[1:]
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -67,14 +84,19 @@ def main(argv: list[str]) -> int:
         os.setpgid(0, 0)  # out of acs-infra's group: a kill of that group must leave the guard to clean up
     except OSError:
         pass
-    engine = subprocess.Popen(command)  # stdio inherited: output goes straight through
+    engine = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pumps = [threading.Thread(target=_pump, args=(pipe, fd), daemon=True)
+             for pipe, fd in ((engine.stdout, 1), (engine.stderr, 2))]
+    for pump in pumps:
+        pump.start()
 
     def parent_gone(_signum: int, _frame: object) -> None:
-        engine.terminate()
-        try:
-            engine.wait(GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
+        if GRACE_SECONDS > 0:  # no grace: killed as it stands (tests of what a hard kill leaves rely on it)
+            engine.send_signal(signal.SIGINT)
+            try:
+                engine.wait(GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
         _kill_descendants()
         os._exit(128 + signal.SIGTERM)
 
@@ -83,6 +105,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches us through acs-infra's end (SIGTERM)
     code = engine.wait()
     _kill_descendants()  # what a killed engine left behind; normally nothing is left
+    for pump in pumps:  # the engine's last words reach acs-infra before the guard ends
+        pump.join(timeout=5)
     return code
 
 

@@ -321,3 +321,25 @@ def test_a_stack_that_does_not_exist_is_named_in_one_line(project: PulumiProject
         assert "pulumi failed" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         no_traceback(proc)
     assert emulator.stats()["total"] == 0, emulator.stats()
+
+
+def test_a_cancelled_ci_step_releases_the_lock_within_the_grace(project: PulumiProject, emulator: Emulator) -> None:
+    """adv16b N5: a whole-group SIGKILL (a cancelled CI step) left the stack locked, though the engine gets a grace
+    period to cancel: it got SIGTERM, which it does not handle (it ended on the spot), and its output pipe to the
+    dead CLI would have killed it mid-cancel anyway. Now it gets SIGINT and the guard drains its output: the lock
+    is released and the next run needs no `recover`."""
+    mark = uuid.uuid4().hex
+    env = {**project.env, "ACS_TEST_RUN": mark, "ACS_ENGINE_GRACE_SECONDS": "300"}  # ample on a loaded host
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
+        assert run.poll() is None, "killed while the engine runs"
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(300)
+        _wait_until(lambda: not _marked(mark), 330, "the engine to cancel and end")
+    finally:
+        for pid in _marked(mark):
+            os.kill(pid, signal.SIGKILL)
+    rerun = acs(project, "up", "dev", "--lock-timeout", "1")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
