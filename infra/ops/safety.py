@@ -131,12 +131,12 @@ def _backups(volume_instances: list[tuple[str, str]]) -> list[tuple[str, str]]:
             for b in client.query("BackupList", volumeInstanceId=vi)["volumeInstanceBackupList"]]
 
 
-def lives_elsewhere(project_id: str, env_id: str) -> dict[str, list[str]]:
+def lives_elsewhere(project_id: str, env_id: str, project: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """Where each service of the project lives besides this environment: an instance in another environment or a
-    volume in any (one read). `serviceDelete(environmentId)` of a non-fork environment removes the service from
-    every non-fork environment of the project (the argument's description in Railway's schema), so such a
-    service is never removed for one stack."""
-    p = client_from_env().query("ProjectInventory", id=project_id)["project"]
+    volume in any (one read, none when given the project's inventory). `serviceDelete(environmentId)` of a
+    non-fork environment removes the service from every non-fork environment of the project (the argument's
+    description in Railway's schema), so such a service is never removed for one stack."""
+    p = project or client_from_env().query("ProjectInventory", id=project_id)["project"]
     envs = {e["node"]["id"]: e["node"]["name"] for e in p["environments"]["edges"]}
     found: dict[str, set[str]] = {}
     for e in p["environments"]["edges"]:
@@ -161,6 +161,32 @@ def fork_copies(deployment: dict[str, Any]) -> set[str]:
             services = [s.get("id") for s in (copied.get("services") or {}).values() if isinstance(s, dict)]
             return {str(v) for v in copied.get("volumes") or {}} | {str(s) for s in services if s}
     return set()
+
+
+def source_copies(project: dict[str, Any], env_id: str) -> set[str]:
+    """The services and volumes a fork may hold as copies of its source environment's (Railway's
+    `sourceEnvironment`): those with an instance in that source now. A service or volume with no instance there
+    was made in the fork by hand (or outlived its source's instance): not a copy."""
+    envs = [e["node"] for e in project["environments"]["edges"]]
+    source = next(((e.get("sourceEnvironment") or {}).get("id") for e in envs if e["id"] == env_id), None)
+    services = {i["node"]["serviceId"] for e in envs if source and e["id"] == source
+                for i in e["serviceInstances"]["edges"]}
+    volumes = {v["node"]["id"] for v in project["volumes"]["edges"] if source and any(
+        vi["node"]["environmentId"] == source for vi in v["node"]["volumeInstances"]["edges"])}
+    return services | volumes
+
+
+def orphan_foreign(project_id: str, env_id: str) -> list[str]:
+    """What deleting a preview's environment whose stack is gone (an orphan: no state says what it made) would
+    take that is neither its copy of an object of the environment it was forked from (dev) nor what the tool
+    makes in a preview (variables, its marker, its Railway domain, which no listing names): a volume or service
+    made in it by hand, a custom domain, any backup. Adversarial 15b N1: gc deleted such a volume's only instance."""
+    project = client_from_env().query("ProjectInventory", id=project_id)["project"]
+    own = source_copies(project, env_id)
+    extra = [(id_, desc) for id_, desc in _contents("environment", env_id) if id_ not in own]
+    if any(desc.startswith("service ") for _, desc in extra):
+        extra = note_shared(extra, lives_elsewhere(project_id, env_id, project))
+    return [desc for _, desc in extra]
 
 
 def foreign_objects(stacks: list[str], root: Path) -> list[str]:

@@ -382,3 +382,41 @@ def test_pr_gc_removes_previews_with_fork_copies_and_skips_only_the_one_holding_
     assert uploads_as_they_are(emulator, uploads) == uploads, "dev's volume, instance and backup survive"
     assert environment(emulator, dev["environmentId"]) == before_dev
     assert project_view(emulator, dev["projectId"]) == before_project
+
+
+HAND_MADE_SERVICE = ("mutation($p:String!,$e:String!){ serviceCreate(input:{projectId:$p, environmentId:$e, "
+                     "name:\"mine2\", source:{image:\"qa/tool:1\"}}){ id } }")
+
+
+def test_pr_gc_keeps_an_orphaned_preview_holding_what_was_made_in_it_by_hand(
+        project: PulumiProject, emulator: Emulator, dev: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """adv15b N1: the stacks of pr-47, pr-49 and pr-52 are gone (their forks carry their markers). pr-49 holds a
+    volume made in it by hand, pr-52 a service that exists only there: deleting either environment would delete
+    them (a volume's only instance, a service's only instance). gc keeps both, naming what they hold, exits 2 and
+    removes only pr-47, which holds nothing but its copies of dev's objects; dry run and real run agree."""
+    clean = left_by_a_killed_preview(emulator, project, dev, 47, monkeypatch)
+    with_volume = left_by_a_killed_preview(emulator, project, dev, 49, monkeypatch)
+    volume = emulator.data(HAND_MADE_VOLUME, p=dev["projectId"], e=with_volume)["volumeCreate"]["id"]
+    with_service = left_by_a_killed_preview(emulator, project, dev, 52, monkeypatch)
+    service = emulator.data(HAND_MADE_SERVICE, p=dev["projectId"], e=with_service)["serviceCreate"]["id"]
+    before = {e: environment(emulator, e) for e in (with_volume, with_service)}
+    before_dev = environment(emulator, dev["environmentId"])
+
+    world = ids(emulator)
+    for dry in (["--dry-run"], []):
+        emulator.reset_stats()
+        gc = cli(project, "pr", "gc", "--open", "none", *dry, check=False)
+        assert gc.returncode == 2, gc.stdout + gc.stderr
+        out = result(gc)
+        assert [e["id"] for e in out["removed_environments"]] == [clean], out
+        kept = {k["name"]: k["foreign"] for k in out["kept_environments"]}
+        assert kept == {"pr-49": ["volume at /qa-data in pr-49"], "pr-52": ["service mine2 in pr-52"]}, kept
+        assert "pr-49" in gc.stderr and "volume at /qa-data in pr-49" in gc.stderr, gc.stderr
+        listed = {o["id"] for o in out["objects"]}
+        assert clean in listed and not listed & {with_volume, with_service, volume, service}, out["objects"]
+        if dry:
+            assert emulator.stats()["write_total"] == 0 and ids(emulator) == world
+    assert emulator.stats()["write_total"] == 1, "pr-47's environmentDelete, nothing else"
+    assert world - ids(emulator) == listed, "the real run deletes exactly what it lists"
+    assert {e: environment(emulator, e) for e in (with_volume, with_service)} == before
+    assert environment(emulator, dev["environmentId"]) == before_dev

@@ -96,19 +96,19 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
         objects += preview_gc.environment_objects(client_from_env(), env_id) if env_id else []
         if not dry_run:
             ops.destroy_and_remove(s.name, root(), on_output=engine_output)
-    orphans, orphan_objects, left = _orphan_environments(dry_run, keep, {s.environment_id for s in stacks})
+    orphans, orphan_objects, left, kept_envs = _orphan_environments(dry_run, keep, {s.environment_id for s in stacks})
     objects += orphan_objects
     emit({"removed_stacks": removed, "kept_stacks": kept, "removed_environments": orphans, "objects": objects,
-          "left_environments": left, "dry_run": dry_run},
+          "left_environments": left, "kept_environments": kept_envs, "dry_run": dry_run},
          f"removed {len(removed)} stack(s): {', '.join(r['stack'] for r in removed) or '-'}; "
          f"{len(orphans)} orphaned environment(s): {', '.join(o['name'] for o in orphans) or '-'}"
          + (" (dry run)" if dry_run else "") + preview_gc.describe(objects)
          + "".join(f"\n  left alone: {e['name']} (belongs to {e['owner']})" for e in left))
-    if kept:
-        _kept_needs_a_hand(kept)
+    if kept or kept_envs:
+        _kept_needs_a_hand(kept, kept_envs)
 
 
-def _kept_needs_a_hand(kept: list[dict[str, Any]]) -> None:
+def _kept_needs_a_hand(kept: list[dict[str, Any]], kept_envs: list[dict[str, Any]]) -> None:
     """Exit 2: gc did its work, but these previews stay until someone moves what no stack manages out of them
     (CI shows the nightly job failed, with the names, instead of a silent leftover)."""
     from infra.ops import safety
@@ -116,34 +116,42 @@ def _kept_needs_a_hand(kept: list[dict[str, Any]]) -> None:
         err.print(f"kept {k['stack']} ({k['reason']}): removing it would also delete what no stack manages: "
                   f"{'; '.join(k['foreign'])}. {safety.way_out([k['stack']], root(), 'run `acs-infra pr gc` again')}",
                   markup=False, highlight=False)
+    for e in kept_envs:
+        err.print(f"kept orphaned environment {e['name']} ({e['id']}; its stack is gone): removing it would also "
+                  f"delete what the tool did not make there: {'; '.join(e['foreign'])}. Move or remove by hand what "
+                  "is named (keep a backup of any volume; never delete a service that also runs elsewhere, only its "
+                  "instance there) and run `acs-infra pr gc` again.", markup=False, highlight=False)
     raise typer.Exit(2)
 
 
-def _orphan_environments(dry_run: bool, keep: set[int] | None, recorded: set[str | None]
-                         ) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]]]:
+def _orphan_environments(dry_run: bool, keep: set[int] | None, recorded: set[str | None]) -> tuple[
+        list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]], list[dict[str, Any]]]:
     """Ephemeral environments in the dev project that a PR stack made, whose stack is gone and whose PR is not
-    open (preview_gc), the objects that go with them, and the ephemeral environments left alone. Only the
-    environments are deleted: services and volumes may live on in dev."""
+    open (preview_gc), the objects that go with them, the ephemeral environments left alone, and the orphans
+    kept because they hold what the tool did not make. Only the environments are deleted: services and volumes
+    may live on in dev."""
+    from infra.ops import safety
     project_id = ops.stack_output("dev", root(), "projectId") if ops.stack_exists("dev", root()) else None
     if not project_id:
-        return [], [], []
+        return [], [], [], []
     client = client_from_env()
     envs = [e for e in preview_gc.ephemeral_environments(client, project_id) if e["id"] not in recorded]
     marked, left = preview_gc.sort_orphans(client, project_id, envs, ops.PROJECT_NAME)
     # read after the markers (preview_gc.held_by_a_stack). A `pr up` of a PR not in --open that starts after this
     # read may still lose a leftover of its name under it: it fails and says to run it again, nothing else is lost
     stacks = {s.name for s in ops.workspace(root()).list_stacks()}
-    orphans = []
+    orphans, kept = [], []
     for env in marked:
         held = preview_gc.held_by_a_stack(env["name"], stacks, keep)
         if held and env["name"] not in stacks:  # a stack's own environment is not listed; an open PR's is
             left.append({"id": env["id"], "name": env["name"], "owner": held})
-        elif not held:
-            orphans.append(env)
+        elif not held:  # no state says what it made: only its copies of dev's objects may go with it (N1)
+            foreign = safety.orphan_foreign(project_id, env["id"])
+            (kept if foreign else orphans).append({"id": env["id"], "name": env["name"], "foreign": foreign})
     objects = [o for env in orphans for o in preview_gc.environment_objects(client, env["id"])]
     for env in orphans if not dry_run else []:
         preview_gc.remove_environment(client, env["id"])
-    return [{"id": e["id"], "name": e["name"]} for e in orphans], objects, left
+    return [{"id": e["id"], "name": e["name"]} for e in orphans], objects, left, kept
 
 
 def _round(value: float | None) -> float | None:
