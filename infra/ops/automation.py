@@ -85,9 +85,7 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
             holder = _lock_holder(str(exc))
             dead = _dead_holders(str(exc))
             if dead and dead == dead_before:  # seen twice: not a run that just ended and released its lock
-                error = LockTimeout(f"stack {stack} is locked by a run that is no longer running ({dead[0]}: no such "
-                                    f"process on this host; a killed run). `acs-infra recover {stack}` releases "
-                                    "its lock")
+                error = LockTimeout(killed_run_lock(stack, dead[0]))
                 error.engine_error = str(exc)
                 raise error from None
             dead_before = dead
@@ -131,14 +129,17 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_o
     return run_locked(stack.name, lock_timeout, attempt, on_output)
 
 
+def killed_run_lock(stack: str, holder: locks.Holder) -> str:
+    return (f"stack {stack} is locked by a run that is no longer running ({holder}: no such process on this host; "
+            f"a killed run). `acs-infra recover {stack}` releases its lock")
+
+
 def _dead_holders(text: str) -> list[locks.Holder]:
     """The lock's holders when every one is a process of this host (same host name) that no longer exists on a
     file:// backend, the fact `recover` releases a lock on; [] when any may be alive (another host, a live pid, an
     unnamed holder, or any holder on a shared backend, where the host name proves nothing:
     locks.same_machine_backend)."""
-    found = locks.holders(text)
-    gone = [h for h in found if locks.provably_dead(h)]
-    return gone if found and len(gone) == len(found) else []
+    return locks.all_gone(locks.holders(text))
 
 
 def _lock_holder(text: str) -> str:
@@ -320,8 +321,15 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
     if not PR_STACK.match(stack_name):  # a preview goes in one environment delete: nothing can be left half-made
         ensure_budget(stack_name, root, on_output)
     stack = select(stack_name, root, create=False)
+    forks: list[dict[str, Any]] = []
+    if PR_STACK.match(stack_name):  # a killed `pr up`'s fork the engine never recorded: finished (marked) first
+        from infra.ops import recovery  # recovery imports this module
+        state = stack.export_stack().deployment or {}
+        forks = recovery.killed_fork_intents(state)
+        recovery.finish_killed_forks(stack, on_output, state)
     result = run(stack, "destroy", lock_timeout=lock_timeout, on_output=on_output)
     if PR_STACK.match(stack_name):
+        recovery.remove_killed_forks(forks)  # its destroy knew nothing of it (adv15b N2)
         run_locked(stack_name, lock_timeout, lambda: workspace(root).remove_stack(stack_name), on_output)
         (root / f"Pulumi.{stack_name}.yaml").unlink(missing_ok=True)
     return StackResult(stack_name, "destroyed", changes=change_counts(result.summary),

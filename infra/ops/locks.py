@@ -7,11 +7,13 @@ lock may belong to a live run on another machine: `recover` releases one only wh
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 HOLDER = re.compile(r"created by (\S*)@(\S*) \(pid (-?\d+)\) at (\S+)")
 
@@ -86,3 +88,30 @@ def live_holders(text: str, stale_after: float | None) -> list[Holder]:
     if not found:
         return [Holder("?", "?", 0, None)]
     return [h for h in found if why_releasable(h, stale_after) is None]
+
+
+def file_backend_holders(project: str, stack: str) -> list[Holder] | None:
+    """The holders of a stack's lock on a `file://` backend, read without taking it (a dry run must not lock);
+    None on another backend, where only an engine run that takes the lock can see it. The lock objects are the
+    engine's own JSON (`pid`, `username`, `hostname`, `timestamp`) under `.pulumi/locks/` (the layout Pulumi's
+    DIY backend writes; assumed stable, as its lock error quoting them is)."""
+    url = os.environ.get("PULUMI_BACKEND_URL", "")
+    if not url.startswith("file://"):
+        return None
+    folder = Path(url[len("file://"):].split("?", 1)[0]) / ".pulumi" / "locks" / "organization" / project / stack
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # removed meanwhile (its run ended), or being written: a live run
+        found.append(Holder(str(data.get("username", "")), str(data.get("hostname", "")), int(data.get("pid") or 0),
+                            _time(str(data.get("timestamp", "")))))
+    return found
+
+
+def all_gone(found: list[Holder]) -> list[Holder]:
+    """The holders when every one is provably gone (provably_dead), the fact a lock wait stops at and `recover`
+    releases a lock on; [] when any may be alive (another host, a live pid, a shared backend)."""
+    gone = [h for h in found if provably_dead(h)]
+    return gone if found and len(gone) == len(found) else []

@@ -41,18 +41,37 @@ def restore_checkpoint(stack_name: str) -> bool:
     return True
 
 
+def killed_fork_intents(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inputs of each fork create the engine recorded as pending (a `pr up` killed before it recorded it)."""
+    from infra.providers import fork
+    return [inputs for op in state.get("pending_operations") or []
+            for inputs in [(op.get("resource") or {}).get("inputs") or {}]
+            if op.get("type") == "creating" and inputs.get(fork.FORK_INTENT)]
+
+
 def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | None,
                         state: dict[str, Any] | None = None) -> None:
     """A `pr up` killed after Railway made its fork but before the engine recorded it left an unmarked fork that
     every later create refuses. The engine recorded that create (a pending operation with its inputs) before making
     the call: only the fork matching that record is marked, so the converging up adopts it (infra.providers.fork)."""
     from infra.providers import fork
-    for op in ((stack.export_stack().deployment if state is None else state) or {}).get("pending_operations") or []:
-        inputs = (op.get("resource") or {}).get("inputs") or {}
-        if op.get("type") == "creating" and inputs.get(fork.FORK_INTENT):
-            said = fork.finish_killed_fork(inputs)
-            if on_output:
-                on_output(f"recover: {said}\n")
+    for inputs in killed_fork_intents((stack.export_stack().deployment if state is None else state) or {}):
+        said = fork.finish_killed_fork(inputs)
+        if on_output:
+            on_output(f"recover: {said}\n")
+
+
+def remove_killed_forks(intents: list[dict[str, Any]]) -> None:
+    """After the destroy of a preview whose killed `pr up` left a fork the engine never recorded (finished, i.e.
+    marked, by finish_killed_forks first): that fork, now carrying this stack's marker, goes too (adv15b N2: `pr
+    down` reported success and left it running, unmarked, for good). Only the environment: its own instances."""
+    from infra.ops import preview_gc
+    from infra.providers import fork
+    from infra.railway import client_from_env
+    for intent in intents:
+        env, _ = fork.killed_fork(intent)
+        if env is not None and env.get("marked"):
+            preview_gc.remove_environment(client_from_env(), env["id"])
 
 
 def close_killed_releases(stack: auto.Stack, stack_name: str, state: dict[str, Any]) -> None:

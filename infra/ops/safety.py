@@ -79,9 +79,25 @@ def _container(deployment: dict[str, Any]) -> tuple[str, str] | None:
 
 def preview_environment(stack: str, root: Path) -> str | None:
     """The environment a preview stack's state records as made by it (also before its first run recorded any
-    output: a killed `pr up`)."""
-    made = _container(_state(stack, root)) if ops.stack_exists(stack, root) else None
-    return made[1] if made and made[0] == "environment" else None
+    output: a killed `pr up`), else the fork its killed `pr up`'s pending create made (its `pr down` removes it)."""
+    state = _state(stack, root) if ops.stack_exists(stack, root) else {}
+    made = _container(state)
+    if made:
+        return made[1] if made[0] == "environment" else None
+    fork = killed_fork(state)
+    return fork[1] if fork else None
+
+
+def killed_fork(deployment: dict[str, Any]) -> tuple[str, str] | None:
+    """(project id, environment id) of the fork a killed `pr up` made that its state records only as a pending
+    create: exactly that create's (infra.providers.fork.killed_fork, reads only)."""
+    from infra.ops.recovery import killed_fork_intents
+    from infra.providers import fork
+    for intent in killed_fork_intents(deployment):
+        env, _ = fork.killed_fork(intent)
+        if env is not None:
+            return intent["project_id"], env["id"]
+    return None
 
 
 def _contents(kind: str, id_: str) -> list[tuple[str, str]]:
@@ -196,6 +212,9 @@ def foreign_objects(stacks: list[str], root: Path) -> list[str]:
     found: list[str] = []
     for deployment in states.values():
         container = _container(deployment)
+        pending = None if container else killed_fork(deployment)
+        if pending:  # no state says what it made: as an orphan, only its copies of dev's objects are its own
+            found += [desc for desc in orphan_foreign(*pending) if desc not in found]
         if container:
             own = held | (fork_copies(deployment) if container[0] == "environment" else set())
             extra = [(id_, desc) for id_, desc in _contents(*container) if id_ not in own]

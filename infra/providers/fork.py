@@ -71,23 +71,32 @@ def killed_fork_refusal(intent: dict[str, Any], env: dict[str, Any], owner: str 
     return not_made_by(intent[FORK_INTENT], env["createdAt"], longest_answer)
 
 
-def finish_killed_fork(intent: dict[str, Any]) -> str:
-    """Marks the fork a killed create of this stack made (see killed_fork_refusal); says what it did."""
+def killed_fork(intent: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """(the fork a killed create of this stack made, or None; what was found). Reads only: the fork is the one
+    that is exactly that create's (killed_fork_refusal), or one already carrying this stack's marker."""
     project_id, name = intent["project_id"], intent["name"]
     node = next((e["node"] for e in client().query("EnvironmentFind", projectId=project_id)["environments"]["edges"]
                  if e["node"]["name"] == name), None)
     if node is None:
-        return f"environment {name}: the killed create made none"
+        return None, f"environment {name}: the killed create made none"
     env = {**client().query("EnvironmentForkRead", id=node["id"])["environment"], "createdAt": node["createdAt"]}
     owner = EnvironmentProvider._owner(env["id"], project_id)
     if owner == intent.get("owner"):
-        return f"environment {name} ({env['id']}): already marked as this stack's"
+        return {**env, "marked": True}, f"environment {name} ({env['id']}): already marked as this stack's"
     why = killed_fork_refusal(intent, env, owner, EnvironmentProvider._owner(intent["source_environment_id"],
                                                                              project_id), client().longest_answer())
     if why:
-        return f"environment {name} ({env['id']}) left alone: not this stack's killed fork ({why})"
+        return None, f"environment {name} ({env['id']}) left alone: not this stack's killed fork ({why})"
+    return env, ""
+
+
+def finish_killed_fork(intent: dict[str, Any]) -> str:
+    """Marks the fork a killed create of this stack made (see killed_fork); says what it did."""
+    env, said = killed_fork(intent)
+    if env is None or env.get("marked"):
+        return said
     EnvironmentProvider._mark(env["id"], intent)
-    return f"environment {name} ({env['id']}): the fork a killed run made is marked as this stack's"
+    return f"environment {intent['name']} ({env['id']}): the fork a killed run made is marked as this stack's"
 
 
 class ForkBehindSource(Exception):

@@ -119,3 +119,61 @@ def test_gc_during_a_running_pr_up_leaves_its_fork_alone(project: PulumiProject,
     assert emulator.stats()["faults"].get("hold_after") == 1
     assert project.outputs("pr-50")["environmentId"] == fork
     assert [e["id"] for e in environments(emulator, dev["projectId"], "pr-50")] == [fork]
+
+
+def test_gc_goes_past_a_killed_runs_lock_and_its_dry_run_says_what_it_then_does(project: PulumiProject,
+                                                                                emulator: Emulator) -> None:
+    """adv15b N4, adv17 break 5: closed pr-47's `pr up` was killed after Railway made its fork (its lock stays,
+    its fork is unmarked). gc stopped there with exit 3, its JSON losing pr-42 it had removed and never reaching
+    pr-50; its dry run called pr-47 both removed and "left alone". Now each preview gets one verdict, the same in
+    the dry run and the real run: pr-42 and pr-50 removed, pr-47 failed naming `recover`, exit 3 at the end."""
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    for n in ("42", "50"):
+        cli(project, "pr", "up", n)
+    kill_while_held(project, emulator, "EnvironmentFork", ("pr", "up", "47"),
+                    lambda: environments(emulator, dev["projectId"], "pr-47"))
+    emulator.admin("/faults/release", {})
+    (fork,) = environments(emulator, dev["projectId"], "pr-47")
+    for dry in (("--dry-run",), ()):
+        gc = cli(project, "pr", "gc", "--open", "none", *dry, check=False)
+        assert gc.returncode == 3, gc.stdout + gc.stderr
+        out = result(gc)
+        assert [r["stack"] for r in out["removed_stacks"]] == ["pr-42", "pr-50"], out
+        assert [f["stack"] for f in out["failed_stacks"]] == ["pr-47"], out
+        assert "acs-infra recover pr-47" in out["failed_stacks"][0]["error"], out
+        assert "pr-47" not in [e["name"] for e in out["left_environments"]], "one verdict per preview"
+        assert fork["id"] not in {o["id"] for o in out["objects"]} and "acs-infra recover pr-47" in gc.stderr
+    assert [s["stack"] for s in result(cli(project, "pr", "list"))] == ["pr-47"]
+    assert [e["id"] for e in environments(emulator, dev["projectId"], "pr-47")] == [fork["id"]]
+    assert environments(emulator, dev["projectId"], "pr-42") == environments(emulator, dev["projectId"], "pr-50") == []
+
+
+def test_pr_down_after_a_killed_pr_up_and_a_cancel_removes_exactly_the_killed_runs_fork(project: PulumiProject,
+                                                                                        emulator: Emulator) -> None:
+    """adv15b N2: `pr up 48` killed after Railway made its fork, before the engine recorded it (its pending create
+    is in the state), then `pulumi cancel`. `pr down 48` said "destroyed and removed" and left the unmarked fork
+    (dev's copies, its database instance) running for good. Now it removes exactly the fork that pending create
+    names (marked first, as `recover` would), refusing while it holds what was made in it by hand."""
+    cli(project, "up", "dev")
+    dev = project.outputs("dev")
+    kill_while_held(project, emulator, "EnvironmentFork", ("pr", "up", "48"),
+                    lambda: environments(emulator, dev["projectId"], "pr-48"))
+    emulator.admin("/faults/release", {})
+    (fork,) = environments(emulator, dev["projectId"], "pr-48")
+    release_dead_lock(project, "pr-48")
+    qa = emulator.data(HAND_MADE_SERVICE, p=dev["projectId"], e=fork["id"])["serviceCreate"]["id"]
+    refused = cli(project, "pr", "down", "48", check=False)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "service qa in pr-48" in said and "service web" not in said, said
+    assert [e["id"] for e in environments(emulator, dev["projectId"], "pr-48")] == [fork["id"]]
+    emulator.data("mutation($s:String!){ serviceDelete(id:$s) }", s=qa)  # it lives only in the fork
+
+    before_dev, world = environment(emulator, dev["environmentId"]), ids(emulator)
+    down = cli(project, "pr", "down", "48", check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert environments(emulator, dev["projectId"], "pr-48") == [], "the killed run's fork is gone"
+    gone = world - ids(emulator)
+    assert fork["id"] in gone and not gone & set(dev["serviceIds"].values()), gone
+    assert environment(emulator, dev["environmentId"]) == before_dev
+    assert result(cli(project, "pr", "list")) == []

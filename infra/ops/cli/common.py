@@ -83,7 +83,7 @@ def guarded(fn: Any) -> Any:
             if ops.TORN_CHECKPOINT.search(str(exc).strip()):  # still torn after retries: a run killed mid-write
                 fail(f"the stack's state file was left half-written by a killed run; `acs-infra recover {stack}` "
                      "repairs it from the newest intact copy", 3)
-            fail(_engine_error(exc))
+            fail(engine_error(exc))
         finally:
             if waits is not None:  # a command's --lock-timeout holds for every engine run it makes, and no longer
                 ops.LOCK_TIMEOUT.reset(waits)
@@ -116,7 +116,7 @@ def _stack_of(arguments: dict[str, Any]) -> str:
     return f"pr-{arguments['pr']}" if arguments.get("pr") else "<stack>"
 
 
-def _engine_error(exc: Exception) -> str:
+def engine_error(exc: Exception) -> str:
     text = str(exc)
     lines = [line.strip() for line in text.splitlines() if (line.strip().startswith(("error:", "stderr:"))
              or "error" in line.lower()) and "Traceback (most recent call last)" not in line]

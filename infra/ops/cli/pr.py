@@ -8,9 +8,10 @@ import typer
 from rich.table import Table
 
 from infra.config import ConfigError, parse_pr_number, parse_pr_numbers
-from infra.ops import automation as ops, preview_gc
-from infra.ops.cli.common import STATE, app, describe, emit, engine_output, err, guarded, out, root, seconds
-from infra.railway import client_from_env
+from infra.ops import automation as ops, locks, preview_gc
+from infra.ops.cli.common import (STATE, app, describe, emit, engine_error, engine_output, err, guarded, out, root,
+                                  seconds)
+from infra.railway import RailwayApiError, client_from_env
 
 pr_app = typer.Typer(help="PR preview environments (stacks pr-<N>).", no_args_is_help=True)
 app.add_typer(pr_app, name="pr")
@@ -79,36 +80,63 @@ def pr_gc(open_prs: Optional[str] = typer.Option(None, "--open", help="comma-sep
     keep = parse_pr_numbers(open_prs, "--open") if open_prs is not None else None
     limit = seconds("--max-age", max_age) / 3600 if max_age else None
     from infra.ops import safety
-    removed, objects, going, kept = [], [], [], []
+    removed, objects, going, kept, failed = [], [], [], [], []
     stacks = ops.pr_stacks(root())
     due = [(s, "closed" if keep is not None and s.number not in keep else "too old") for s in stacks
            if (keep is not None and s.number not in keep) or (limit is not None and (s.age_hours() or 0) > limit)]
     # a preview holding what its stack did not make is skipped and named; the others still go (the dry run the same)
     foreign = safety.previews_holding_foreign([s.name for s, _ in due], root())
-    for s, reason in due:
+    for s, reason in due:  # one verdict per preview: removed, kept or failed
+        stale = locks.all_gone(locks.file_backend_holders(ops.PROJECT_NAME, s.name) or [])
         if s.name in foreign:
             kept.append({"stack": s.name, "reason": reason, "foreign": foreign[s.name]})
+        elif stale:  # its destroy would stop at the killed run's lock: the dry run says so too
+            failed.append({"stack": s.name, "reason": reason, "error": ops.killed_run_lock(s.name, stale[0]),
+                           "locked": True})
+        else:
+            going.append((s, reason))
+    for s, reason in going:  # the environment its state records: a killed run may have recorded no outputs
+        env_id = safety.preview_environment(s.name, root()) or s.environment_id
+        listed = preview_gc.environment_objects(client_from_env(), env_id) if env_id else []
+        error = None if dry_run else _destroy(s.name)
+        if error:  # e.g. a killed run's lock on a backend gc cannot read without taking it: the others still go
+            failed.append({"stack": s.name, "reason": reason, **error})
         else:
             removed.append({"stack": s.name, "reason": reason})
-            going.append(s)
-    for s in going:  # the environment its state records: a killed run may have recorded no outputs
-        env_id = safety.preview_environment(s.name, root()) or s.environment_id
-        objects += preview_gc.environment_objects(client_from_env(), env_id) if env_id else []
-        if not dry_run:
-            ops.destroy_and_remove(s.name, root(), on_output=engine_output)
+            objects += listed
     orphans, orphan_objects, left, kept_envs = _orphan_environments(dry_run, keep, {s.environment_id for s in stacks})
     objects += orphan_objects
-    emit({"removed_stacks": removed, "kept_stacks": kept, "removed_environments": orphans, "objects": objects,
-          "left_environments": left, "kept_environments": kept_envs, "dry_run": dry_run},
+    emit({"removed_stacks": removed, "kept_stacks": kept, "failed_stacks": failed, "removed_environments": orphans,
+          "objects": objects, "left_environments": left, "kept_environments": kept_envs, "dry_run": dry_run},
          f"removed {len(removed)} stack(s): {', '.join(r['stack'] for r in removed) or '-'}; "
          f"{len(orphans)} orphaned environment(s): {', '.join(o['name'] for o in orphans) or '-'}"
          + (" (dry run)" if dry_run else "") + preview_gc.describe(objects)
-         + "".join(f"\n  left alone: {e['name']} (belongs to {e['owner']})" for e in left))
+         + "".join(f"\n  left alone: {e['name']} (belongs to {e['owner']})" for e in left)
+         + "".join(f"\n  failed: {f['stack']} ({f['reason']}): {f['error']}" for f in failed))
+    for f in failed:
+        err.print(f"failed {f['stack']} ({f['reason']}): {f['error']}", markup=False, highlight=False)
     if kept or kept_envs:
-        _kept_needs_a_hand(kept, kept_envs)
+        _kept_needs_a_hand(kept, kept_envs, 3 if any(f["locked"] for f in failed) else 1 if failed else 2)
+    if failed:
+        raise typer.Exit(3 if any(f["locked"] for f in failed) else 1)
 
 
-def _kept_needs_a_hand(kept: list[dict[str, Any]], kept_envs: list[dict[str, Any]]) -> None:
+def _destroy(stack: str) -> dict[str, Any] | None:
+    """Removes one preview stack; what went wrong, for the report, instead of stopping gc (adv15b N4)."""
+    try:
+        ops.destroy_and_remove(stack, root(), on_output=engine_output)
+    except ops.LockTimeout as exc:
+        return {"error": str(exc), "locked": True}
+    except (ConfigError, RailwayApiError) as exc:
+        return {"error": str(exc), "locked": False}
+    except ops.auto.CommandError as exc:
+        locked = "currently locked" in str(exc)
+        return {"error": f"the stack is locked by another run; if none is running, `acs-infra recover {stack}` "
+                         "releases it" if locked else engine_error(exc), "locked": locked}
+    return None
+
+
+def _kept_needs_a_hand(kept: list[dict[str, Any]], kept_envs: list[dict[str, Any]], code: int = 2) -> None:
     """Exit 2: gc did its work, but these previews stay until someone moves what no stack manages out of them
     (CI shows the nightly job failed, with the names, instead of a silent leftover)."""
     from infra.ops import safety
@@ -121,7 +149,7 @@ def _kept_needs_a_hand(kept: list[dict[str, Any]], kept_envs: list[dict[str, Any
                   f"delete what the tool did not make there: {'; '.join(e['foreign'])}. Move or remove by hand what "
                   "is named (keep a backup of any volume; never delete a service that also runs elsewhere, only its "
                   "instance there) and run `acs-infra pr gc` again.", markup=False, highlight=False)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def _orphan_environments(dry_run: bool, keep: set[int] | None, recorded: set[str | None]) -> tuple[
@@ -140,6 +168,9 @@ def _orphan_environments(dry_run: bool, keep: set[int] | None, recorded: set[str
     # read after the markers (preview_gc.held_by_a_stack). A `pr up` of a PR not in --open that starts after this
     # read may still lose a leftover of its name under it: it fails and says to run it again, nothing else is lost
     stacks = {s.name for s in ops.workspace(root()).list_stacks()}
+    # an environment named after an existing stack (e.g. the unmarked fork of its killed `pr up`) is that stack's
+    # business: its verdict is the stack's, never a second one here (adv17 break 5)
+    left = [e for e in left if e["name"] not in stacks]
     orphans, kept = [], []
     for env in marked:
         held = preview_gc.held_by_a_stack(env["name"], stacks, keep)
