@@ -326,7 +326,7 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
         from infra.ops import recovery  # recovery imports this module
         state = stack.export_stack().deployment or {}
         forks = recovery.killed_fork_intents(state)
-        recovery.finish_killed_forks(stack, on_output, state)
+        recovery.finish_killed_forks(stack, on_output, state, "removal")
     result = run(stack, "destroy", lock_timeout=lock_timeout, on_output=on_output)
     if PR_STACK.match(stack_name):
         recovery.remove_killed_forks(forks)  # its destroy knew nothing of it (adv15b N2)

@@ -50,7 +50,7 @@ def killed_fork_intents(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | None,
-                        state: dict[str, Any] | None = None) -> None:
+                        state: dict[str, Any] | None = None, command: str = "recover") -> None:
     """A `pr up` killed after Railway made its fork but before the engine recorded it left an unmarked fork that
     every later create refuses. The engine recorded that create (a pending operation with its inputs) before making
     the call: only the fork matching that record is marked, so the converging up adopts it (infra.providers.fork)."""
@@ -58,7 +58,7 @@ def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | Non
     for inputs in killed_fork_intents((stack.export_stack().deployment if state is None else state) or {}):
         said = fork.finish_killed_fork(inputs)
         if on_output:
-            on_output(f"recover: {said}\n")
+            on_output(f"{command}: {said}\n")
 
 
 def remove_killed_forks(intents: list[dict[str, Any]]) -> None:
