@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from infra.config import ConfigError
-from infra.config.models import check_image_ref
+from infra.config.images import check_image_ref
 
 ENV = "ACS_RELEASE"  # how the CLI hands a run its release (the program reads it only for the named stack)
 DIGEST = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/:-]*[a-z0-9])@sha256:[0-9a-f]{64}$")

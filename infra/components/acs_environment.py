@@ -10,7 +10,8 @@ from infra.providers import (BackupSchedule, CustomDomain, Environment, Postgres
                              Service, ServiceLimits, ServiceSettings)
 from infra.ownership import stack_owner
 from infra.railway.facts import DOMAIN_SUFFIX
-from infra.providers.fork import ForkedEnvironment, ForkShape
+from infra.providers.fork import ForkedEnvironment
+from infra.providers.fork_shape import ForkShape
 from infra.providers.identity import StackIdentity
 from infra.providers.notification_rule import NotificationRule
 from infra.providers.release import Release

@@ -7,17 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from infra.config.images import check_image_ref
 from infra.ownership import OWNER_VARIABLE
 from infra.railway.facts import (DOMAIN_SUFFIX, ENVIRONMENT_NAME, POSTGRES_SERVICE, REFERENCE, REGIONS,
                                  RESTART_POLICIES, SUBDOMAIN, SUBDOMAIN_RULE, UUID, VARIABLE_NAME, parse_duration_ms)
 
 SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-# A container image reference as registries parse it (distribution/reference): [registry[:port]/]path[:tag][@digest]
-_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE_REF = re.compile(rf"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d+)?/)?{_PATH}(?:/{_PATH})*"
-                       r"(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
-IMAGE_RULE = "<registry>/<name>:<tag> or <registry>/<name>@sha256:<64 hex>, lowercase name, no spaces"
-IMAGE_NAME_MAX = 255  # the OCI distribution spec's cap on `<registry>/<name>` (Railway documents none of its own)
 # Variable names that hold credentials: never plain config (Railway's own RAILWAY_TOKEN / RAILWAY_API_TOKEN too)
 SECRET_LIKE = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|SECRET_KEY|ACCESS_KEY)$",
                          re.IGNORECASE)
@@ -83,26 +78,6 @@ class Source(Strict):
     @classmethod
     def _image(cls, v: str | None) -> str | None:
         return v if v is None else check_image_ref(v)
-
-
-def check_image_ref(v: str) -> str:
-    """Railway pulls the reference as given: one with a space or an uppercase name fails there, after the stack
-    changed; refused here instead."""
-    if not IMAGE_REF.fullmatch(v):
-        raise ValueError(f"{v[:80]!r} is not an image reference: {IMAGE_RULE} (e.g. ghcr.io/acme/app:1.2)")
-    name = image_name(v)
-    if len(name) > IMAGE_NAME_MAX:
-        raise ValueError(f"{name[:40]!r}... is {len(name)} characters: registries take at most {IMAGE_NAME_MAX} "
-                         "for <registry>/<name>")
-    return v
-
-
-def image_name(ref: str) -> str:
-    """`<registry>/<name>` of a reference: without its digest and tag (a `:` after the last `/` starts the tag)."""
-    head = ref.split("@", 1)[0]
-    slash = head.rfind("/")
-    colon = head.rfind(":")
-    return head[:colon] if colon > slash else head
 
 
 class Healthcheck(Strict):

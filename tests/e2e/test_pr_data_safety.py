@@ -7,6 +7,8 @@ emulator's API.
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,6 +33,16 @@ MARK = ("mutation($p:String!,$e:String!,$v:EnvironmentVariables!){ variableColle
         "environmentId:$e, variables:$v, skipDeploys:true}) }")
 GC_TABLES = ("environments", "instances", "volume_instances", "service_domains", "custom_domains", "backups",
              "services", "volumes")
+
+
+def gc_keeping_some(project: PulumiProject, emulator: Emulator
+                    ) -> Iterator[tuple[bool, subprocess.CompletedProcess[str], dict[str, Any]]]:
+    """`pr gc --open none`, dry run then real run (stats reset before each), both keeping something (exit 2)."""
+    for dry in (["--dry-run"], []):
+        emulator.reset_stats()
+        gc = cli(project, "pr", "gc", "--open", "none", *dry, check=False)
+        assert gc.returncode == 2, gc.stdout + gc.stderr
+        yield bool(dry), gc, result(gc)
 
 
 def environment(emulator: Emulator, env_id: str) -> dict[str, Any]:
@@ -362,11 +374,7 @@ def test_pr_gc_removes_previews_with_fork_copies_and_skips_only_the_one_holding_
     before_pr6 = environment(emulator, pr6)
 
     world = ids(emulator)
-    for dry in (["--dry-run"], []):
-        emulator.reset_stats()
-        gc = cli(project, "pr", "gc", "--open", "none", *dry, check=False)
-        assert gc.returncode == 2, gc.stdout + gc.stderr
-        out = result(gc)
+    for dry, gc, out in gc_keeping_some(project, emulator):
         assert [r["stack"] for r in out["removed_stacks"]] == ["pr-5", "pr-9"], out
         assert [k["stack"] for k in out["kept_stacks"]] == ["pr-6"], out
         assert out["kept_stacks"][0]["foreign"] == ["volume at /qa-data in pr-6"], "named, and only the hand-made one"
@@ -403,11 +411,7 @@ def test_pr_gc_keeps_an_orphaned_preview_holding_what_was_made_in_it_by_hand(
     before_dev = environment(emulator, dev["environmentId"])
 
     world = ids(emulator)
-    for dry in (["--dry-run"], []):
-        emulator.reset_stats()
-        gc = cli(project, "pr", "gc", "--open", "none", *dry, check=False)
-        assert gc.returncode == 2, gc.stdout + gc.stderr
-        out = result(gc)
+    for dry, gc, out in gc_keeping_some(project, emulator):
         assert [e["id"] for e in out["removed_environments"]] == [clean], out
         kept = {k["name"]: k["foreign"] for k in out["kept_environments"]}
         assert kept == {"pr-49": ["volume at /qa-data in pr-49"], "pr-52": ["service mine2 in pr-52"]}, kept

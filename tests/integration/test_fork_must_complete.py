@@ -12,7 +12,8 @@ import pytest
 
 from infra.ownership import OWNER_VARIABLE
 from infra.providers import base as providers_base
-from infra.providers.fork import ForkedEnvironmentProvider, ForkShapeProvider
+from infra.providers.fork import ForkedEnvironmentProvider
+from infra.providers.fork_shape import ForkShapeProvider
 from infra.railway import client as client_module
 from tests.conftest import Emulator
 from tests.integration.test_providers import base, checked, create  # noqa: F401  (fixture)

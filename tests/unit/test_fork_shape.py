@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.providers.fork import (FORK_INTENT, ForkBehindSource, ForkedEnvironmentProvider, ForkShapeProvider,
-                                  _live_service, copied_content, shape_patch)
+from infra.providers.fork import FORK_INTENT, ForkedEnvironmentProvider, copied_content
+from infra.providers.fork_shape import ForkBehindSource, ForkShapeProvider, _live_service, shape_patch
 from tests.conftest import copy_project
 
 COPIED = {"services": {"web": {"id": "s-web", "variables": ["API_KEY", "DATABASE_URL", "NODE_ENV", "QA_FLAG"]},
@@ -176,3 +176,12 @@ def test_the_public_services_domain_is_named_in_the_same_patch() -> None:
     assert (live["domain"], live["port"]) == ("acs-pr-1.up.railway.app", 8080)
     gone = _live_service({"services": {"s-web": {}}}, "s-web", public)
     assert gone["domain"] is None, "a domain removed by hand reads as a change the next up restores"
+
+
+def test_state_pickled_before_the_shape_moved_still_loads() -> None:
+    """Dynamic providers are pickled into state by reference (module and class name); previews made before
+    ForkShape moved to its own module name `infra.providers.fork.ForkShapeProvider`: their next run (update,
+    refresh, `pr down`) must still load it."""
+    import dill
+    old_state = b"\x80\x02cinfra.providers.fork\nForkShapeProvider\n)\x81."  # protocol 2: GLOBAL, NEWOBJ
+    assert isinstance(dill.loads(old_state), ForkShapeProvider)

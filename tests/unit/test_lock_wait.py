@@ -3,6 +3,7 @@ The clock is moved, never slept on: `time.monotonic` and `time.sleep` of the run
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -94,10 +95,13 @@ class HeldBy(Locked):
                               f"(pid {self.pid}) at 2026-11-26T10:00:00Z", code=255))
 
 
-def test_a_lock_whose_run_is_gone_from_this_host_points_to_recover_at_once(clock: Clock) -> None:
+def test_a_lock_whose_run_is_gone_from_this_host_points_to_recover_at_once(
+        clock: Clock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """B9 (issue 16 adversarial pass): a retry after a killed release waited the whole 600 s on a lock whose
     holder, a pid on this very host, no longer existed. It says so at once (after one more look, so a run that
-    just ended and released its lock is not mistaken for a dead one) and names `recover` (exit 3)."""
+    just ended and released its lock is not mistaken for a dead one) and names `recover` (exit 3). Only a file://
+    backend proves the pid is this machine's: set here, not inherited from the shell that runs the tests."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")
     import socket
     start, action = clock.now, HeldBy(clock, socket.gethostname(), dead_pid())
     with pytest.raises(ops.LockTimeout) as err:
