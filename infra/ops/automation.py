@@ -159,22 +159,30 @@ class GuardedCommand(auto.PulumiCommand):
     def run(self, args: list[str], cwd: str, additional_env: Any, on_output: Any = None,
             on_error: Any = None) -> auto.CommandResult:
         guarded = ["-m", "infra.ops.engine_guard", str(os.getpid()), self.pulumi, "--non-interactive", *args]
-        for attempt in range(1, TORN_READ_ATTEMPTS + 1):
+        for attempt in range(1, RACED_READ_ATTEMPTS + 1):
             try:
                 return super().run(guarded, cwd, additional_env, on_output, on_error)
             except auto.CommandError as exc:
-                if attempt == TORN_READ_ATTEMPTS or not TORN_CHECKPOINT.search(str(exc)):
+                if attempt == RACED_READ_ATTEMPTS or not raced_read(str(exc)):
                     raise
                 wait_for_writer(0.5 * attempt)  # another runner is rewriting the sidecar: milliseconds
 
 
-# The file backend rewrites a checkpoint's `.attrs` sidecar in place (infra.ops.recovery): a command that reads it
-# while another run of the stack writes it sees it empty and fails at load, before it does anything ("failed to
-# load checkpoint: EOF"; adversarial issue 15, B7). The same command a moment later reads it whole, so it is
-# run again; a sidecar that stays broken (a run killed while writing it) still fails after the last attempt and
-# is sent to `acs-infra recover`.
+# Two reads of a file backend that race another runner's write and fail before the command does anything; the
+# same command a moment later succeeds, so it is run again (`raced_read`):
+# - a checkpoint's `.attrs` sidecar is rewritten in place (infra.ops.recovery): read meanwhile, it is empty and
+#   the load fails ("failed to load checkpoint: EOF"; adversarial issue 15, B7). A sidecar that stays broken (a
+#   run killed while writing it) still fails after the last attempt and is sent to `acs-infra recover`;
+# - opening the backend lists its stacks: a checkpoint another runner is writing shows as a temporary file that
+#   is renamed away before the listing reads it ("list bucket: ... lstat <stack>.json.<random>.tmp: no such
+#   file or directory"; seen once in 200 `pr up` runs sharing one backend directory, scripts/bench.sh).
 TORN_CHECKPOINT = re.compile(r"failed to load checkpoint|error: EOF$", re.M)
-TORN_READ_ATTEMPTS = 4
+LISTING_RACE = re.compile(r"list bucket: .*\.tmp: no such file or directory")
+RACED_READ_ATTEMPTS = 4
+
+
+def raced_read(error: str) -> bool:
+    return bool(TORN_CHECKPOINT.search(error) or LISTING_RACE.search(error))
 
 
 def wait_for_writer(seconds: float) -> None:
