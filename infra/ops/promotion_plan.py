@@ -116,4 +116,24 @@ def _assign(target: Any, key: str, value: Any) -> None:
         for k, v in value.items():
             _assign(current, k, v)
     elif current != value or key not in target:
-        target[key] = value
+        target[key] = _unambiguous(value)
+
+
+def _unambiguous(value: Any) -> Any:
+    """The value as it must be written to read back the same: ruamel writes YAML 1.2, where `NO`, `yes`, `Off`
+    or `0755` are plain strings, but the stack file's readers (PyYAML here, Pulumi's own) follow YAML 1.1 and
+    would read them as a boolean or a number. Such a string is written quoted (adversarial issue 18, break 2)."""
+    import yaml
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+    if isinstance(value, dict):
+        return {k: _unambiguous(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unambiguous(v) for v in value]
+    if isinstance(value, str):
+        try:
+            plain = yaml.safe_load(value)
+        except yaml.YAMLError:
+            plain = None
+        if plain != value:
+            return DoubleQuotedScalarString(value)
+    return value

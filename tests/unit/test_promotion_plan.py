@@ -45,3 +45,21 @@ def test_promotion_moves_the_health_path_with_the_code(tmp_path: Path) -> None:
     promotion_plan.apply_promotion(plan, root)
     assert web(root, "prod")["healthcheck"] == {"path": "/healthz", "timeoutSeconds": 120}
     assert promotion_plan.promote_plan("dev", "prod", root)["changes"] == [], "promoted: nothing left to move"
+
+
+AMBIGUOUS = {"A_NO": "NO", "NEW_FLAG": "yes", "A_OFF": "Off", "MODE": "0755", "RATIO": "1e3", "WHEN": "12:30",
+             "TILDE": "~", "NULLISH": "null", "PLAIN": "hello"}
+
+
+def test_promoted_values_read_back_as_the_strings_they_were(tmp_path: Path) -> None:
+    """adv18 break 2: `NO`, `yes`, `Off` were written unquoted (ruamel writes YAML 1.2, where they are strings);
+    the stack file's readers follow YAML 1.1 and read them as booleans, so prod's file was left unusable. Every
+    promoted value reads back as the same string, and promoting again finds nothing to move."""
+    root = project(tmp_path)
+    dev = root / "Pulumi.dev.yaml"
+    quoted = "".join(f"      {k}: \"{v}\"\n" for k, v in AMBIGUOUS.items())
+    dev.write_text(dev.read_text().replace("      LOG_LEVEL: debug\n", "      LOG_LEVEL: debug\n" + quoted))
+    promotion_plan.apply_promotion(promotion_plan.promote_plan("dev", "prod", root), root)
+    variables = yaml.safe_load((root / "Pulumi.prod.yaml").read_text())["config"]["acs:environment"]["variables"]
+    assert {k: variables[k] for k in AMBIGUOUS} == AMBIGUOUS
+    assert promotion_plan.promote_plan("dev", "prod", root)["changes"] == [], "promoted: nothing left to move"
