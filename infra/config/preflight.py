@@ -47,16 +47,23 @@ def require_stack_file(stack: str, root: Path) -> None:
                           "(start from a copy of Pulumi.dev.yaml)")
 
 
-def preflight(stack: str, root: Path) -> EnvironmentConfig:
-    """Everything the stack files decide, checked before a stack is created: no empty stack is left behind."""
+def check_config(stack: str, root: Path) -> EnvironmentConfig:
+    """The stack's declared configuration, validated: a bad value is named (key, value, what is allowed) before
+    any engine run or API call, by every command that compares against it (`up`, `drift`)."""
     check_stack_name(stack)
     if PR_STACK.match(stack):
-        cfg = pr_config(stack, root)
+        return pr_config(stack, root)
+    require_stack_file(stack, root)
+    return parse_environment(load_stack_file(stack, root).get("acs:environment"))
+
+
+def preflight(stack: str, root: Path) -> EnvironmentConfig:
+    """Everything the stack files decide, checked before a stack is created: no empty stack is left behind."""
+    cfg = check_config(stack, root)
+    if PR_STACK.match(stack):
         check_preview_file(stack, root, cfg.secrets)
     else:
-        require_stack_file(stack, root)
         config = load_stack_file(stack, root)
-        cfg = parse_environment(config.get("acs:environment"))
         present = {k[4:] for k in config if k.startswith("acs:")}
         encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
         check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)

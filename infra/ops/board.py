@@ -122,8 +122,13 @@ def _row_or_error(stack: str, root: Path, check_drift: bool) -> dict[str, Any]:
 
 
 def board(root: Path, check_drift: bool = False, only: list[str] | None = None) -> list[dict[str, Any]]:
-    """Every stack's row, or only those named (the others are not read)."""
-    names = [s.name for s in ops.workspace(root).list_stacks() if s.resource_count and (not only or s.name in only)]
+    """Every stack's row, or only those named (the others are not read; a name no stack has is refused)."""
+    stacks = ops.workspace(root).list_stacks()
+    unknown = sorted(set(only or []) - {s.name for s in stacks})
+    if unknown:  # a typo in `--stack` printed an empty board and exit 0 (adversarial issue 18, break 4)
+        raise ConfigError(f"no stack named {', '.join(unknown)} in this backend (`pulumi stack ls` lists the stacks "
+                          "there are)")
+    names = [s.name for s in stacks if (s.resource_count or only) and (not only or s.name in only)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         rows = list(pool.map(lambda n: _row_or_error(n, root, check_drift), names))
     return sorted(rows, key=lambda r: (ORDER.get(r["stage"] or "", 3), r["stack"]))

@@ -343,3 +343,28 @@ def test_a_cancelled_ci_step_releases_the_lock_within_the_grace(project: PulumiP
             os.kill(pid, signal.SIGKILL)
     rerun = acs(project, "up", "dev", "--lock-timeout", "1")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+
+def test_drift_names_a_bad_value_before_any_call(project: PulumiProject, emulator: Emulator) -> None:
+    """adv18 break 3: `drift` of a stack file with `memory: 1.1GB` read Railway, then failed with "Program exited
+    with non-zero exit code: 1". It is refused as `up` refuses it: the key and the rule, no API call."""
+    dev = project.dir / "Pulumi.dev.yaml"
+    dev.write_text(dev.read_text().replace("memory: 512MB", "memory: 1.1GB", 1))
+    proc = acs(project, "drift", "dev")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "acs:environment.services[0].memory: '1.1GB' must be a positive whole number of MB" in proc.stdout, \
+        proc.stdout
+    no_traceback(proc)
+    assert emulator.stats()["total"] == 0, emulator.stats()
+
+
+def test_a_mistyped_stack_name_is_an_error_not_an_empty_success(project: PulumiProject, emulator: Emulator) -> None:
+    """adv18 break 4: `status --stack prdo` printed an empty board and `destroy prdo` said "absent", both exit 0:
+    a typo in CI passed. Both name the stack and exit 1, with no API call."""
+    status = acs(project, "--json", "status", "--stack", "prdo")
+    assert status.returncode == 1 and "no stack named prdo" in status.stderr, status.stdout + status.stderr
+    destroy = acs(project, "destroy", "prdo")
+    assert destroy.returncode == 1 and "no stack named prdo" in destroy.stderr, destroy.stdout + destroy.stderr
+    for proc in (status, destroy):
+        no_traceback(proc)
+    assert emulator.stats()["total"] == 0, emulator.stats()

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from infra.config import ConfigError
 from infra.ops import automation as ops, recovery
 from infra.ops.cli.common import app, describe, emit, engine_output, fail, guarded, root, seconds
 
@@ -45,6 +46,10 @@ def destroy_cmd(stack: str, with_dependents: bool = typer.Option(
     project (unless --with-dependents) and when it would take along anything no stack manages."""
     from infra.ops import safety
     _refuse_protected(stack)
+    if not ops.stack_exists(stack, root()) and not ops.PR_STACK.match(stack) \
+            and not (root() / f"Pulumi.{stack}.yaml").exists():  # a typo (`destroy prdo`) is not "absent" (adv18 4)
+        raise ConfigError(f"no stack named {stack} in this backend and no Pulumi.{stack}.yaml in {root()}: nothing "
+                          "to destroy (`pulumi stack ls` lists the stacks there are)")
     deps = safety.check_destroy(stack, root(), with_dependents) if ops.stack_exists(stack, root()) else []
     for name in deps:
         _refuse_protected(name)
