@@ -21,17 +21,12 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError, load_stack_file, preflight
-from infra.ops import budget, locks, preview_secrets
+from infra.ops import budget, locks, preview_secrets, settled_read
+from infra.ops.locks import LockTimeout
 from infra.ops.plan_guard import refuse_data_loss
 
 PROJECT_NAME = "acs"
 T = TypeVar("T")
-
-
-class LockTimeout(RuntimeError):
-    """Another run holds the stack."""
-
-    engine_error = ""  # the backend's own lock error: it names every holder (user@host, pid, since)
 
 
 class StaleLock(LockTimeout):
@@ -108,8 +103,9 @@ VERBS = ("up", "refresh", "destroy", "preview")
 def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_output: Callable[[str], Any] | None = None,
         prepare: Callable[[], Any] | None = None, **options: Any) -> Any:
     """The one stack runner: every engine operation of every command (`up`, `refresh`, `destroy`, `preview`)
-    goes through here, inside the backend's stack lock (`run_locked`), without progress bars and, where the
-    engine can print them, without secrets. `options` are the operation's own (e.g. `refresh=True`). `prepare`
+    goes through here, inside the backend's stack lock (`run_locked`; a preview, which the engine does not lock,
+    as a settled read: infra.ops.settled_read), without progress bars and, where the engine can print them,
+    without secrets. `options` are the operation's own (e.g. `refresh=True`). `prepare`
     runs before every attempt: an attempt refused by the lock prepares again once the other run is done."""
     if verb not in VERBS:
         raise ValueError(f"unknown engine operation {verb!r}")
@@ -121,12 +117,19 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_o
         refuse_data_loss(stack, lambda **extra: run(stack, "preview", lock_timeout=lock_timeout, **extra))
     kwargs.pop("allow_data_loss", None)
     operation = getattr(stack, verb)
+    say = on_output or _to_stderr  # a wait is always said, also by a command that shows no engine output
+    if verb == "preview":  # the engine locks no preview: it reads while no run writes the stack (settled_read)
+        return settled_read.run(stack, PROJECT_NAME, lock_timeout, lambda: operation(**kwargs), say)
 
     def attempt() -> Any:
         if prepare is not None:
             prepare()
         return operation(**kwargs)
-    return run_locked(stack.name, lock_timeout, attempt, on_output)
+    return run_locked(stack.name, lock_timeout, attempt, say)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def killed_run_lock(stack: str, holder: locks.Holder) -> str:

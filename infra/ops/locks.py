@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+class LockTimeout(RuntimeError):
+    """Another run holds the stack."""
+
+    engine_error = ""  # the backend's own lock error: it names every holder (user@host, pid, since)
+
+
 HOLDER = re.compile(r"created by (\S*)@(\S*) \(pid (-?\d+)\) at (\S+)")
 
 

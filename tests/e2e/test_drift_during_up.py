@@ -1,0 +1,64 @@
+"""Adversarial pass on issue 18, break 1: `drift` ran beside an `up` of the same stack (a preview takes no stack
+lock), read Railway half-way through the up's changes and recorded a drift the up was about to remove. A read of a
+stack waits while a run writes it (infra.ops.settled_read)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator, PulumiProject
+from tests.e2e.test_pr_previews import cli
+
+pytestmark = pytest.mark.e2e
+
+
+def acs(project: PulumiProject, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "infra", "--json", "--project-dir", str(project.dir), *args],
+                            env={**project.env, "ACS_RAILWAY_TIMEOUT": "900"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def snapshot_reads(emulator: Emulator) -> int:
+    return emulator.stats()["by_operation"].get("EnvironmentSnapshot", 0)
+
+
+def wait_for_hold(emulator: Emulator, run: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 300
+    while emulator.admin("/faults/holding")["holding"] == 0:
+        assert run.poll() is None and time.monotonic() < deadline, "the up's write was never held"
+        time.sleep(0.1)
+
+
+def test_drift_waits_for_a_running_up_and_reads_after_it(project: PulumiProject, emulator: Emulator) -> None:
+    """The up has written dev's new LOG_LEVEL and waits for Railway's answer (held), holding dev's lock with its
+    step pending. `drift dev` meanwhile says it waits and reads nothing; once the up is done it reads, and finds
+    no drift (the stack file and Railway agree)."""
+    cli(project, "up", "dev")
+    stack_file = project.dir / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: info", 1))
+    emulator.admin("/faults", {"hold_after_next": {"VariableCollectionUpsert": 1}, "timeout_seconds": 600})
+    up = acs(project, "up", "dev")
+    drift: subprocess.Popen[str] | None = None
+    try:
+        wait_for_hold(emulator, up)
+        reads = snapshot_reads(emulator)
+        drift = acs(project, "drift", "dev")
+        said = drift.stderr.readline() if drift.stderr else ""
+        assert "dev is locked by another run" in said and "waiting up to" in said, said
+        assert drift.poll() is None and snapshot_reads(emulator) == reads, "it reads nothing while the up runs"
+        assert emulator.admin("/faults/holding")["holding"] == 1, "the up was still held when drift waited"
+    finally:
+        emulator.admin("/faults/release", {})
+        up_out, up_err = up.communicate(timeout=300)
+        out, err = drift.communicate(timeout=600) if drift else ("", "")
+    assert up.returncode == 0, up_out + up_err
+    assert emulator.stats()["faults"].get("hold_after") == 1
+    assert drift.returncode == 0, out + err
+    report: list[dict[str, Any]] = json.loads(out)
+    assert report[0]["stack"] == "dev" and not report[0].get("error"), report
+    assert snapshot_reads(emulator) > reads, "it read once the up was done"

@@ -1,0 +1,73 @@
+"""A preview is a settled read (infra.ops.settled_read): it waits while a run writes the stack and reads again
+when the checkpoint changed under it. The engine is replaced by a scripted checkpoint; the clock is moved."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from infra.ops import locks, settled_read
+from infra.ops.locks import LockTimeout
+
+CLEAN = {"resources": [{"urn": "a"}]}
+WRITTEN = {"resources": [{"urn": "a"}, {"urn": "b"}]}
+IN_PROGRESS = {"resources": [{"urn": "a"}], "pending_operations": [{"type": "updating"}]}
+
+
+class Stack:
+    """Answers `export_stack` from a script of checkpoints (the last one repeats)."""
+
+    def __init__(self, *checkpoints: dict[str, Any]) -> None:
+        self.name, self.script, self.exports = "dev", list(checkpoints), 0
+
+    def export_stack(self) -> SimpleNamespace:
+        self.exports += 1
+        return SimpleNamespace(deployment=self.script.pop(0) if len(self.script) > 1 else self.script[0])
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [0.0]
+    monkeypatch.setattr(settled_read.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(settled_read.time, "sleep", lambda s: now.__setitem__(0, now[0] + s))
+    return now
+
+
+def backend(monkeypatch: pytest.MonkeyPatch, holders: list[locks.Holder] | None) -> None:
+    monkeypatch.setattr(locks, "file_backend_holders", lambda project, stack: holders)
+
+
+def test_a_checkpoint_written_during_the_read_is_read_again(monkeypatch: pytest.MonkeyPatch,
+                                                            clock: list[float]) -> None:
+    backend(monkeypatch, None)
+    reads: list[int] = []
+    said: list[str] = []
+    stack = Stack(CLEAN, WRITTEN, WRITTEN, WRITTEN)  # before, after (changed), before, after
+    assert settled_read.run(stack, "acs", 600, lambda: reads.append(1) or len(reads), said.append) == 2
+    assert len(reads) == 2 and "changed while it was read" in said[0], said
+
+
+def test_pending_operations_are_waited_out_before_the_read(monkeypatch: pytest.MonkeyPatch,
+                                                           clock: list[float]) -> None:
+    backend(monkeypatch, None)  # a bucket: only the checkpoint tells
+    said: list[str] = []
+    stack = Stack(IN_PROGRESS, IN_PROGRESS, CLEAN)
+    assert settled_read.run(stack, "acs", 600, lambda: "read", said.append) == "read"
+    assert "dev is locked by another run (1 operation(s) in progress)" in said[0] and clock[0] > 0, said
+
+
+def test_pending_operations_no_run_holds_are_a_killed_runs(monkeypatch: pytest.MonkeyPatch,
+                                                         clock: list[float]) -> None:
+    backend(monkeypatch, [])  # a file backend without a lock
+    with pytest.raises(LockTimeout, match=r"killed run .*acs-infra recover dev"):
+        settled_read.run(Stack(IN_PROGRESS), "acs", 600, lambda: pytest.fail("read during a killed run's leftovers"))
+    assert clock[0] == 0, "at once, no wait"
+
+
+def test_a_run_that_does_not_end_is_waited_for_until_the_timeout(monkeypatch: pytest.MonkeyPatch,
+                                                                 clock: list[float]) -> None:
+    backend(monkeypatch, None)
+    with pytest.raises(LockTimeout, match=r"another run holds stack dev .*waited \d+s"):
+        settled_read.run(Stack(IN_PROGRESS), "acs", 60, lambda: pytest.fail("read while a run writes"))
+    assert 60 <= clock[0] < 80
