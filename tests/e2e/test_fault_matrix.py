@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from infra.ops import automation
+from infra.ops import automation, engine_command
 from tests.conftest import Emulator, PulumiProject, kill_engine
 from tests.e2e.test_pr_previews import cli
 
@@ -171,7 +171,7 @@ def test_a_sidecar_another_run_is_rewriting_is_read_again(project: PulumiProject
     def writer_finishes(seconds: float) -> None:
         waits.append(seconds)
         sidecar.write_text(whole)
-    monkeypatch.setattr(automation, "wait_for_writer", writer_finishes)
+    monkeypatch.setattr(engine_command, "wait_for_writer", writer_finishes)
     for key, value in project.env.items():
         monkeypatch.setenv(key, value)
     stack = automation.select("dev", project.dir, create=False)

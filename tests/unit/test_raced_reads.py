@@ -1,13 +1,13 @@
 """The stack runner runs a command again when it failed on a file-backend read that raced another runner's write
-(infra.ops.automation.RACED_READ), and only then."""
+(infra.ops.engine_command.raced_read), and only then."""
 from __future__ import annotations
 
 from typing import Any
 
+import pulumi.automation as auto
 import pytest
 
-from infra.ops import automation
-from infra.ops.automation import auto
+from infra.ops import engine_command
 
 # Seen in the scale benchmark (200 `pr up` sharing one backend directory): the backend listed its stacks while
 # another runner renamed its checkpoint's temporary file into place.
@@ -26,12 +26,12 @@ def engine_failing(monkeypatch: pytest.MonkeyPatch, stderrs: list[str]) -> tuple
             raise auto.CommandError(auto.CommandResult(stdout="", stderr=stderrs[attempts[0] - 1], code=255))
         return auto.CommandResult(stdout="ok", stderr="", code=0)
     monkeypatch.setattr(auto.PulumiCommand, "run", run)
-    monkeypatch.setattr(automation, "wait_for_writer", waits.append)
+    monkeypatch.setattr(engine_command, "wait_for_writer", waits.append)
     return waits, attempts
 
 
-def guarded() -> automation.GuardedCommand:
-    command = object.__new__(automation.GuardedCommand)  # without `pulumi version`: the engine is replaced here
+def guarded() -> engine_command.GuardedCommand:
+    command = object.__new__(engine_command.GuardedCommand)  # without `pulumi version`: the engine is replaced here
     command.pulumi, command.command = "pulumi", "python"
     return command
 
@@ -43,10 +43,10 @@ def test_a_listing_that_raced_a_write_is_run_again(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_race_that_does_not_end_fails_after_the_last_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
-    waits, attempts = engine_failing(monkeypatch, [LISTING_RACE] * automation.RACED_READ_ATTEMPTS)
+    waits, attempts = engine_failing(monkeypatch, [LISTING_RACE] * engine_command.RACED_READ_ATTEMPTS)
     with pytest.raises(auto.CommandError, match="list bucket"):
         guarded().run(["preview"], ".", {})
-    assert attempts == [automation.RACED_READ_ATTEMPTS] and len(waits) == automation.RACED_READ_ATTEMPTS - 1
+    assert attempts == [engine_command.RACED_READ_ATTEMPTS] and len(waits) == engine_command.RACED_READ_ATTEMPTS - 1
 
 
 @pytest.mark.parametrize("stderr", [

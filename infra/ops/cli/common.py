@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from infra.config import ConfigError, check_stack_name
 from infra.ops import automation as ops
+from infra.ops.engine_command import TORN_CHECKPOINT
 from infra.ops.engine_stream import EngineStream
 from infra.ops.release import ReleaseError
 from infra.railway import RailwayApiError
@@ -80,7 +81,7 @@ def guarded(fn: Any) -> Any:
             if gone:  # never made, or removed meanwhile by another run (a `pr down` while this `pr up` started)
                 fail(f"no stack named {gone.group(1)} in this backend (never made, or removed by another run); "
                      "`acs-infra pr list` and `pulumi stack ls` show the stacks there are")
-            if ops.TORN_CHECKPOINT.search(str(exc).strip()):  # still torn after retries: a run killed mid-write
+            if TORN_CHECKPOINT.search(str(exc).strip()):  # still torn after retries: a run killed mid-write
                 fail(f"the stack's state file was left half-written by a killed run; `acs-infra recover {stack}` "
                      "repairs it from the newest intact copy", 3)
             fail(engine_error(exc))
