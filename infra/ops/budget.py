@@ -9,6 +9,7 @@ so, or refuses when the reset is further away than `ACS_RAILWAY_MAX_WAIT` allows
 from __future__ import annotations
 
 import os
+import random
 import time
 from typing import Any, Callable
 
@@ -22,7 +23,11 @@ NEW_STACK_CALLS = 25
 # it waits, a rollback), and a rollback's: estimates erring high, like NEW_STACK_CALLS.
 RELEASE_CALLS = 30
 ROLLBACK_CALLS = 15
-RECHECK_SECONDS = 10.0  # while waiting, read the budget again this often (another runner's reset is ours too)
+# While waiting, the budget is read again only after its reset (one instant for every runner of the token), plus
+# up to this much jitter so the runners that waited do not all read it in the same second: a re-check is itself a
+# request on the token, and 50 runners re-reading every 10 s spent the whole budget they waited for (bench, 0
+# previews in 23 minutes).
+RESET_JITTER_SECONDS = 5.0
 
 
 class BudgetExhausted(ConfigError):
@@ -60,4 +65,4 @@ def ensure(stack: str, expected: int, on_wait: Callable[[str], Any] | None = Non
             on_wait(f"{stack}: the token's hourly API budget has {remaining} of {limit} calls left, this run needs "
                     f"about {expected}; waiting up to {reset_in:.0f}s for the reset before taking the stack's lock")
             told = True
-        time.sleep(min(RECHECK_SECONDS, max(reset_in, 0.5)))
+        time.sleep(max(reset_in, 0.5) + random.uniform(0, RESET_JITTER_SECONDS))
