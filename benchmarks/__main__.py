@@ -193,6 +193,9 @@ def main() -> None:
     ap.add_argument("--quota-previews", type=int, default=200, help="previews queued against a budget too small")
     ap.add_argument("--quota-budget", type=int, default=1000, help="requests per window for that scenario (Hobby)")
     ap.add_argument("--quota-window", type=float, default=3600, help="the window's length in seconds (Railway: 1 h)")
+    ap.add_argument("--quota-runners", type=int, default=scale.RUNNERS_AT_ONCE,
+                    help="runners alive at once in that scenario (each re-reads the budget once per window it waits: "
+                         "keep the budget well above this)")
     ap.add_argument("--only-scale", action="store_true", help="run only the team-scale scenarios")
     args = ap.parse_args()
     bench = Bench(args.latency_ms)
@@ -251,7 +254,7 @@ def finish(bench: Bench, facts: dict[str, Any], args: argparse.Namespace, per_re
            rows: list[dict[str, Any]]) -> None:
     leftovers = [e["name"] for e in bench.server.backend.inventory()["environments"] if e["name"].startswith("pr-")]
     if args.only == "all":
-        scale.run(bench, args.processes, args.quota_previews, args.quota_budget, args.quota_window)
+        scale.run(bench, args.processes, args.quota_previews, args.quota_budget, args.quota_window, args.quota_runners)
     result = {"machine": facts, "latency_ms": args.latency_ms, "per_resource": per_resource,
               "scenarios": rows, "pr_environments_left": leftovers}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +267,7 @@ def finish(bench: Bench, facts: dict[str, Any], args: argparse.Namespace, per_re
 def run_scale(bench: Bench, facts: dict[str, Any], args: argparse.Namespace) -> None:
     print("team-scale scenarios:", flush=True)
     scale.env_ready(bench)
-    scale.run(bench, args.processes, args.quota_previews, args.quota_budget, args.quota_window)
+    scale.run(bench, args.processes, args.quota_previews, args.quota_budget, args.quota_window, args.quota_runners)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": facts, "latency_ms": args.latency_ms, "scenarios": bench.rows},
                                          indent=2))

@@ -41,8 +41,8 @@ def runner_env(bench: Any, base: Path) -> tuple[Path, dict[str, str]]:
 RUNNERS_AT_ONCE = 50
 
 
-def pr_up_processes(bench: Any, numbers: list[int]) -> dict[str, Any]:
-    """`acs-infra pr up N` for every N, each in its own runner, up to RUNNERS_AT_ONCE at a time."""
+def pr_up_processes(bench: Any, numbers: list[int], at_once: int = RUNNERS_AT_ONCE) -> dict[str, Any]:
+    """`acs-infra pr up N` for every N, each in its own runner, up to `at_once` at a time."""
     runners = [runner_env(bench, bench.tmp / f"runner-{n}") for n in numbers]
 
     def one(args: tuple[int, tuple[Path, dict[str, str]]]) -> dict[str, Any]:
@@ -55,13 +55,13 @@ def pr_up_processes(bench: Any, numbers: list[int]) -> dict[str, Any]:
                 "failed_by_429": proc.returncode != 0 and "429" in proc.stdout + proc.stderr,
                 "error": proc.stderr[-300:] if proc.returncode else ""}
 
-    with ThreadPoolExecutor(max_workers=min(len(numbers), RUNNERS_AT_ONCE)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(numbers), at_once)) as pool:
         runs = list(pool.map(one, zip(numbers, runners)))
     for run in runs:
         if run["code"]:
             print(f"    pr-{run['pr']} failed: {run['error']}", flush=True)
     finished = sorted(run["seconds"] for run in runs)
-    return {"stacks": len(numbers), "runners_at_once": min(len(numbers), RUNNERS_AT_ONCE), "failed": sum(1 for r in runs if r["code"]),
+    return {"stacks": len(numbers), "runners_at_once": min(len(numbers), at_once), "failed": sum(1 for r in runs if r["code"]),
             "failed_by_429": sum(1 for r in runs if r["failed_by_429"]),
             "waited_for_budget": sum(1 for r in runs if r["waited_for_budget"]),
             "first_done_s": round(finished[0], 1), "last_done_s": round(finished[-1], 1),
@@ -90,7 +90,8 @@ def drift_calls(bench: Any, stacks: list[str]) -> dict[str, Any]:
     return {"exit": code, "environments": len(stacks), "calls_per_environment": round(calls["total"] / len(stacks), 2)}
 
 
-def run(bench: Any, processes: int, quota_previews: int, quota_budget: int, quota_window_s: float) -> None:
+def run(bench: Any, processes: int, quota_previews: int, quota_budget: int, quota_window_s: float,
+        quota_runners: int = RUNNERS_AT_ONCE) -> None:
     """The scale scenarios; the full ones are 50 processes and 200 previews against Hobby's 1,000 per hour."""
     first = list(range(500, 500 + processes))
     if processes:  # --processes 0 runs the quota scenario alone
@@ -103,7 +104,7 @@ def run(bench: Any, processes: int, quota_previews: int, quota_budget: int, quot
     queued = list(range(700, 700 + quota_previews))
     bench.server.limiter.set_limits(10, quota_budget, quota_window_s)
     bench.measure(f"{quota_previews} previews, budget {quota_budget} per {quota_window_s:.0f}s window",
-                  lambda: {**pr_up_processes(bench, queued), "budget_per_window": quota_budget,
+                  lambda: {**pr_up_processes(bench, queued, quota_runners), "budget_per_window": quota_budget,
                            "window_s": quota_window_s})
     bench.server.limiter.set_limits(100000, 100000000)
 
