@@ -29,6 +29,9 @@ from typing import IO
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 # How long the engine gets to cancel (and release its lock) once acs-infra is gone; then everything is killed.
 GRACE_SECONDS = float(os.environ.get("ACS_ENGINE_GRACE_SECONDS") or 10)
+# Once the engine and all it started are dead, nothing holds its pipes open, so the pumps reach EOF; the bound
+# only guards against a writer outside our tree. It was 5 s, and a loaded machine lost the engine's last words.
+PUMP_SECONDS = 120.0
 
 
 def _prctl(option: int, value: int) -> None:
@@ -106,7 +109,7 @@ def main(argv: list[str]) -> int:
     code = engine.wait()
     _kill_descendants()  # what a killed engine left behind; normally nothing is left
     for pump in pumps:  # the engine's last words reach acs-infra before the guard ends
-        pump.join(timeout=5)
+        pump.join(timeout=PUMP_SECONDS)
     return code
 
 

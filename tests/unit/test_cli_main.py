@@ -62,3 +62,16 @@ def test_every_command_checks_its_arguments_before_any_engine_call(argv: list[st
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert said in err and "organization name" not in err and "Traceback" not in err
+
+
+def test_an_engine_failure_with_an_empty_stderr_still_says_something() -> None:
+    """Session 18: a destroy under load failed with only "pulumi failed: stderr:"; the exit code and the engine's
+    last output are what is left to go on."""
+    from pulumi.automation._cmd import CommandResult
+    from pulumi.automation.errors import CommandError
+
+    from infra.ops.cli.common import engine_error
+    silent = CommandError(CommandResult(stdout="Destroying (dev)\nResources:\n    5 unchanged\n", stderr="", code=255))
+    assert engine_error(silent) == "pulumi failed: code: 255 | stdout: Destroying (dev) | Resources: | 5 unchanged"
+    refused = CommandError(CommandResult(stdout="Updating (dev)", stderr="error: the stack is locked\n", code=255))
+    assert engine_error(refused) == "pulumi failed: stderr: error: the stack is locked"

@@ -117,11 +117,17 @@ def _stack_of(arguments: dict[str, Any]) -> str:
     return f"pr-{arguments['pr']}" if arguments.get("pr") else "<stack>"
 
 
+EMPTY_LABEL = re.compile(r"^(stdout|stderr):\s*$")  # CommandError's own labels, said even when nothing follows
+
+
 def engine_error(exc: Exception) -> str:
+    """The engine's error lines; when it said none (an empty stderr), its exit code and last output instead."""
     text = str(exc)
     lines = [line.strip() for line in text.splitlines() if (line.strip().startswith(("error:", "stderr:"))
-             or "error" in line.lower()) and "Traceback (most recent call last)" not in line]
-    return "pulumi failed: " + (" | ".join(lines[-4:]) if lines else text[-800:])
+             or "error" in line.lower()) and "Traceback (most recent call last)" not in line
+             and not EMPTY_LABEL.match(line.strip())]
+    said = [line.strip() for line in text.splitlines() if line.strip() and not EMPTY_LABEL.match(line.strip())]
+    return "pulumi failed: " + " | ".join(lines[-4:] if lines else said[-6:] or ["no output"])
 
 
 def seconds(option: str, text: str) -> float:
