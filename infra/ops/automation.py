@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import random
 import re
 import sys
 import time
@@ -70,9 +69,7 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
     """Runs an engine operation that takes the backend's stack lock. While another run (on any machine sharing
     the backend) holds it, waits and tries again until `timeout` seconds have passed; the engine takes the lock
     before it changes anything, so a refused attempt changed nothing."""
-    started = time.monotonic()
-    deadline = started + timeout
-    delay = 1.0
+    wait = locks.Wait(timeout)
     dead_before: list[locks.Holder] = []
     while True:
         try:
@@ -85,17 +82,16 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
                 error.engine_error = str(exc)
                 raise error from None
             dead_before = dead
-            left = deadline - time.monotonic()
+            left = wait.left()
             if left <= 0:  # the measured wait, attempts included (each engine start costs seconds)
                 error = LockTimeout(f"another run holds stack {stack} ({holder}); waited "
-                                    f"{time.monotonic() - started:.0f}s (timeout {timeout:g}s). If no run is in "
+                                    f"{wait.waited():.0f}s (timeout {timeout:g}s). If no run is in "
                                     f"progress, `acs-infra recover {stack}` releases a dead run's lock")
                 error.engine_error = str(exc)
                 raise error from None
             if on_wait:
                 on_wait(f"stack {stack} is locked by another run ({holder}); waiting up to {left:.0f}s more")
-            time.sleep(min(left, delay * random.uniform(0.5, 1.0)))  # jitter: two waiters do not retry in step
-            delay = min(delay * 2, 15.0)
+            wait.pause()
 
 
 VERBS = ("up", "refresh", "destroy", "preview")

@@ -9,11 +9,32 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+class Wait:
+    """A wait for another run, up to `timeout` seconds: doubling pauses (1 s to 15 s) with jitter, so two
+    waiters do not retry in step."""
+
+    def __init__(self, timeout: float) -> None:
+        self.started = time.monotonic()
+        self.deadline, self.delay = self.started + timeout, 1.0
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+    def pause(self) -> None:
+        time.sleep(max(0.0, min(self.left(), self.delay * random.uniform(0.5, 1.0))))
+        self.delay = min(self.delay * 2, 15.0)
+
 
 class LockTimeout(RuntimeError):
     """Another run holds the stack."""

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import time
 from typing import Any, Callable, TypeVar
 
 import pulumi.automation as auto
@@ -38,9 +36,9 @@ def checkpoint(stack: auto.Stack) -> tuple[str, int]:
 def run(stack: auto.Stack, project: str, timeout: float, read: Callable[[], T],
         on_wait: Callable[[str], Any] | None = None) -> T:
     """`read()` once no run writes the stack, and again while a run wrote it meanwhile (`timeout` in all)."""
-    deadline = time.monotonic() + timeout
+    wait = locks.Wait(timeout)
     while True:
-        before = _settled(stack, project, deadline, on_wait)
+        before = _settled(stack, project, wait, on_wait)
         result = read()
         if checkpoint(stack)[0] == before:
             return result
@@ -48,10 +46,9 @@ def run(stack: auto.Stack, project: str, timeout: float, read: Callable[[], T],
             on_wait(f"stack {stack.name} changed while it was read (another run wrote it): reading it again")
 
 
-def _settled(stack: auto.Stack, project: str, deadline: float, on_wait: Callable[[str], Any] | None) -> str:
+def _settled(stack: auto.Stack, project: str, wait: locks.Wait, on_wait: Callable[[str], Any] | None) -> str:
     """The checkpoint's fingerprint once no run is in progress; raises LockTimeout past the deadline, or at once
     for a killed run's leftovers."""
-    delay, started = 1.0, time.monotonic()
     while True:
         stamp, pending = checkpoint(stack)
         holders = locks.file_backend_holders(project, stack.name)  # None: a backend whose locks are not files
@@ -64,13 +61,12 @@ def _settled(stack: auto.Stack, project: str, deadline: float, on_wait: Callable
             raise LockTimeout(f"stack {stack.name} was left by a killed run ({who}); `acs-infra recover "
                               f"{stack.name}` finishes or clears what it left")
         doing = ", ".join(map(str, holders)) if holders else f"{pending} operation(s) in progress"
-        left = deadline - time.monotonic()
+        left = wait.left()
         if left <= 0:  # the words of the lock wait of a run that writes (automation.run_locked)
             raise LockTimeout(f"another run holds stack {stack.name} ({doing}); waited "
-                              f"{time.monotonic() - started:.0f}s. If no run is in progress, `acs-infra recover "
+                              f"{wait.waited():.0f}s. If no run is in progress, `acs-infra recover "
                               f"{stack.name}` clears what a killed run left")
         if on_wait:
             on_wait(f"stack {stack.name} is locked by another run ({doing}); waiting up to {left:.0f}s more "
                     "before reading it")
-        time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
-        delay = min(delay * 2, 15.0)
+        wait.pause()

@@ -41,8 +41,8 @@ class Locked:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(ops.time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(ops.time, "sleep", fake.sleep)
+    monkeypatch.setattr(ops.locks.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(ops.locks.time, "sleep", fake.sleep)
     return fake
 
 

@@ -29,8 +29,8 @@ class Stack:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     now = [0.0]
-    monkeypatch.setattr(settled_read.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(settled_read.time, "sleep", lambda s: now.__setitem__(0, now[0] + s))
+    monkeypatch.setattr(locks.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(locks.time, "sleep", lambda s: now.__setitem__(0, now[0] + s))
     return now
 
 
