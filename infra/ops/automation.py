@@ -177,6 +177,17 @@ def stack_files_locked(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+NO_STACK = re.compile(r"no stack named '([^']+)' found")  # the engine's words for a stack not in the backend
+
+
+def missing_stack(error: str) -> str | None:
+    """Our one line for the engine's "no stack named" (never made, or removed meanwhile by another run: a
+    `pr down` while this `pr up` started), or None for another error."""
+    gone = NO_STACK.search(error)
+    return (f"no stack named {gone.group(1)} in this backend (never made, or removed by another run); "
+            "`acs-infra pr list` and `pulumi stack ls` show the stacks there are") if gone else None
+
+
 def stack_exists(stack: str, root: Path) -> bool:
     return any(s.name == stack for s in workspace(root).list_stacks())
 

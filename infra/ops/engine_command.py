@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
+import uuid
 from typing import Any
 
 import pulumi.automation as auto
@@ -23,12 +25,50 @@ class GuardedCommand(auto.PulumiCommand):
             on_error: Any = None) -> auto.CommandResult:
         guarded = ["-m", "infra.ops.engine_guard", str(os.getpid()), self.pulumi, "--non-interactive", *args]
         for attempt in range(1, RACED_READ_ATTEMPTS + 1):
+            mark = uuid.uuid4().hex
             try:
-                return super().run(guarded, cwd, additional_env, on_output, on_error)
-            except auto.CommandError as exc:
+                return super().run(guarded, cwd, {**(additional_env or {}), RUN_MARK: mark}, on_output, on_error)
+            except auto.CommandError as exc:  # the guard ended, maybe killed: not on a KeyboardInterrupt here,
+                end_leftovers(mark)            # whose end of acs-infra lets the guard cancel the engine gracefully
                 if attempt == RACED_READ_ATTEMPTS or not raced_read(str(exc)):
                     raise
                 wait_for_writer(0.5 * attempt)  # another runner is rewriting the sidecar: milliseconds
+
+
+# Every process of one guarded run carries this mark in its environment: the guard, the engine, and what the
+# engine starts (language host, dynamic providers), which inherit the engine's environment. The guard ends them
+# all; a guard killed itself (an OOM kill, a stray `kill -9`) cannot, and its orphans would run for good
+# (adversarial issue 18, second pass, B). acs-infra then ends them: the engine among them would die anyway at its
+# next write to the dead guard's pipe, so nothing is lost that a SIGINT could have saved.
+RUN_MARK = "ACS_ENGINE_RUN"
+
+
+def end_leftovers(mark: str, patience: float = 10.0) -> list[int]:
+    """Kills the live processes carrying `mark` and waits (up to `patience` s) until they are gone."""
+    found = marked(mark)
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + patience
+    while marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)  # SIGKILL is delivered at once; the kernel takes a moment to tear a process down
+    return found
+
+
+def marked(mark: str) -> list[int]:
+    """Live processes (a zombie's environment reads empty) whose environment carries this run's mark."""
+    needle = f"{RUN_MARK}={mark}".encode()
+    found: list[int] = []
+    for entry in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else []):
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:  # gone meanwhile, or another user's
+            continue
+    return found
 
 
 # Two reads of a file backend that race another runner's write and fail before the command does anything; the

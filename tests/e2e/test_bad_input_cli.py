@@ -368,3 +368,39 @@ def test_a_mistyped_stack_name_is_an_error_not_an_empty_success(project: PulumiP
     for proc in (status, destroy):
         no_traceback(proc)
     assert emulator.stats()["total"] == 0, emulator.stats()
+
+
+def test_drift_of_a_stack_not_in_the_backend_says_so_in_its_own_words(project: PulumiProject,
+                                                                       emulator: Emulator) -> None:
+    """adv18b A: `drift dev` with Pulumi.dev.yaml but no dev stack printed the engine's raw "stderr: error: no
+    stack named 'dev' found", where `status`, `recover` and `destroy` name the stack in one checked line."""
+    proc = acs(project, "drift", "dev")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "dev: CHECK FAILED: no stack named dev in this backend" in proc.stdout, proc.stdout
+    assert "stderr:" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    no_traceback(proc)
+    assert emulator.stats()["total"] == 0, emulator.stats()
+
+
+def test_a_killed_engine_guard_leaves_nothing_running(project: PulumiProject, emulator: Emulator) -> None:
+    """adv18b B: `kill -9` of the engine guard alone (an OOM kill, a stray `kill`) left the run's language host
+    and dynamic providers running for good: they were the guard's to end. acs-infra ends them when the guard
+    ends, whatever ended it."""
+    mark = uuid.uuid4().hex
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"],
+                           env={**project.env, "ACS_TEST_RUN": mark}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
+        assert run.poll() is None, "the guard is killed while the engine runs"
+        guards = [pid for pid in _marked(mark) if b"infra.ops.engine_guard" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(guards) == 1, guards
+        plugins = [pid for pid in _marked(mark) if pid not in (run.pid, guards[0])]
+        assert plugins, "the engine, its language host and providers run"
+        os.kill(guards[0], signal.SIGKILL)
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 1 and "pulumi failed" in err, err
+        assert _marked(mark) == [], [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _marked(mark)]
+    finally:
+        for pid in _marked(mark):
+            os.kill(pid, signal.SIGKILL)

@@ -4,6 +4,8 @@ never imports the product, and the product never imports the emulator."""
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,29 @@ def test_the_runner_checker_sees_a_direct_call(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("def deploy(stack):\n    return ops.run(stack, 'up') or stack.up(on_output=print)\n")
     assert engine_calls(probe) == ["deploy: stack.up"]
+
+
+# Folders whose every file the Layout tree names; elsewhere (one module per resource kind, one GraphQL document
+# per operation, the emulator's per-area backends, the tests) it describes the folder.
+NAMED_ONE_BY_ONE = ("infra", "infra/railway", "infra/config", "infra/components", "infra/ops", "infra/ops/cli",
+                    "railway_emulator", ".github/workflows", "scripts", "benchmarks", "tools")
+
+
+def layout_tree() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("## Layout", 1)[1].split("```")[1]
+
+
+def test_the_layout_tree_names_what_is_there() -> None:
+    """adv18b C: the tree left out benchmarks/, scripts/, tools/, .github/workflows/, infra/__main__.py,
+    infra/railway/errors.py and six emulator files. Every top-level entry, and every file of the folders above,
+    is named in it (a module by its name without `.py`)."""
+    tree = layout_tree()
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    top = {path.split("/")[0] for path in tracked} - {"README.md", "pyproject.toml", ".gitignore"}
+    named = {path for path in tracked if path.rsplit("/", 1)[0] in NAMED_ONE_BY_ONE and "/" in path
+             and not path.endswith("__init__.py")}
+    missing = sorted({name for name in top if not re.search(rf"(^|\s){re.escape(name)}[/\s]", tree)
+                      and not (name.startswith("Pulumi.") and "Pulumi.<stack>.yaml" in tree)}
+                     | {path for path in named if not re.search(rf"\b{re.escape(path.rsplit('/', 1)[1])}\b", tree)})
+    assert not missing, f"not in the README's Layout tree: {missing}"

@@ -77,10 +77,9 @@ def guarded(fn: Any) -> Any:
             if "currently locked" in str(exc):  # the backend's own lock: another run, or a killed one
                 fail(f"the stack is locked by another run; if none is running (a killed run left its lock), "
                      f"release it with `acs-infra recover {stack}`", 3)
-            gone = NO_STACK.search(str(exc))
-            if gone:  # never made, or removed meanwhile by another run (a `pr down` while this `pr up` started)
-                fail(f"no stack named {gone.group(1)} in this backend (never made, or removed by another run); "
-                     "`acs-infra pr list` and `pulumi stack ls` show the stacks there are")
+            gone = ops.missing_stack(str(exc))
+            if gone:
+                fail(gone)
             if TORN_CHECKPOINT.search(str(exc).strip()):  # still torn after retries: a run killed mid-write
                 fail(f"the stack's state file was left half-written by a killed run; `acs-infra recover {stack}` "
                      "repairs it from the newest intact copy", 3)
@@ -91,7 +90,6 @@ def guarded(fn: Any) -> Any:
     return wrapper
 
 
-NO_STACK = re.compile(r"no stack named '([^']+)' found")
 STACK_ARGUMENTS = ("stack", "stacks", "source", "dest")  # every command's stack arguments, by parameter name
 
 
