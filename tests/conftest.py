@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -15,6 +16,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from infra.ops.engine_command import end_leftovers
 from infra.providers.base import reset_client
 from railway_emulator.server import DEFAULT_TOKEN, EmulatorServer
 
@@ -155,14 +157,21 @@ def program_project(tmp_path: Path, source: Path, name: str, emulator: Emulator 
     return PulumiProject(work, engine_env(state, emulator))
 
 
+# Every process a test's project starts carries this mark. A test that kills or breaks a bare `pulumi` (the fault
+# matrix) can leave its language host running, outside any engine guard; the project's teardown ends what is left.
+TEST_MARK = "ACS_TEST_PROJECT"
+
+
 @pytest.fixture
-def project(tmp_path: Path, emulator: Emulator) -> PulumiProject:
+def project(tmp_path: Path, emulator: Emulator) -> Iterator[PulumiProject]:
     if pulumi_bin() is None:
         pytest.fail("pulumi is not on PATH: run the tests through scripts/test.sh, which sets it up")
     work = copy_project(tmp_path / "project") if (tmp_path / "project").mkdir() is None else None
     state = tmp_path / "state"
     state.mkdir()
-    return PulumiProject(work, engine_env(state, emulator))
+    mark = uuid.uuid4().hex
+    yield PulumiProject(work, {**engine_env(state, emulator), TEST_MARK: mark})
+    end_leftovers(mark, TEST_MARK)
 
 
 def kill_engine(pid: int) -> None:

@@ -43,23 +43,23 @@ class GuardedCommand(auto.PulumiCommand):
 RUN_MARK = "ACS_ENGINE_RUN"
 
 
-def end_leftovers(mark: str, patience: float = 10.0) -> list[int]:
-    """Kills the live processes carrying `mark` and waits (up to `patience` s) until they are gone."""
-    found = marked(mark)
+def end_leftovers(mark: str, variable: str = RUN_MARK, patience: float = 10.0) -> list[int]:
+    """Kills the live processes carrying `variable=mark` and waits (up to `patience` s) until they are gone."""
+    found = marked(mark, variable)
     for pid in found:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + patience
-    while marked(mark) and time.monotonic() < deadline:
+    while marked(mark, variable) and time.monotonic() < deadline:
         time.sleep(0.05)  # SIGKILL is delivered at once; the kernel takes a moment to tear a process down
     return found
 
 
-def marked(mark: str) -> list[int]:
-    """Live processes (a zombie's environment reads empty) whose environment carries this run's mark."""
-    needle = f"{RUN_MARK}={mark}".encode()
+def marked(mark: str, variable: str = RUN_MARK) -> list[int]:
+    """Live processes (a zombie's environment reads empty) whose environment has `variable=mark`."""
+    needle = f"{variable}={mark}".encode()
     found: list[int] = []
     for entry in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else []):
         try:

@@ -77,6 +77,17 @@ def _pump(source: IO[bytes], fd: int) -> None:
                 gone = True
 
 
+def _cancel(engine: subprocess.Popen[bytes]) -> None:
+    """acs-infra is gone: the engine gets SIGINT and the grace to cancel, then all that is left is killed."""
+    if GRACE_SECONDS > 0:  # no grace: killed as it stands (tests of what a hard kill leaves rely on it)
+        engine.send_signal(signal.SIGINT)
+        try:
+            engine.wait(GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+    _kill_descendants()
+
+
 def main(argv: list[str]) -> int:
     parent, command = int(argv[0]), argv[1:]
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -87,26 +98,23 @@ def main(argv: list[str]) -> int:
         os.setpgid(0, 0)  # out of acs-infra's group: a kill of that group must leave the guard to clean up
     except OSError:
         pass
+    parent_gone = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        # Only a flag: a handler runs in the main thread, inside whatever wait it interrupted; a wait for the
+        # engine there found the Popen's waitpid lock held by that wait, never reaped it and took the whole grace.
+        signal.signal(signum, lambda _signum, _frame: parent_gone.set())
     engine = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pumps = [threading.Thread(target=_pump, args=(pipe, fd), daemon=True)
              for pipe, fd in ((engine.stdout, 1), (engine.stderr, 2))]
     for pump in pumps:
         pump.start()
-
-    def parent_gone(_signum: int, _frame: object) -> None:
-        if GRACE_SECONDS > 0:  # no grace: killed as it stands (tests of what a hard kill leaves rely on it)
-            engine.send_signal(signal.SIGINT)
-            try:
-                engine.wait(GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-        _kill_descendants()
-        os._exit(128 + signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, parent_gone)
-    signal.signal(signal.SIGHUP, parent_gone)
+    # After the engine started: an ignored signal stays ignored across exec, and SIGINT is how it cancels.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches us through acs-infra's end (SIGTERM)
-    code = engine.wait()
+    while (code := engine.poll()) is None and not parent_gone.wait(0.2):
+        pass
+    if code is None:
+        _cancel(engine)
+        os._exit(128 + signal.SIGTERM)
     _kill_descendants()  # what a killed engine left behind; normally nothing is left
     for pump in pumps:  # the engine's last words reach acs-infra before the guard ends
         pump.join(timeout=PUMP_SECONDS)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
+from infra.ops.engine_command import marked
 from tests.conftest import Emulator, PulumiProject
 
 pytestmark = pytest.mark.e2e
@@ -125,15 +126,7 @@ def test_drift_reports_never_show_secret_or_undeclared_values(project: PulumiPro
 
 def _marked(mark: str) -> list[int]:
     """Live processes (not zombies) whose environment carries this test's mark: the CLI and all it started."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            environ = (entry / "environ").read_bytes() if entry.name.isdigit() else b""
-        except OSError:
-            continue
-        if f"ACS_TEST_RUN={mark}".encode() in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
+    return marked(mark, "ACS_TEST_RUN")
 
 
 def _wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:

@@ -1,7 +1,9 @@
-"""The engine guard hands on everything the engine said, however slowly acs-infra reads it (infra.ops.engine_guard)."""
+"""The engine guard hands on everything the engine said, however slowly acs-infra reads it, and ends with its engine
+(infra.ops.engine_guard)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,3 +22,54 @@ def test_a_slow_reader_still_gets_the_engines_last_words() -> None:
     _, err = guard.communicate(timeout=60)
     assert guard.returncode == 3
     assert err.endswith(b"LAST WORDS") and len(err) == 100_010, len(err)
+
+
+# An engine that cancels on SIGINT as pulumi does: it says so in a file and ends.
+CANCELLING_ENGINE = """
+import pathlib, signal, sys, time
+done = pathlib.Path(sys.argv[1])
+signal.signal(signal.SIGINT, lambda *_: (done.write_text("cancelled"), sys.exit(0)))
+done.with_suffix(".ready").write_text("")
+time.sleep(600)
+"""
+# acs-infra: starts the guard and waits; the test kills it as a cancelled CI step would.
+CLI = """
+import os, subprocess, sys
+guard = subprocess.Popen([sys.executable, "-m", "infra.ops.engine_guard", str(os.getpid()),
+                          sys.executable, "-c", sys.argv[1], sys.argv[2]])
+print(guard.pid, flush=True)
+guard.wait()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_guard_ends_when_the_cancelled_engine_does_not_at_the_grace(tmp_path) -> None:
+    """Session 19 (CI of 39f42ae): with acs-infra killed, the guard gave the engine SIGINT and then always waited
+    out the whole grace, though the engine had ended at once: its wait ran in the signal handler and could not
+    reap. The grace here is an hour; the guard must end with the engine."""
+    done = tmp_path / "engine.done"
+    env = {**os.environ, "ACS_ENGINE_GRACE_SECONDS": "3600"}
+    cli = subprocess.Popen([sys.executable, "-c", CLI, CANCELLING_ENGINE, str(done)], env=env,
+                           stdout=subprocess.PIPE, start_new_session=True)
+    guard = int(cli.stdout.readline())
+    deadline = time.monotonic() + 120
+    while not done.with_suffix(".ready").exists():
+        assert time.monotonic() < deadline, "the engine did not start"
+        time.sleep(0.05)
+    os.killpg(cli.pid, signal.SIGKILL)
+    cli.wait(60)
+    try:
+        while _alive(guard):
+            assert time.monotonic() < deadline + 120, "the guard outlived its engine (it waited out the grace)"
+            time.sleep(0.05)
+    finally:  # a failing test leaves no guard behind
+        if _alive(guard):
+            os.kill(guard, signal.SIGKILL)
+    assert done.read_text() == "cancelled", "the engine got SIGINT"
