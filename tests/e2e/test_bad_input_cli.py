@@ -397,3 +397,19 @@ def test_a_killed_engine_guard_leaves_nothing_running(project: PulumiProject, em
     finally:
         for pid in _marked(mark):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("flag", [[], ["--json"]])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(project: PulumiProject, flag: list[str]) -> None:
+    """Session 19 (noticed): `acs-infra --json status >/dev/full` ended in an OSError traceback. One line on stderr,
+    exit 1; a reader that left (a closed pipe) gets no word at all."""
+    command = [sys.executable, "-m", "infra", *flag, "--project-dir", str(project.dir), "status"]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(command, env=project.env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=600)
+    assert proc.returncode == 1 and proc.stderr == "error: the output could not be written: No space left on " \
+        "device\n", proc.stderr
+    reader, writer = os.pipe()
+    os.close(reader)
+    with os.fdopen(writer, "w") as gone:
+        proc = subprocess.run(command, env=project.env, stdout=gone, stderr=subprocess.PIPE, text=True, timeout=600)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
