@@ -37,18 +37,24 @@ def drift_summary(result: Any) -> dict[str, Any]:
         changed += [f"{res.resource}.{f.field}" for f in res.fields] or [f"{res.resource} ({res.kind})"]
     status = "check failed" if result.error else ("fixed" if result.fixed is not None and not result.remaining
                                                   else "drifted" if result.drifted else "clean")
-    return {"at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "status": status, "changed": changed}
+    summary = {"at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "status": status, "changed": changed}
+    # why it failed, as drift printed it: a killed run's leftovers name `acs-infra recover <stack>` (session 19)
+    return {**summary, "error": result.error} if result.error else summary
 
 
 def encode(summary: dict[str, Any]) -> str:
-    """Compact JSON under TAG_MAX: the names that do not fit are counted in `more`."""
+    """Compact JSON under TAG_MAX: the names that do not fit are counted in `more`, an error is cut short."""
     changed, more = list(summary["changed"]), 0
     while True:
         text = json.dumps({**summary, "changed": changed, **({"more": more} if more else {})}, separators=(",", ":"))
-        if len(text) <= TAG_MAX or not changed:
+        error = summary.get("error") or ""
+        if len(text) <= TAG_MAX or not (changed or len(error) > 3):
             return text
-        changed.pop()
-        more += 1
+        if changed:
+            changed.pop()
+            more += 1
+        else:
+            summary = {**summary, "error": error[:max(0, len(error) - (len(text) - TAG_MAX) - 3)] + "..."}
 
 
 def record_drift(name: str, root: Path, result: Any) -> None:
@@ -152,7 +158,8 @@ def _cell(r: dict[str, Any], key: str) -> str:
 
 def _drift_cell(d: dict[str, Any]) -> str:
     names = ", ".join(d.get("changed") or []) + (f" +{d['more']} more" if d.get("more") else "")
-    return f"{d.get('status')} at {d.get('at', '?')}" + (f": {names}" if names else "")
+    said = f"{d.get('status')} at {d.get('at', '?')}" + (f": {names}" if names else "")
+    return f"{said} ({d['error']})" if d.get("error") else said
 
 
 def text(rows: list[dict[str, Any]]) -> str:
