@@ -77,7 +77,7 @@ def run_locked(stack: str, timeout: float, action: Callable[[], T],
         except auto.ConcurrentUpdateError as exc:
             holder = _lock_holder(str(exc))
             dead = _dead_holders(str(exc))
-            if dead and dead == dead_before:  # seen twice: not a run that just ended and released its lock
+            if dead and (dead == dead_before or _still_held(stack, dead)):  # a killed run's, not one just ended
                 error = LockTimeout(killed_run_lock(stack, dead[0]))
                 error.engine_error = str(exc)
                 raise error from None
@@ -132,6 +132,15 @@ def _to_stderr(line: str) -> None:
 def killed_run_lock(stack: str, holder: locks.Holder) -> str:
     return (f"stack {stack} is locked by a run that is no longer running ({holder}: no such process on this host; "
             f"a killed run). `acs-infra recover {stack}` releases its lock")
+
+
+def _still_held(stack: str, dead: list[locks.Holder]) -> bool:
+    """Whether the dead runs' locks are still there, read from the file backend at once: a run that ended as the
+    engine read its lock has removed it by now; a killed run's stays. Before, the lock was read again by a second
+    engine attempt after a pause, and a `pr up` said "waiting" for seconds (the whole --lock-timeout when shorter)
+    on a killed run's lock (adversarial issue 20, B3). Dead holders are only ever found on a file:// backend."""
+    now = locks.file_backend_holders(PROJECT_NAME, stack) or []
+    return {(h.host, h.pid) for h in dead} <= {(h.host, h.pid) for h in locks.all_gone(now)}
 
 
 def _dead_holders(text: str) -> list[locks.Holder]:

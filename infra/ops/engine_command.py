@@ -12,6 +12,8 @@ from typing import Any
 
 import pulumi.automation as auto
 
+from infra.ops.engine_guard import KILLED_BY, signal_name
+
 
 class GuardedCommand(auto.PulumiCommand):
     """`pulumi`, run through `infra.ops.engine_guard`: a killed `acs-infra` leaves no engine, language host or
@@ -30,9 +32,48 @@ class GuardedCommand(auto.PulumiCommand):
                 return super().run(guarded, cwd, {**(additional_env or {}), RUN_MARK: mark}, on_output, on_error)
             except auto.CommandError as exc:  # the guard ended, maybe killed: not on a KeyboardInterrupt here,
                 end_leftovers(mark)            # whose end of acs-infra lets the guard cancel the engine gracefully
+                killed = EngineKilled.of(str(exc))
+                if killed:
+                    raise killed from exc
                 if attempt == RACED_READ_ATTEMPTS or not raced_read(str(exc)):
                     raise
                 wait_for_writer(0.5 * attempt)  # another runner is rewriting the sidecar: milliseconds
+            except KeyboardInterrupt:
+                if args and args[0] in WRITES:  # the guard cancels it once acs-infra has ended
+                    CANCELLING.add(mark)
+                raise
+
+
+WRITES = ("up", "destroy", "refresh", "import")  # the engine operations that lock the stack and write its state
+CANCELLING: set[str] = set()  # the marks of the runs an interrupt of this process left to cancel
+
+
+def cancelling() -> bool:
+    """Whether an interrupt of acs-infra left an engine run that writes the stack to cancel (the guard does it)."""
+    return bool(CANCELLING)
+
+
+class EngineKilled(auto.CommandError):
+    """The engine, or the guard that ran it, was killed by a signal: the run may have left the stack locked with
+    operations half-done, which only `acs-infra recover` finishes (adversarial issue 20, B2)."""
+
+    def __init__(self, what: str, signal_name: str) -> None:
+        super().__init__(f"{what} was killed ({signal_name}) before the run ended")
+        self.what, self.signal_name = what, signal_name
+
+    @classmethod
+    def of(cls, error: str) -> "EngineKilled | None":
+        """From the guard's last line (the engine killed) or its own exit code (the guard killed: `code: -9`)."""
+        said = re.search(re.escape(KILLED_BY) + r" (SIG[A-Z0-9]+|signal \d+)", error)
+        if said:
+            return cls("pulumi", said.group(1))
+        code = re.match(r"\s*code: (-\d+)\b", error)
+        return cls("the engine guard", signal_name(-int(code.group(1)))) if code else None
+
+
+# what `acs-infra` says of a killed run, with the stack to recover
+KILLED_ENGINE = ("{what} was killed ({signal}) before the run ended; the stack may be left locked with operations "
+                 "half-done: `acs-infra recover {stack}` finishes or clears what it left")
 
 
 # Every process of one guarded run carries this mark in its environment: the guard, the engine, and what the

@@ -32,6 +32,14 @@ GRACE_SECONDS = float(os.environ.get("ACS_ENGINE_GRACE_SECONDS") or 10)
 # Once the engine and all it started are dead, nothing holds its pipes open, so the pumps reach EOF; the bound
 # only guards against a writer outside our tree. It was 5 s, and a loaded machine lost the engine's last words.
 PUMP_SECONDS = 120.0
+KILLED_BY = "engine_guard: pulumi was killed by"  # + the signal's name: the guard's last line for a killed engine
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal has no name
+        return f"signal {number}"
 
 
 def _prctl(option: int, value: int) -> None:
@@ -118,6 +126,9 @@ def main(argv: list[str]) -> int:
     _kill_descendants()  # what a killed engine left behind; normally nothing is left
     for pump in pumps:  # the engine's last words reach acs-infra before the guard ends
         pump.join(timeout=PUMP_SECONDS)
+    if code < 0:  # killed (an OOM kill, a stray `kill -9`): said in a line acs-infra knows, not an exit code of 247
+        os.write(2, f"\n{KILLED_BY} {signal_name(-code)}\n".encode())
+        return 128 - code
     return code
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from infra.ops.engine_command import marked
+from infra.ops.engine_command import KILLED_ENGINE, marked
 from tests.conftest import Emulator, PulumiProject
 
 pytestmark = pytest.mark.e2e
@@ -166,7 +167,11 @@ def test_sigkilled_run_leaves_nothing_running_and_the_rerun_reports_the_lock(vic
         else:
             os.kill(_engine(mark) if victim == "engine" else run.pid, signal.SIGKILL)
         code = run.wait(300)
-        assert code == (1 if victim == "engine" else -signal.SIGKILL), run.stderr.read() if run.stderr else ""
+        said = run.stderr.read() if run.stderr else ""
+        assert code == (1 if victim == "engine" else -signal.SIGKILL), said
+        if victim == "engine":  # adv20 B2: it said "pulumi failed: code: 247 | stdout: ..." and no way out
+            assert said.strip().splitlines()[-1] == "error: " + KILLED_ENGINE.format(
+                what="pulumi", signal="SIGKILL", stack="dev"), said
         _wait_until(lambda: not _marked(mark), 60, "every process of the killed run to end")
     finally:  # a failing test leaves none of its processes behind either
         for pid in _marked(mark):
@@ -316,26 +321,51 @@ def test_a_stack_that_does_not_exist_is_named_in_one_line(project: PulumiProject
     assert emulator.stats()["total"] == 0, emulator.stats()
 
 
-def test_a_cancelled_ci_step_releases_the_lock_within_the_grace(project: PulumiProject, emulator: Emulator) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["cancelled CI step", "Ctrl-C"])
+def test_a_cancelled_ci_step_releases_the_lock_within_the_grace(sig: int, project: PulumiProject,
+                                                                emulator: Emulator, tmp_path: Path) -> None:
     """adv16b N5: a whole-group SIGKILL (a cancelled CI step) left the stack locked, though the engine gets a grace
     period to cancel: it got SIGTERM, which it does not handle (it ended on the spot), and its output pipe to the
     dead CLI would have killed it mid-cancel anyway. Now it gets SIGINT and the guard drains its output: the lock
-    is released and the next run needs no `recover`."""
+    is released and the next run needs no `recover`. Session 19's CI: the guard's wait for the engine ran in its
+    signal handler, could not reap it, and left pending operations 1 run in 4. adv20 B1: Ctrl-C (SIGINT to the
+    CLI's group) ended in a traceback of Pulumi's output reader; it ends in one line, exit 130."""
     mark = uuid.uuid4().hex
     env = {**project.env, "ACS_TEST_RUN": mark, "ACS_ENGINE_GRACE_SECONDS": "300"}  # ample on a loaded host
-    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with open(tmp_path / "stderr", "w") as err:
+        run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
         _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
         assert run.poll() is None, "killed while the engine runs"
-        os.killpg(run.pid, signal.SIGKILL)
-        run.wait(300)
+        os.killpg(run.pid, sig)
+        code = run.wait(300)
         _wait_until(lambda: not _marked(mark), 330, "the engine to cancel and end")
     finally:
         for pid in _marked(mark):
             os.kill(pid, signal.SIGKILL)
+    said = (tmp_path / "stderr").read_text()
+    if sig == signal.SIGINT:
+        assert code == 130 and "Traceback" not in said, said
+        assert said.strip().splitlines()[-1].startswith("interrupted: the engine cancels"), said
     rerun = acs(project, "up", "dev", "--lock-timeout", "1")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+
+def test_a_killed_runs_lock_on_a_preview_stops_the_wait_at_once(project: PulumiProject) -> None:
+    """adv20 B3: after a killed `pr up`, the next `pr up` said "locked by another run ... waiting" and waited (the
+    whole --lock-timeout when short) on a lock whose run this host no longer runs; `up dev` stopped at once."""
+    project.run("stack", "init", "pr-5")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no process has now: the killed run's
+    folder = project.dir.parent / "state" / ".pulumi" / "locks" / "organization" / "acs" / "pr-5"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{uuid.uuid4()}.json").write_text(json.dumps({  # what the engine writes, and a killed one leaves
+        "pid": gone.pid, "username": "ci", "hostname": socket.gethostname(), "timestamp": "2026-11-27T10:00:00Z"}))
+    proc = acs(project, "pr", "down", "5", "--lock-timeout", "120")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "waiting" not in proc.stderr and "`acs-infra recover pr-5`" in proc.stderr, proc.stderr
+    no_traceback(proc)
 
 
 def test_drift_names_a_bad_value_before_any_call(project: PulumiProject, emulator: Emulator) -> None:
@@ -392,7 +422,8 @@ def test_a_killed_engine_guard_leaves_nothing_running(project: PulumiProject, em
         assert plugins, "the engine, its language host and providers run"
         os.kill(guards[0], signal.SIGKILL)
         _, err = run.communicate(timeout=300)
-        assert run.returncode == 1 and "pulumi failed" in err, err
+        assert run.returncode == 1 and err.strip().splitlines()[-1] == "error: " + KILLED_ENGINE.format(
+            what="the engine guard", signal="SIGKILL", stack="dev"), err  # adv20 B2: "pulumi failed: code: -9 |"
         assert _marked(mark) == [], [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _marked(mark)]
     finally:
         for pid in _marked(mark):

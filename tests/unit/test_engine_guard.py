@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from infra.ops.engine_command import EngineKilled
+
 # More than one pipe holds (64 KiB), less than two: the engine ends, and the guard's pump is left blocked on
 # its write until the reader comes back.
 SPEECH = "import sys; sys.stderr.write('x' * 100_000 + 'LAST WORDS'); sys.exit(3)"
@@ -73,3 +75,17 @@ def test_the_guard_ends_when_the_cancelled_engine_does_not_at_the_grace(tmp_path
         if _alive(guard):
             os.kill(guard, signal.SIGKILL)
     assert done.read_text() == "cancelled", "the engine got SIGINT"
+
+
+def test_a_killed_engine_is_said_in_a_line_acs_infra_knows() -> None:
+    """adv20 B2: an engine killed by a signal made the guard exit 247 (-9 as a status) and acs-infra printed
+    "pulumi failed: code: 247" with the engine's output; the guard says what killed it, and acs-infra knows it."""
+    guard = subprocess.run([sys.executable, "-m", "infra.ops.engine_guard", str(os.getpid()), sys.executable, "-c",
+                            "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"], capture_output=True, text=True,
+                           timeout=120)
+    assert guard.returncode == 128 + signal.SIGKILL and guard.stderr.endswith("pulumi was killed by SIGKILL\n")
+    engine = EngineKilled.of(f"\n code: {guard.returncode}\n stdout: \n stderr: {guard.stderr}")
+    assert engine is not None and (engine.what, engine.signal_name) == ("pulumi", "SIGKILL")
+    itself = EngineKilled.of("\n code: -9\n stdout: Updating (dev):\n stderr: ")  # the guard killed
+    assert itself is not None and (itself.what, itself.signal_name) == ("the engine guard", "SIGKILL")
+    assert EngineKilled.of("\n code: 255\n stdout: \n stderr: error: update failed") is None

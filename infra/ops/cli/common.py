@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from infra.config import ConfigError, check_stack_name
 from infra.ops import automation as ops
-from infra.ops.engine_command import TORN_CHECKPOINT
+from infra.ops.engine_command import KILLED_ENGINE, TORN_CHECKPOINT, EngineKilled
 from infra.ops.engine_stream import EngineStream
 from infra.ops.release import ReleaseError
 from infra.railway import RailwayApiError
@@ -72,6 +72,8 @@ def guarded(fn: Any) -> Any:
             fail(str(exc), 3)
         except (ConfigError, RailwayApiError, ReleaseError) as exc:
             fail(str(exc))
+        except EngineKilled as exc:
+            fail(KILLED_ENGINE.format(what=exc.what, signal=exc.signal_name, stack=_stack_of(kwargs)))
         except ops.auto.CommandError as exc:
             stack = _stack_of(kwargs)
             if "currently locked" in str(exc):  # the backend's own lock: another run, or a killed one
@@ -110,8 +112,8 @@ def _streamed(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _stack_of(arguments: dict[str, Any]) -> str:
     """The stack a command ran on, for the command to type next (`pr` commands take the PR number)."""
-    if arguments.get("stack"):
-        return str(arguments["stack"])
+    if arguments.get("stack") or arguments.get("dest"):  # a promotion writes its DEST
+        return str(arguments.get("stack") or arguments["dest"])
     return f"pr-{arguments['pr']}" if arguments.get("pr") else "<stack>"
 
 
