@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError, load_stack_file, preflight
-from infra.ops import budget, locks, preview_secrets, settled_read
+from infra.ops import budget, locks, preview_secrets, settled_read, stack_reads
 from infra.ops.engine_command import engine_command
 from infra.ops.locks import LockTimeout
 from infra.ops.plan_guard import refuse_data_loss
@@ -254,7 +254,7 @@ def up(stack_name: str, root: Path, *, lock_timeout: float = 600, on_output: Cal
     # A preview's environment may be deleted in Railway by hand (or by a failed first shaping): an existing PR
     # stack refreshes first, so a fork read as gone is forked again instead of patched.
     refresh = existed and bool(PR_STACK.match(stack_name))
-    legacy = refresh and legacy_preview_domains(stack.export_stack().deployment)
+    legacy = refresh and legacy_preview_domains(stack_reads.state(stack))
 
     def up_once() -> Any:
         return run(stack, "up", lock_timeout=lock_timeout, on_output=on_output,
@@ -302,7 +302,7 @@ def destroy_and_remove(stack_name: str, root: Path, *, lock_timeout: float = 600
     forks: list[dict[str, Any]] = []
     if PR_STACK.match(stack_name):  # a killed `pr up`'s fork the engine never recorded: finished (marked) first
         from infra.ops import recovery  # recovery imports this module
-        state = stack.export_stack().deployment or {}
+        state = stack_reads.state(stack)
         forks = recovery.killed_fork_intents(state)
         recovery.finish_killed_forks(stack, on_output, state, "removal")
     result = run(stack, "destroy", lock_timeout=lock_timeout, on_output=on_output)
@@ -335,10 +335,8 @@ def pr_stacks(root: Path) -> list[PrStack]:
         if not match:
             continue
         updated = _parse_time(summary.last_update)
-        outputs = select(summary.name, root, create=False).outputs() if summary.resource_count else {}
-        out.append(PrStack(summary.name, int(match.group(1)), updated,
-                           outputs["url"].value if "url" in outputs else None,
-                           outputs["environmentId"].value if "environmentId" in outputs else None))
+        outputs = stack_reads.outputs(select(summary.name, root, create=False)) if summary.resource_count else {}
+        out.append(PrStack(summary.name, int(match.group(1)), updated, outputs.get("url"), outputs.get("environmentId")))
     return sorted(out, key=lambda s: s.number)
 
 
@@ -363,8 +361,8 @@ def require_source(stack_name: str, source: str, root: Path) -> None:
 
 
 def stack_output(stack_name: str, root: Path, key: str) -> Any:
-    outputs = select(stack_name, root, create=False).outputs()
-    return outputs[key].value if key in outputs else None
+    """A plain (not secret) output of the stack, None when it has none of that name."""
+    return stack_reads.outputs(select(stack_name, root, create=False)).get(key)
 
 
 # ---- what a stack records about its releases ---------------------------------------------------------------

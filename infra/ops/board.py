@@ -18,7 +18,7 @@ import pulumi.automation as auto
 
 from infra import versions
 
-from infra.ops import automation as ops, release
+from infra.ops import automation as ops, release, stack_reads
 from infra.config import PR_STACK, ConfigError
 from infra.railway import NotFoundError, RailwayApiError, client_from_env
 
@@ -70,7 +70,7 @@ def last_drift(name: str, root: Path) -> dict[str, Any] | None:
 
 
 def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
-    out = {k: v.value for k, v in ops.select(stack, root, create=False).outputs().items() if not v.secret}
+    out = stack_reads.outputs(ops.select(stack, root, create=False))
     cur = out.get("release") or {}
     r: dict[str, Any] = {"stack": stack, "stage": out.get("stage"), "image": cur.get("image"),
                          "pinned": versions.pinned(cur.get("image")), "commit": cur.get("commit"),

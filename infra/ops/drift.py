@@ -14,7 +14,7 @@ from typing import Any
 import pulumi.automation as auto
 from pulumi.automation.events import EngineEvent, OpType
 
-from infra.ops import automation as ops
+from infra.ops import automation as ops, stack_reads
 from infra.ops.drift_report import MASK, FieldDrift, ResourceDrift, StackDrift, masked
 from infra.providers import secret_prints, snapshot
 from infra.providers.secret_prints import fingerprint
@@ -69,7 +69,7 @@ def secret_drift(stack: auto.Stack, events: list[EngineEvent] | None = None,
     refreshed = refreshed_outputs(events or [])
     found: list[ResourceDrift] = []
     client = None
-    for res in (stack.export_stack().deployment or {}).get("resources") or []:
+    for res in stack_reads.state(stack).get("resources") or []:
         outs = res.get("outputs") or {}
         names = [n for n in outs.get("secret_names") or [] if n in config]
         if not names or not res.get("id") or not outs.get("environment_id"):
@@ -204,9 +204,8 @@ def refreshed_inventory(events: list[EngineEvent], env_id: str) -> dict[str, Any
 def snapshot_hints(stack: auto.Stack) -> dict[str, str]:
     """What this run's provider process is told (its `pulumi` process's environment): the volume instances of
     the stack's backup schedules, read with the environment's snapshot, and a fresh key for secret fingerprints."""
-    outputs = stack.outputs()
-    env_id = outputs["environmentId"].value if "environmentId" in outputs else None
-    held = [r.get("outputs") or {} for r in (stack.export_stack().deployment or {}).get("resources") or []]
+    env_id = stack_reads.outputs(stack).get("environmentId")
+    held = [r.get("outputs") or {} for r in stack_reads.state(stack).get("resources") or []]
     volumes = [o.get("volume_instance_id") for o in held if "kinds" in o]  # backup schedules (dynamic resources)
     hints = {env_id: sorted(v for v in volumes if v)} if env_id else {}
     return {snapshot.VOLUME_HINTS: json.dumps(hints), secret_prints.KEY: secrets.token_hex(32)}
@@ -216,11 +215,11 @@ def unmanaged(stack: auto.Stack, events: list[EngineEvent] | None = None) -> lis
     """Services, volumes and domains in the stack's environment that the stack does not hold. Only services
     without data and domains get a `removal`: a volume, a service with a volume and a database are never
     removed by drift."""
-    outputs = stack.outputs()
-    env_id = outputs["environmentId"].value if "environmentId" in outputs else None
+    outputs = stack_reads.outputs(stack)
+    env_id = outputs.get("environmentId")
     if not env_id:
         return []
-    ids = held_ids(stack.export_stack().deployment or {})
+    ids = held_ids(stack_reads.state(stack))
     try:
         env = refreshed_inventory(events or [], env_id) or \
             client_from_env().query("EnvironmentInstances", environmentId=env_id)["environment"]
@@ -334,8 +333,8 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
                 up = ops.run(stack, "up", refresh=True)
                 result.fixed = {k: v for k, v in (up.summary.resource_changes or {}).items() if v and k != "same"}
             if remove_unmanaged_objects and not _protected(stack):
-                outputs = stack.outputs()
-                confine_removals(extra, outputs["projectId"].value, outputs["environmentId"].value)
+                outputs = stack_reads.outputs(stack)
+                confine_removals(extra, outputs["projectId"], outputs["environmentId"])
             removable = [r for r in extra if r.removal] if remove_unmanaged_objects and not _protected(stack) else []
             if removable:
                 result.fixed["unmanaged_removed"] = remove_unmanaged(removable)
@@ -360,7 +359,7 @@ def _record(name: str, root: Path, result: StackDrift) -> None:
 
 
 def _protected(stack: auto.Stack) -> bool:
-    state = stack.export_stack().deployment or {}
+    state = stack_reads.state(stack)
     return any(r.get("protect") for r in state.get("resources") or [])
 
 

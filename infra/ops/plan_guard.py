@@ -18,6 +18,7 @@ import pulumi.automation as auto
 from pulumi.automation.events import EngineEvent, OpType
 
 from infra.config import ConfigError
+from infra.ops import stack_reads
 from infra.railway import client_from_env
 
 # A resource the program no longer declares. A replacement is not read here: a preview reports one whenever an
@@ -34,7 +35,7 @@ def refuse_data_loss(stack: auto.Stack, preview: Callable[..., Any]) -> None:
     """Raises DataLossRefused when `preview` (the runner's preview of this stack) would delete a resource
     holding a volume, or delete a service that lives in another environment too. A stack with nothing
     in its state costs one state export and no preview; one read of the project only when a service would go."""
-    deployment = stack.export_stack().deployment
+    deployment = stack_reads.state(stack)
     resources = deployment.get("resources") or []
     if not any(r.get("id") for r in resources):
         return

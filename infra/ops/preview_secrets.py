@@ -16,6 +16,7 @@ from typing import Any
 
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError
+from infra.ops import stack_reads
 
 PROJECT_NAME = "acs"
 PREVIEW_SECRETS = "previewSecrets"  # a PR stack's secret output: its preview secrets, for any runner to reuse
@@ -51,17 +52,12 @@ def apply(stack: auto.Stack, chosen: dict[str, str]) -> list[str]:
 
 
 def recorded_secrets(stack: auto.Stack) -> dict[str, str]:
-    for attempt in range(3):
-        try:
-            held = stack.outputs().get(PREVIEW_SECRETS)
-        except auto.CommandError:  # a stack with no update yet
-            return {}
-        except KeyError:  # the automation API reads the outputs twice (masked, then shown): another run wrote
-            if attempt == 2:  # them in between (the run this one waited on finished); read them again
-                raise
-            continue
-        return dict(held.value) if held is not None and isinstance(held.value, dict) else {}
-    return {}
+    """The preview secrets the stack recorded as its secret output, {} before its first update."""
+    try:
+        held = stack_reads.shown_outputs(stack).get(PREVIEW_SECRETS)
+    except auto.CommandError:  # a stack with no update yet
+        return {}
+    return dict(held) if isinstance(held, dict) else {}
 
 
 def refuse_other_stacks_values(stack: auto.Stack, values: dict[str, str]) -> None:

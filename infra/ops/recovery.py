@@ -11,6 +11,7 @@ from typing import Any, Callable
 import pulumi.automation as auto
 from infra.ops.automation import (PR_STACK, PROJECT_NAME, LockTimeout, StackResult, StaleLock, change_counts,
                                   destroy_and_remove, ensure_pr_secrets, run, select)
+from infra.ops import stack_reads
 
 
 def restore_checkpoint(stack_name: str) -> bool:
@@ -55,7 +56,7 @@ def finish_killed_forks(stack: auto.Stack, on_output: Callable[[str], Any] | Non
     every later create refuses. The engine recorded that create (a pending operation with its inputs) before making
     the call: only the fork matching that record is marked, so the converging up adopts it (infra.providers.fork)."""
     from infra.providers import fork
-    for inputs in killed_fork_intents((stack.export_stack().deployment if state is None else state) or {}):
+    for inputs in killed_fork_intents(stack_reads.state(stack) if state is None else state):
         said = fork.finish_killed_fork(inputs)
         if on_output:
             on_output(f"{command}: {said}\n")
@@ -124,12 +125,12 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     another machine, whatever host name it carries (infra.ops.locks.same_machine_backend)."""
     started = time.monotonic()
     try:  # selecting a stack already loads its checkpoint
-        select(stack_name, root, create=False).export_stack()
+        stack_reads.state(select(stack_name, root, create=False))
     except auto.CommandError as exc:
         if "failed to load checkpoint" not in str(exc) or not restore_checkpoint(stack_name):
             raise
     stack = select(stack_name, root, create=False)
-    killed = stack.export_stack().deployment or {}  # before the refresh clears its pending creates
+    killed = stack_reads.state(stack)  # before the refresh clears its pending creates
 
     def refresh(lock_timeout: float = 600) -> Any:
         return run(stack, "refresh", lock_timeout=lock_timeout, on_output=on_output, clear_pending_creates=True)

@@ -14,7 +14,7 @@ import pulumi.automation as auto
 
 from infra import versions
 
-from infra.ops import automation as ops, budget
+from infra.ops import automation as ops, budget, stack_reads
 from infra.config import ConfigError, EnvironmentConfig, app_repo, is_app_image, parse_environment, load_stack_file
 from infra.railway import RailwayClient, client_from_env
 
@@ -45,7 +45,7 @@ class Target:
 
 def target(stack_name: str, root: Path) -> Target:
     """Read from the stack's outputs only (the program exports every id an operation targets)."""
-    out = {k: v.value for k, v in ops.select(stack_name, root, create=False).outputs().items()}
+    out = stack_reads.outputs(ops.select(stack_name, root, create=False))  # ids and the URL: none is secret
     if "environmentId" not in out:
         raise ConfigError(f"stack {stack_name} has no environment yet: run `acs-infra up {stack_name}` first")
     return Target(stack_name, out["projectId"], out["environmentId"], out.get("serviceIds") or {}, out["url"],

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from infra.ops import automation as ops
+from infra.ops import automation as ops, stack_reads
 from infra.config import ConfigError, EnvironmentConfig, load_stack_file
 from infra.ownership import MARKER, backend_id, owner_named_by, refuse
 from infra.railway import client_from_env
@@ -24,7 +24,7 @@ class Refused(ConfigError):
 
 
 def _state(stack: str, root: Path) -> dict[str, Any]:
-    return ops.select(stack, root, create=False).export_stack().deployment or {}
+    return stack_reads.state(ops.select(stack, root, create=False))
 
 
 def held_ids(deployment: dict[str, Any]) -> set[str]:

@@ -20,7 +20,7 @@ from typing import Any, Callable, TypeVar
 
 import pulumi.automation as auto
 
-from infra.ops import locks
+from infra.ops import locks, stack_reads
 from infra.ops.locks import LockTimeout
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 def checkpoint(stack: auto.Stack) -> tuple[str, int]:
     """The checkpoint's fingerprint and its number of pending operations (one engine call, nothing written)."""
-    deployment = stack.export_stack().deployment or {}
+    deployment = stack_reads.state(stack)  # secrets left encrypted: no key derivation, same text each time
     text = json.dumps(deployment, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest(), len(deployment.get("pending_operations") or [])
 

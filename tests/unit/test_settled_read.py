@@ -2,12 +2,11 @@
 when the checkpoint changed under it. The engine is replaced by a scripted checkpoint; the clock is moved."""
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from infra.ops import locks, settled_read
+from infra.ops import locks, settled_read, stack_reads
 from infra.ops.locks import LockTimeout
 
 CLEAN = {"resources": [{"urn": "a"}]}
@@ -16,14 +15,19 @@ IN_PROGRESS = {"resources": [{"urn": "a"}], "pending_operations": [{"type": "upd
 
 
 class Stack:
-    """Answers `export_stack` from a script of checkpoints (the last one repeats)."""
+    """Answers the checkpoint read (`stack_reads.state`) from a script of checkpoints (the last one repeats)."""
 
     def __init__(self, *checkpoints: dict[str, Any]) -> None:
         self.name, self.script, self.exports = "dev", list(checkpoints), 0
 
-    def export_stack(self) -> SimpleNamespace:
+    def state(self) -> dict[str, Any]:
         self.exports += 1
-        return SimpleNamespace(deployment=self.script.pop(0) if len(self.script) > 1 else self.script[0])
+        return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+
+@pytest.fixture(autouse=True)
+def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack_reads, "state", lambda stack: stack.state())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from infra.config import ConfigError
-from infra.ops import automation as ops, recovery
+from infra.ops import automation as ops, recovery, stack_reads
 from infra.ops.cli.common import app, describe, emit, engine_output, fail, guarded, root, seconds
 
 
@@ -71,7 +71,7 @@ def _refuse_protected(stack: str) -> None:
 def _protected_resources(stack: str) -> list[str]:
     if not ops.stack_exists(stack, root()):
         return []
-    state = ops.select(stack, root(), create=False).export_stack().deployment or {}
+    state = stack_reads.state(ops.select(stack, root(), create=False))
     return [r["urn"].split("::")[-1] for r in state.get("resources") or [] if r.get("protect")]
 
 
