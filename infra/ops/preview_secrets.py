@@ -46,8 +46,8 @@ def apply(stack: auto.Stack, chosen: dict[str, str]) -> list[str]:
     """Writes the values that differ from the clone's file (a disagreeing generated file is replaced)."""
     held = stack.get_all_config()
     changed = [n for n, v in chosen.items() if getattr(held.get(f"{PROJECT_NAME}:{n}"), "value", None) != v]
-    for name in changed:
-        stack.set_config(f"{PROJECT_NAME}:{name}", auto.ConfigValue(value=chosen[name], secret=True))
+    if changed:  # one engine call for all of them: each call derives the passphrase's key again (about 1 s)
+        stack.set_all_config({f"{PROJECT_NAME}:{n}": auto.ConfigValue(value=chosen[n], secret=True) for n in changed})
     return changed
 
 
