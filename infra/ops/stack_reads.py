@@ -30,10 +30,14 @@ def state(stack: auto.Stack) -> dict[str, Any]:
     return json.loads(_engine(stack, "stack", "export")).get("deployment") or {}
 
 
+def masked_outputs(stack: auto.Stack) -> dict[str, Any]:
+    """The stack's outputs, a secret one's value shown as SECRET; {} before the first update."""
+    return json.loads(_engine(stack, "stack", "output", "--json") or "{}")
+
+
 def outputs(stack: auto.Stack) -> dict[str, Any]:
-    """The stack's outputs that are not secret (a secret one is left out); {} before the first update."""
-    shown = json.loads(_engine(stack, "stack", "output", "--json") or "{}")
-    return {key: value for key, value in shown.items() if value != SECRET}
+    """The stack's outputs that are not secret (a secret one is left out)."""
+    return {key: value for key, value in masked_outputs(stack).items() if value != SECRET}
 
 
 def shown_outputs(stack: auto.Stack) -> dict[str, Any]:
