@@ -10,14 +10,16 @@ import os
 import threading
 from dataclasses import dataclass
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from pulumi.dynamic import (CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ReadResult,
                             ResourceProvider, UpdateResult)
 from pulumi.runtime.rpc import UNKNOWN
 
-from infra.railway import NotFoundError, RailwayClient, client_from_env
-from infra.railway.errors import AmbiguousWriteError, ValidationError
+from infra.railway.errors import AmbiguousWriteError, NotFoundError, ValidationError
+
+if TYPE_CHECKING:  # the client is imported where it is first used: in the provider process, not the program's
+    from infra.railway.client import RailwayClient
 
 ALREADY_EXISTS = ("already exists", "already has", "not available")
 
@@ -31,8 +33,8 @@ def client() -> RailwayClient:
     global _CLIENT
     with _CLIENT_LOCK:
         if _CLIENT is None:
-            env = {**os.environ, **_CONFIG_OVERRIDES}
-            _CLIENT = client_from_env(env)
+            from infra.railway.client import client_from_env
+            _CLIENT = client_from_env({**os.environ, **_CONFIG_OVERRIDES})
         return _CLIENT
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from infra.ownership import OWNER_VARIABLE
 from infra.providers import secret_prints
-from infra.railway import NotFoundError
+from infra.railway.errors import NotFoundError
 
 INVENTORY = "environment_inventory"  # the read output drift looks for objects nobody declared in
 _SNAPSHOTS: dict[str, tuple[int, dict[str, Any]]] = {}  # environment id -> (client writes seen, environment)
