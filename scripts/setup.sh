@@ -13,7 +13,7 @@ COMMAND_PLUGIN_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25  # tag v1.2.1 (th
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${ACS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/acs-infra}
-LH_HASH=$(cat "$ROOT"/toolchain/language-python/{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)
+LH_HASH=$(cat "$ROOT"/toolchain/language-python/{main.go,go.mod,go.sum} "$ROOT"/toolchain/lazy_init.py | sha256sum | cut -c1-12)
 TOOLCHAIN="$CACHE/pulumi-v$PULUMI_VERSION-lh-$LH_HASH"
 BIN="$TOOLCHAIN/bin"
 export PULUMI_HOME="$CACHE/pulumi-home"
@@ -29,10 +29,21 @@ build_cli() {
   log "building pulumi v$PULUMI_VERSION from the Go module proxy (cold: several minutes)"
   (cd "$work" && printf 'module acs.local/pulumi-build\n\ngo 1.26\n' > go.mod &&
     go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION" "$SDK_MOD@v$PULUMI_VERSION" 2>"$work/go-get.log" || { cat "$work/go-get.log" >&2; false; } &&
+    lazy_start "$work" &&
     CGO_ENABLED=0 go build -trimpath -tags osusergo,grpcnotrace \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
       -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
   rm -rf "$work"
+}
+
+# Two password-strength libraries parsed their word lists at every `pulumi` start (0.3 s of CPU per process):
+# the build uses copies that parse them at first use (toolchain/lazy_init.py says why and how).
+lazy_start() {
+  local specs copy
+  specs=$(cd "$1" && go list -m -f '{{.Path}}={{.Dir}}' github.com/nbutton23/zxcvbn-go github.com/ccojocar/zxcvbn-go) || return 0
+  for copy in $(python3 "$ROOT/toolchain/lazy_init.py" "$1/lazy" $specs); do
+    (cd "$1" && go mod edit -replace "$copy")
+  done
 }
 
 build_language_host() {
