@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from infra.ops.engine_command import KILLED_ENGINE, marked
+from infra.ops.engine_command import GUARD, KILLED_ENGINE, marked
 from tests.conftest import Emulator, PulumiProject
 
 pytestmark = pytest.mark.e2e
@@ -416,8 +416,8 @@ def test_a_killed_engine_guard_leaves_nothing_running(project: PulumiProject, em
     try:
         _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
         assert run.poll() is None, "the guard is killed while the engine runs"
-        guards = [pid for pid in _marked(mark) if b"engine_guard" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-        assert len(guards) == 1, guards
+        guards = [pid for pid in _marked(mark) if GUARD.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(guards) == 1, [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in guards]
         plugins = [pid for pid in _marked(mark) if pid not in (run.pid, guards[0])]
         assert plugins, "the engine, its language host and providers run"
         os.kill(guards[0], signal.SIGKILL)
