@@ -17,6 +17,7 @@ import pytest
 
 from infra.ops.engine_command import GUARD, KILLED_ENGINE, marked
 from tests.conftest import Emulator, PulumiProject
+from tests.e2e.test_drift_during_up import wait_for_hold
 
 pytestmark = pytest.mark.e2e
 
@@ -137,6 +138,30 @@ def _wait_until(condition: Callable[[], bool], seconds: float, what: str) -> Non
         time.sleep(0.2)
 
 
+def _held_up(project: PulumiProject, emulator: Emulator, env: dict[str, str], **popen: Any) -> subprocess.Popen[Any]:
+    """`acs-infra up dev` caught mid-update: Railway has made the first of dev's services and holds the answer, so
+    a signal sent now lands while the engine runs. (Waiting for a write count instead raced a fast up: on a fresh
+    clone the whole up ended before the signal, and the Ctrl-C test found no "interrupted" line.)"""
+    emulator.admin("/faults", {"hold_after_next": {"ServiceCreate": 1}, "timeout_seconds": 600})
+    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"], env=env,
+                           **popen)
+    wait_for_hold(emulator, run)
+    return run
+
+
+def _let_go(emulator: Emulator) -> None:
+    """The held answer goes out (to a run that may be gone); the fault is proven to have happened."""
+    emulator.admin("/faults/release", {})
+    assert emulator.stats()["faults"].get("hold_after") == 1, emulator.stats()["faults"]
+
+
+def _end_marked(mark: str, emulator: Emulator) -> None:
+    """A failing test leaves none of its processes, and no held answer, behind."""
+    emulator.admin("/faults/release", {})
+    for pid in _marked(mark):
+        os.kill(pid, signal.SIGKILL)
+
+
 def _engine(mark: str) -> int:
     """The `pulumi up` process of the marked run."""
     for pid in _marked(mark):
@@ -155,17 +180,15 @@ def test_sigkilled_run_leaves_nothing_running_and_the_rerun_reports_the_lock(vic
     recover converges."""
     mark = uuid.uuid4().hex
     env = {**project.env, "ACS_TEST_RUN": mark, "ACS_ENGINE_GRACE_SECONDS": "0"}  # no grace: the lock stays
-    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           start_new_session=victim == "group")  # its own group, as a CI runner's step
+    run = _held_up(project, emulator, env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                   start_new_session=victim == "group")  # its own group, as a CI runner's step
     try:
-        _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
-        assert run.poll() is None, run.stderr.read() if run.stderr else ""
         assert len(_marked(mark)) >= 4, "the CLI, the engine and its plugins are running"
         if victim == "group":  # adv15 B9: a cancelled CI step kills the whole process group at once
             os.killpg(run.pid, signal.SIGKILL)
         else:
             os.kill(_engine(mark) if victim == "engine" else run.pid, signal.SIGKILL)
+        _let_go(emulator)
         code = run.wait(300)
         said = run.stderr.read() if run.stderr else ""
         assert code == (1 if victim == "engine" else -signal.SIGKILL), said
@@ -174,8 +197,7 @@ def test_sigkilled_run_leaves_nothing_running_and_the_rerun_reports_the_lock(vic
                 what="pulumi", signal="SIGKILL", stack="dev"), said
         _wait_until(lambda: not _marked(mark), 60, "every process of the killed run to end")
     finally:  # a failing test leaves none of its processes behind either
-        for pid in _marked(mark):
-            os.kill(pid, signal.SIGKILL)
+        _end_marked(mark, emulator)
     # The kill lands at a random point: the rerun finds the dead run's lock, or (killed while writing the
     # checkpoint) a half-written state file. Both must name the same way out (the flake: the second said
     # `acs-infra recover <stack>`); test_half_written_state_names_the_stack_to_recover holds that path every time.
@@ -333,17 +355,14 @@ def test_a_cancelled_ci_step_releases_the_lock_within_the_grace(sig: int, projec
     mark = uuid.uuid4().hex
     env = {**project.env, "ACS_TEST_RUN": mark, "ACS_ENGINE_GRACE_SECONDS": "300"}  # ample on a loaded host
     with open(tmp_path / "stderr", "w") as err:
-        run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        run = _held_up(project, emulator, env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
-        _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
-        assert run.poll() is None, "killed while the engine runs"
         os.killpg(run.pid, sig)
+        _let_go(emulator)
         code = run.wait(300)
         _wait_until(lambda: not _marked(mark), 330, "the engine to cancel and end")
     finally:
-        for pid in _marked(mark):
-            os.kill(pid, signal.SIGKILL)
+        _end_marked(mark, emulator)
     said = (tmp_path / "stderr").read_text()
     if sig == signal.SIGINT:
         assert code == 130 and "Traceback" not in said, said
@@ -410,24 +429,21 @@ def test_a_killed_engine_guard_leaves_nothing_running(project: PulumiProject, em
     and dynamic providers running for good: they were the guard's to end. acs-infra ends them when the guard
     ends, whatever ended it."""
     mark = uuid.uuid4().hex
-    run = subprocess.Popen([sys.executable, "-m", "infra", "--project-dir", str(project.dir), "up", "dev"],
-                           env={**project.env, "ACS_TEST_RUN": mark}, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    run = _held_up(project, emulator, {**project.env, "ACS_TEST_RUN": mark}, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE, text=True)
     try:
-        _wait_until(lambda: emulator.stats()["write_total"] >= 3 or run.poll() is not None, 300, "first writes")
-        assert run.poll() is None, "the guard is killed while the engine runs"
         guards = [pid for pid in _marked(mark) if GUARD.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(guards) == 1, [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in guards]
         plugins = [pid for pid in _marked(mark) if pid not in (run.pid, guards[0])]
         assert plugins, "the engine, its language host and providers run"
         os.kill(guards[0], signal.SIGKILL)
+        _let_go(emulator)
         _, err = run.communicate(timeout=300)
         assert run.returncode == 1 and err.strip().splitlines()[-1] == "error: " + KILLED_ENGINE.format(
             what="the engine guard", signal="SIGKILL", stack="dev"), err  # adv20 B2: "pulumi failed: code: -9 |"
         assert _marked(mark) == [], [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _marked(mark)]
     finally:
-        for pid in _marked(mark):
-            os.kill(pid, signal.SIGKILL)
+        _end_marked(mark, emulator)
 
 
 @pytest.mark.parametrize("flag", [[], ["--json"]])

@@ -62,3 +62,26 @@ def test_drift_waits_for_a_running_up_and_reads_after_it(project: PulumiProject,
     report: list[dict[str, Any]] = json.loads(out)
     assert report[0]["stack"] == "dev" and not report[0].get("error"), report
     assert snapshot_reads(emulator) > reads, "it read once the up was done"
+
+
+def test_drift_read_again_reports_only_what_its_last_read_saw(project: PulumiProject, emulator: Emulator) -> None:
+    """adv22 B1 (7 of 7): drift read dev while an up changed it, said "reading it again", and still reported the
+    first read's live value: the events of both reads were kept, the first read's drift among them. Here the up
+    runs to its end while drift's first read of Railway is held (so the read is old and the checkpoint changes
+    under it); drift reads again and finds the file and Railway agreeing."""
+    cli(project, "up", "dev")
+    stack_file = project.dir / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("memory: 512MB", "memory: 640MB", 1))
+    emulator.admin("/faults", {"hold_after_next": {"EnvironmentSnapshot": 1}, "timeout_seconds": 600})
+    drift = acs(project, "drift", "dev")
+    try:
+        wait_for_hold(emulator, drift)  # drift's first read: Railway still has 512MB
+        cli(project, "up", "dev")  # the preview takes no lock: the up runs to its end meanwhile
+    finally:
+        emulator.admin("/faults/release", {})
+        out, err = drift.communicate(timeout=600)
+    assert emulator.stats()["faults"].get("hold_after") == 1
+    assert "changed while it was read" in err, err
+    assert drift.returncode == 0, out + err
+    report: list[dict[str, Any]] = json.loads(out)
+    assert report[0]["stack"] == "dev" and not report[0].get("error") and not report[0].get("resources"), report
