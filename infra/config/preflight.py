@@ -54,7 +54,13 @@ def check_config(stack: str, root: Path) -> EnvironmentConfig:
     if PR_STACK.match(stack):
         return pr_config(stack, root)
     require_stack_file(stack, root)
-    return parse_environment(load_stack_file(stack, root).get("acs:environment"))
+    config = load_stack_file(stack, root)
+    cfg = parse_environment(config.get("acs:environment"))
+    present = {k[4:] for k in config if k.startswith("acs:")}
+    encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
+    check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)  # adv22 B2: drift read Railway first
+    check_secrets_set(cfg.secrets, present, stack)
+    return cfg
 
 
 def preflight(stack: str, root: Path) -> EnvironmentConfig:
@@ -62,12 +68,6 @@ def preflight(stack: str, root: Path) -> EnvironmentConfig:
     cfg = check_config(stack, root)
     if PR_STACK.match(stack):
         check_preview_file(stack, root, cfg.secrets)
-    else:
-        config = load_stack_file(stack, root)
-        present = {k[4:] for k in config if k.startswith("acs:")}
-        encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
-        check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)
-        check_secrets_set(cfg.secrets, present, stack)
     guard_stack(stack, cfg)
     check_unique_subdomain(stack, cfg, root)
     own = load_stack_file(stack, root) if (root / f"Pulumi.{stack}.yaml").exists() else {}

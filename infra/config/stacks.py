@@ -12,13 +12,30 @@ from infra.config.models import ConfigError, EnvironmentConfig, parse_environmen
 from infra.railway.facts import PR_NUMBER, PR_RULE, PR_STACK, PR_SUBDOMAIN, STACK_NAME
 
 
+class StackFileLoader(yaml.SafeLoader):
+    """A stack file read as strictly as either of its readers reads it. PyYAML follows YAML 1.1 (`NO`, `017` are
+    no strings), Pulumi's engine YAML 1.2 (`1e3`, `.5e1`, `0o17` are numbers; adv22 B2: the checks passed them as
+    strings, the program failed after Railway was read). A plain scalar that either reads as a number is a number
+    here, so the config model names it where a string is needed."""
+
+
+StackFileLoader.add_implicit_resolver(  # YAML 1.2 floats need no dot: 1e3, .5e1, -2e-3
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+StackFileLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?0o[0-7]+$"), list("-+0"))
+
+
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=StackFileLoader)  # noqa: S506 - a SafeLoader with two more number forms
+
+
 def load_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
     root = root or Path.cwd()  # the Pulumi project directory the program runs in
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise ConfigError(f"no stack file {path.name}")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = read_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:  # a user's typo: one line naming file and line, never a parser traceback
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -188,7 +205,7 @@ def check_preview_file(stack: str, root: Path, secret_names: list[str]) -> None:
 
 def _salt(path: Path) -> str | None:
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = read_yaml(path.read_text())
     except (OSError, yaml.YAMLError):
         return None
     salt = doc.get("encryptionsalt") if isinstance(doc, dict) else None

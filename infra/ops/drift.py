@@ -295,10 +295,21 @@ def conflicts(events: list[EngineEvent]) -> list[ResourceDrift]:
     return out
 
 
+PROGRAM_EXIT = "Program exited with non-zero exit code"  # the engine's word after the program's own error
+
+
 def engine_errors(events: list[EngineEvent]) -> str:
+    """The error that says why: a Railway error by its class, else the program's own first error on one line
+    (adv22 B2: drift kept only the program's exit, not the line naming the key)."""
     messages = [e.diagnostic_event.message.strip() for e in events
                 if e.diagnostic_event and e.diagnostic_event.severity == "error"]
-    return _first_error("\n".join(messages)) if messages else ""
+    own = [m for m in messages if PROGRAM_EXIT not in m] or messages
+    if not own:
+        return ""
+    said = _first_error("\n".join(own))
+    if any(marker in said for marker in RAILWAY_ERRORS) or "Traceback" in own[0]:
+        return said
+    return " ".join(own[0].split())[:500]
 
 
 def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objects: bool = False) -> StackDrift:
@@ -363,9 +374,12 @@ def _protected(stack: auto.Stack) -> bool:
     return any(r.get("protect") for r in state.get("resources") or [])
 
 
+RAILWAY_ERRORS = ("NotAuthorizedError", "ApiUnavailableError", "RateLimitedError", "ValidationError", "NotFoundError",
+                  "RailwayApiError")
+
+
 def _first_error(text: str) -> str:
-    for marker in ("NotAuthorizedError", "ApiUnavailableError", "RateLimitedError", "ValidationError",
-                   "NotFoundError", "RailwayApiError"):
+    for marker in RAILWAY_ERRORS:
         for line in text.splitlines():
             if marker in line:
                 return line.strip().split("infra.railway.errors.")[-1]

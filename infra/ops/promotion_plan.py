@@ -124,6 +124,8 @@ def _unambiguous(value: Any) -> Any:
     or `0755` are plain strings, but the stack file's readers (PyYAML here, Pulumi's own) follow YAML 1.1 and
     would read them as a boolean or a number. Such a string is written quoted (adversarial issue 18, break 2)."""
     import yaml
+
+    from infra.config.stacks import read_yaml
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
     if isinstance(value, dict):
         return {k: _unambiguous(v) for k, v in value.items()}
@@ -131,7 +133,7 @@ def _unambiguous(value: Any) -> Any:
         return [_unambiguous(v) for v in value]
     if isinstance(value, str):
         try:
-            plain = yaml.safe_load(value)
+            plain = read_yaml(value)
         except yaml.YAMLError:
             plain = None
         if plain != value:

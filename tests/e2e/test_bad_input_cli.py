@@ -387,15 +387,23 @@ def test_a_killed_runs_lock_on_a_preview_stops_the_wait_at_once(project: PulumiP
     no_traceback(proc)
 
 
-def test_drift_names_a_bad_value_before_any_call(project: PulumiProject, emulator: Emulator) -> None:
+@pytest.mark.parametrize("was,now,said", [
+    ("memory: 512MB", "memory: 1.1GB", "acs:environment.services[0].memory: '1.1GB' must be a positive whole "
+                                       "number of MB"),
+    ("LOG_LEVEL: debug", "LOG_LEVEL: 1e3", "acs:environment.variables.LOG_LEVEL"),  # adv22 B2: 1000 to the engine
+    ("  acs:JWT_SECRET:\n    secure: ", "  acs:JWT_SECRET: plain-jwt-value\n  acs:UNUSED:\n    secure: ",
+     "acs:JWT_SECRET"),  # adv22 B2: stored as plain text
+], ids=["size", "yaml-1.2-number", "plain-secret"])
+def test_drift_names_a_bad_value_before_any_call(was: str, now: str, said: str, project: PulumiProject,
+                                                 emulator: Emulator) -> None:
     """adv18 break 3: `drift` of a stack file with `memory: 1.1GB` read Railway, then failed with "Program exited
     with non-zero exit code: 1". It is refused as `up` refuses it: the key and the rule, no API call."""
     dev = project.dir / "Pulumi.dev.yaml"
-    dev.write_text(dev.read_text().replace("memory: 512MB", "memory: 1.1GB", 1))
+    assert was in dev.read_text()
+    dev.write_text(dev.read_text().replace(was, now, 1))
     proc = acs(project, "drift", "dev")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "acs:environment.services[0].memory: '1.1GB' must be a positive whole number of MB" in proc.stdout, \
-        proc.stdout
+    assert said in proc.stdout and "plain-jwt-value" not in proc.stdout + proc.stderr, proc.stdout
     no_traceback(proc)
     assert emulator.stats()["total"] == 0, emulator.stats()
 

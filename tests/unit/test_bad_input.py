@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import (ConfigError, check_secret_references, check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack,
+from infra.config import (ConfigError, check_config, check_secret_references, check_secret_storage, check_stack_name, check_unique_subdomain, guard_stack,
                           parse_environment, parse_pr_number, parse_pr_numbers, preflight)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,3 +316,37 @@ def test_backup_label_beyond_the_bound_is_refused(label: str, capsys: pytest.Cap
 def test_backup_label_within_the_bound() -> None:
     from infra.config import check_backup_label
     assert check_backup_label("final") == "final" and check_backup_label("x" * 100) == "x" * 100
+
+
+# ---- adversarial pass adv22 (issue 18) ----------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["1e3", "1E3", "0o17", "-2e-3", ".5e1"])
+def test_a_value_the_engine_reads_as_a_number_is_refused_by_the_checks(tmp_path: Path, value: str) -> None:
+    """adv22 B2: `LOG_LEVEL: 1e3` (or `0o17`) is a string to YAML 1.1, which the checks read, and a number to
+    YAML 1.2, which the engine reads: the checks passed it and the program failed after Railway was read. The
+    checks read a plain scalar as a number when either reading does, so it is named before any call."""
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("LOG_LEVEL: debug", f"LOG_LEVEL: {value}", 1)
+    assert f"LOG_LEVEL: {value}" in text
+    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="acs:environment.variables.LOG_LEVEL"):
+        check_config("dev", tmp_path)
+
+
+@pytest.mark.parametrize("value", ["'1e3'", '"0o17"', "debug", "1e3x", "0o19"])
+def test_strings_stay_strings(tmp_path: Path, value: str) -> None:
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("LOG_LEVEL: debug", f"LOG_LEVEL: {value}", 1)
+    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    assert check_config("dev", tmp_path).variables["LOG_LEVEL"] == value.strip("'\"")
+
+
+def test_a_plain_secret_is_refused_by_the_checks_every_command_makes(tmp_path: Path) -> None:
+    """adv22 B2: `drift` of a stack whose secret is stored as plain text read Railway, then failed with "Program
+    exited with non-zero exit code: 1". The check `drift` shares with `up` refuses it, naming the key only."""
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace(
+        "  acs:JWT_SECRET:\n    secure: ", "  acs:JWT_SECRET: plaintext-jwt\n  acs:UNUSED_OLD:\n    secure: ")
+    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        check_config("dev", tmp_path)
+    assert "acs:JWT_SECRET" in str(err.value) and "plaintext-jwt" not in str(err.value)

@@ -16,9 +16,19 @@ def test_main_returns_the_exit_code_and_json_on_either_side(argv: list[str], cap
     assert json.loads(capsys.readouterr().out)["error"].startswith("PR number: '007'")
 
 
-def test_a_usage_error_is_exit_2_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["up"]) == 2
+@pytest.mark.parametrize("argv", [["up"], ["drift", "dev", "--bogus"], ["drift", "--fxi", "dev"], ["--bogus", "status"],
+                                  ["pr", "gc", "--bogus"], ["pr", "up", "-5"], ["up", "dev", "--lock-timeout", "x"]])
+def test_a_usage_error_is_a_failure_not_a_traceback(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """adv22 B3: click's usage errors exit 2, which is "drift found" for drift and "a preview was kept" for gc:
+    a mistyped flag in a scheduled job read as drift. They exit 1, as every other user mistake does."""
+    assert main(argv) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_usage_error_is_json_with_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """adv22 B3: with --json a usage error left stdout empty; it is the usual {"error": ...}."""
+    assert main(["drift", "dev", "--bogus", "--json"]) == 1
+    assert "--bogus" in json.loads(capsys.readouterr().out)["error"]
 
 
 @pytest.mark.parametrize("engine_text", ["error: the stack is currently locked by 1 lock(s)",
@@ -75,3 +85,33 @@ def test_an_engine_failure_with_an_empty_stderr_still_says_something() -> None:
     assert engine_error(silent) == "pulumi failed: code: 255 | stdout: Destroying (dev) | Resources: | 5 unchanged"
     refused = CommandError(CommandResult(stdout="Updating (dev)", stderr="error: the stack is locked\n", code=255))
     assert engine_error(refused) == "pulumi failed: stderr: error: the stack is locked"
+
+
+CONFIG_ERROR = "invalid stack configuration:\n  acs:environment.variables.LOG_LEVEL: Input should be a valid string"
+
+
+def test_an_engine_failure_keeps_the_lines_that_name_the_key() -> None:
+    """adv22 B2: `up` said "error: invalid stack configuration: | error: an unhandled error occurred: ..." and
+    dropped the indented line under it, the one naming the key."""
+    from pulumi.automation._cmd import CommandResult
+    from pulumi.automation.errors import CommandError
+
+    from infra.ops.cli.common import engine_error
+    stdout = ("Updating (dev):\n\nDiagnostics:\n  pulumi:pulumi:Stack (acs-dev):\n    error: "
+              + CONFIG_ERROR.replace("\n", "\n    ") + "\n\n    error: an unhandled error occurred: Program exited "
+              "with non-zero exit code: 1\n\nResources:\n    1 errored\n")
+    said = engine_error(CommandError(CommandResult(stdout=stdout, stderr="", code=255)))
+    assert "error: invalid stack configuration: acs:environment.variables.LOG_LEVEL: Input should be a valid " \
+           "string" in said, said
+
+
+def test_drift_names_the_programs_own_error_not_its_exit() -> None:
+    """adv22 B2: drift's "CHECK FAILED" kept only the program's exit ("an unhandled error occurred: Program exited
+    with non-zero exit code: 1"), not the error that named the key."""
+    from pulumi.automation.events import DiagnosticEvent, EngineEvent
+
+    from infra.ops.drift import engine_errors
+    said = [EngineEvent(1, 0, diagnostic_event=DiagnosticEvent(CONFIG_ERROR, "never", "error")),
+            EngineEvent(2, 0, diagnostic_event=DiagnosticEvent(
+                "an unhandled error occurred: Program exited with non-zero exit code: 1", "never", "error"))]
+    assert engine_errors(said) == " ".join(CONFIG_ERROR.split())

@@ -5,14 +5,17 @@ Exit codes: 0 success, 1 failure, 2 drift found (drift) or previews kept (pr gc)
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import typer
+from typer._click.exceptions import UsageError  # typer 0.2x parses with its own copy of click, not `click`
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
 
@@ -24,8 +27,33 @@ from infra.ops.release import ReleaseError
 from infra.railway import RailwayApiError
 from infra.railway.facts import parse_duration_ms
 
+class _Commands(TyperGroup):
+    """A usage error (unknown flag, bad or missing argument) is a failure, exit 1: click's 2 means "drift found"
+    and "a preview was kept" here (adv22 B3: a mistyped flag in a scheduled drift read as drift). With --json it
+    is also the usual {"error": ...} on stdout."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
+        with _usage_failures():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        with _usage_failures():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _usage_failures() -> Iterator[None]:
+    try:
+        yield
+    except UsageError as exc:
+        if STATE["json"]:
+            out.print_json(json.dumps({"error": exc.format_message()}))
+        exc.exit_code = 1
+        raise
+
+
 app = typer.Typer(help="ACS infrastructure on Railway: stacks, PR previews, drift.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=_Commands)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, Any] = {"json": False, "root": None}
@@ -122,12 +150,27 @@ EMPTY_LABEL = re.compile(r"^(stdout|stderr):\s*$")  # CommandError's own labels,
 
 def engine_error(exc: Exception) -> str:
     """The engine's error lines; when it said none (an empty stderr), its exit code and last output instead."""
-    text = str(exc)
+    text = "\n".join(_continued(str(exc).splitlines()))
     lines = [line.strip() for line in text.splitlines() if (line.strip().startswith(("error:", "stderr:"))
              or "error" in line.lower()) and "Traceback (most recent call last)" not in line
              and not EMPTY_LABEL.match(line.strip())]
     said = [line.strip() for line in text.splitlines() if line.strip() and not EMPTY_LABEL.match(line.strip())]
     return "pulumi failed: " + " | ".join(lines[-4:] if lines else said[-6:] or ["no output"])
+
+
+def _continued(lines: list[str]) -> list[str]:
+    """An error line ending in ':' continues on the lines indented under it (a config error's keys): one line
+    each (adv22 B2: the line naming the key was dropped)."""
+    out: list[str] = []
+    for line in lines:
+        head = out[-1] if out else ""
+        indent = len(head) - len(head.lstrip())
+        if head.rstrip().endswith(":") and "error" in head.lower() and line.strip() and \
+                len(line) - len(line.lstrip()) > indent:
+            out[-1] = f"{head.rstrip()} {line.strip()}"
+        else:
+            out.append(line)
+    return out
 
 
 def seconds(option: str, text: str) -> float:
