@@ -16,7 +16,20 @@ class StackFileLoader(yaml.SafeLoader):
     """A stack file read as strictly as either of its readers reads it. PyYAML follows YAML 1.1 (`NO`, `017` are
     no strings), Pulumi's engine YAML 1.2 (`1e3`, `.5e1`, `0o17` are numbers; adv22 B2: the checks passed them as
     strings, the program failed after Railway was read). A plain scalar that either reads as a number is a number
-    here, so the config model names it where a string is needed."""
+    here, so the config model names it where a string is needed. A key given twice is refused, as the engine
+    refuses it (PyYAML would keep the last one: the checks and the engine read two different files)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, merged by the base class
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 StackFileLoader.add_implicit_resolver(  # YAML 1.2 floats need no dot: 1e3, .5e1, -2e-3

@@ -352,6 +352,8 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
             result.remaining = [r for r in extra if r.kind == "unmanaged" and r not in removable] + database
     except auto.CommandError as exc:
         result.error = ops.missing_stack(str(exc)) or engine_errors(events) or _first_error(str(exc))
+    except ops.LockTimeout as exc:  # a run in progress, or a killed one's leftovers: its message names the way out
+        result.error = str(exc)
     except Exception as exc:  # auth, network: the check itself failed
         result.error = f"{type(exc).__name__}: {exc}"
     finally:

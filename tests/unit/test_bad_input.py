@@ -350,3 +350,15 @@ def test_a_plain_secret_is_refused_by_the_checks_every_command_makes(tmp_path: P
     with pytest.raises(ConfigError) as err:
         check_config("dev", tmp_path)
     assert "acs:JWT_SECRET" in str(err.value) and "plaintext-jwt" not in str(err.value)
+
+
+def test_a_key_given_twice_is_refused_as_the_engine_refuses_it(tmp_path: Path) -> None:
+    """adv22 minor 1: `stage: prod` below `stage: dev` was read as prod by the checks (the last key wins in
+    PyYAML) and refused by the engine ("yaml: unmarshal errors"); `promote --dry-run` planned from it. The checks
+    refuse it too, naming the line."""
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("    stage: dev\n", "    stage: dev\n    stage: prod\n", 1)
+    assert "stage: prod" in text
+    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"Pulumi.dev.yaml line \d+: not valid YAML \(.*stage.* twice"):
+        check_config("dev", tmp_path)

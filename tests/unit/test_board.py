@@ -6,7 +6,7 @@ import json
 from infra.ops import board
 from infra.ops.drift_report import FieldDrift, ResourceDrift, StackDrift
 
-KILLED = ("LockTimeout: stack dev was left by a killed run (1 pending operation(s) in its checkpoint and no run "
+KILLED = ("stack dev was left by a killed run (1 pending operation(s) in its checkpoint and no run "
           "holds its lock); `acs-infra recover dev` finishes or clears what it left")
 
 

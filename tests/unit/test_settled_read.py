@@ -75,3 +75,17 @@ def test_a_run_that_does_not_end_is_waited_for_until_the_timeout(monkeypatch: py
     with pytest.raises(LockTimeout, match=r"another run holds stack dev .*waited \d+s"):
         settled_read.run(Stack(IN_PROGRESS), "acs", 60, lambda: pytest.fail("read while a run writes"))
     assert 60 <= clock[0] < 80
+
+
+def test_drift_says_a_killed_runs_leftovers_in_its_own_words(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """adv22 minor 9: drift's failed check read "LockTimeout: stack dev was left by a killed run ...": the class
+    name of an exception whose message is written for the user."""
+    from infra.ops import drift
+
+    said = "stack dev was left by a killed run; `acs-infra recover dev` finishes or clears what it left"
+
+    def killed(*_: object, **__: object) -> None:
+        raise LockTimeout(said)
+    monkeypatch.setattr(drift.ops, "select", killed)
+    monkeypatch.setattr(drift, "_record", lambda *_: None)
+    assert drift.check_stack("dev", tmp_path).error == said
