@@ -115,3 +115,14 @@ def test_drift_names_the_programs_own_error_not_its_exit() -> None:
             EngineEvent(2, 0, diagnostic_event=DiagnosticEvent(
                 "an unhandled error occurred: Program exited with non-zero exit code: 1", "never", "error"))]
     assert engine_errors(said) == " ".join(CONFIG_ERROR.split())
+
+
+@pytest.mark.parametrize("command", ["destroy", "recover"])
+def test_a_stack_file_that_is_not_yaml_is_named_by_destroy_and_recover(command: str, tmp_path, capsys) -> None:
+    """adv22 minor 2: `destroy dev` and `recover dev` with a broken Pulumi.dev.yaml printed the engine's raw
+    "pulumi failed: stderr: error: getting stack configuration: ..."; `up` and `drift` name the file and line."""
+    (tmp_path / "Pulumi.yaml").write_text("name: acs\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  acs:environment: {name: dev\n")
+    assert main(["--project-dir", str(tmp_path), command, "dev"]) == 1
+    err = capsys.readouterr().err
+    assert "Pulumi.dev.yaml line" in err and "not valid YAML" in err and "pulumi failed" not in err, err

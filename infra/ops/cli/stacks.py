@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from infra.config import ConfigError
+from infra.config.stacks import load_stack_file
 from infra.ops import automation as ops, recovery, stack_reads
 from infra.ops.cli.common import app, describe, emit, engine_output, fail, guarded, root, seconds
 
@@ -29,6 +30,7 @@ def recover_cmd(stack: str, stale_after: Optional[str] = typer.Option(
                                     "machine")) -> None:
     """After a killed run: release the stale lock (only a dead run's, or one older than --stale-after), clear
     pending creates, converge (adopting half-made objects)."""
+    _readable_stack_file(stack)
     result = recovery.recover(stack, root(), on_output=engine_output,
                               stale_after=seconds("--stale-after", stale_after) if stale_after else None)
     if result.action == "destroyed":  # the killed run was removing the preview: recover finished that
@@ -45,6 +47,7 @@ def destroy_cmd(stack: str, with_dependents: bool = typer.Option(
     """Destroy a stack's resources; refused when it holds protected data (prod), when other stacks live in its
     project (unless --with-dependents) and when it would take along anything no stack manages."""
     from infra.ops import safety
+    _readable_stack_file(stack)
     _refuse_protected(stack)
     if not ops.stack_exists(stack, root()) and not ops.PR_STACK.match(stack) \
             and not (root() / f"Pulumi.{stack}.yaml").exists():  # a typo (`destroy prdo`) is not "absent" (adv18 4)
@@ -58,6 +61,13 @@ def destroy_cmd(stack: str, with_dependents: bool = typer.Option(
     result = ops.destroy_and_remove(stack, root(), on_output=engine_output)
     emit({**result.as_dict(), "dependents_destroyed": deps},
          f"{stack}: {result.action}" + (f" (after {', '.join(deps)})" if deps else ""))
+
+
+def _readable_stack_file(stack: str) -> None:
+    """A stack file that is not YAML is named with its line before any engine call (the engine's own words were
+    "getting stack configuration: ..."; adv22 minor 2). Its content is not checked: destroy works from the state."""
+    if (root() / f"Pulumi.{stack}.yaml").exists():
+        load_stack_file(stack, root())
 
 
 def _refuse_protected(stack: str) -> None:
