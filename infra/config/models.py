@@ -16,7 +16,7 @@ SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Variable names that hold credentials: never plain config (Railway's own RAILWAY_TOKEN / RAILWAY_API_TOKEN too)
 SECRET_LIKE = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|SECRET_KEY|ACCESS_KEY)$",
                          re.IGNORECASE)
-SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB)\s*$", re.IGNORECASE)
+SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(MB|GB)\s*$", re.IGNORECASE)  # ASCII digits: \d takes any script's
 HOBBY_MAX_MEMORY_MB = 8 * 1024
 # Names the tool sets itself: a variable of the same name would pose as the ownership marker, or be overwritten
 # silently by the component (its values win over the stack's variables, infra.components.acs_environment).
@@ -43,7 +43,7 @@ def parse_size_mb(value: Any) -> int:
         raise ValueError(f"{value!r} is not a size; write it with a unit, e.g. \"512MB\" or \"1GB\"")
     match = SIZE.match(value)
     if not match:
-        raise ValueError(f"{value!r} is not a size; write it with a unit, e.g. \"512MB\" or \"1GB\"")
+        raise ValueError(f"{value!r} is not a size; write it as a number of MB or GB, e.g. \"512MB\" or \"1GB\"")
     number, unit = float(match.group(1)), match.group(2).upper()
     mb = number * (1024 if unit == "GB" else 1)
     if mb <= 0 or not mb.is_integer():
@@ -147,7 +147,7 @@ class PostgresDatabase(Strict):
 
 def parse_percent(value: Any) -> float:
     """'1%' -> 0.01. The unit is required."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", str(value)) if isinstance(value, str) else None
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*", str(value)) if isinstance(value, str) else None
     if not match or not 0 < float(match.group(1)) <= 100:
         raise ValueError(f"{value!r} is not a percentage between 0 and 100; write it like \"1%\" or \"90%\"")
     return float(match.group(1)) / 100

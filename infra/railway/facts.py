@@ -24,7 +24,7 @@ STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 POSTGRES_SERVICE = "Postgres"  # the database service's name (infra.components)
 
 # ---- durations, as written in stack config and on the command line ------------------------------------------
-DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
+DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*")
 MS_PER_UNIT = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 

@@ -362,3 +362,27 @@ def test_a_key_given_twice_is_refused_as_the_engine_refuses_it(tmp_path: Path) -
     (tmp_path / "Pulumi.dev.yaml").write_text(text)
     with pytest.raises(ConfigError, match=r"Pulumi.dev.yaml line \d+: not valid YAML \(.*stage.* twice"):
         check_config("dev", tmp_path)
+
+
+@pytest.mark.parametrize("size", ["１２８MB", "٥١٢MB", "1.５GB"])
+def test_a_size_is_written_in_ascii_digits(size: str) -> None:
+    """adv22 minor 5: `memory: １２８MB` (full-width digits) was applied as 128MB: `\\d` and float() take any
+    script's digits. A size is ASCII digits and MB or GB."""
+    raw = dev()
+    raw["services"][0]["memory"] = size
+    assert "acs:environment.services[0].memory" in refused(raw)
+
+
+@pytest.mark.parametrize("text", ["١٢", "１２"])
+def test_a_pr_number_is_written_in_ascii_digits(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_pr_number(text)
+    with pytest.raises(ConfigError):
+        check_stack_name(f"pr-{text}")
+
+
+def test_a_size_with_another_unit_names_the_units_there_are() -> None:
+    """adv22 minor 6: `512MiB` was told "write it with a unit", though it has one."""
+    raw = dev()
+    raw["services"][0]["memory"] = "512MiB"
+    assert "MB or GB" in refused(raw)
