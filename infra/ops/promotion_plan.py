@@ -2,6 +2,7 @@
 The image moves as data, by digest (infra.ops.promotion); this module compares and edits the stack files."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,11 @@ def apply_promotion(plan: dict[str, Any], root: Path) -> Path:
     for key, value in source.variables.items():
         if key not in STAGE_SPECIFIC_VARIABLES:
             _assign(env.setdefault("variables", {}), key, value)
-    with path.open("w") as f:
-        rt.dump(doc, f)
+    text = io.StringIO()
+    rt.dump(doc, text)
+    newline = "\r\n" if b"\r\n" in path.read_bytes() else "\n"  # the file's own line endings (adv22 minor 7)
+    with path.open("w", newline=newline) as f:
+        f.write(text.getvalue())
     return path
 
 

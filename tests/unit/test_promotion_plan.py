@@ -63,3 +63,15 @@ def test_promoted_values_read_back_as_the_strings_they_were(tmp_path: Path) -> N
     variables = yaml.safe_load((root / "Pulumi.prod.yaml").read_text())["config"]["acs:environment"]["variables"]
     assert {k: variables[k] for k in AMBIGUOUS} == AMBIGUOUS
     assert promotion_plan.promote_plan("dev", "prod", root)["changes"] == [], "promoted: nothing left to move"
+
+
+def test_promotion_keeps_the_files_line_endings(tmp_path: Path) -> None:
+    """adv22 minor 7: a prod file with CRLF line endings was rewritten with LF: every line showed as changed."""
+    root = project(tmp_path)
+    prod = root / "Pulumi.prod.yaml"
+    prod.write_bytes(prod.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    dev = root / "Pulumi.dev.yaml"
+    dev.write_text(dev.read_text().replace("path: /health", "path: /healthz"))
+    promotion_plan.apply_promotion(promotion_plan.promote_plan("dev", "prod", root), root)
+    written = prod.read_bytes()
+    assert b"/healthz" in written and written.count(b"\r\n") == written.count(b"\n"), written[:200]
