@@ -34,14 +34,24 @@ def test_secret_given_as_plain_config_is_refused() -> None:
     check_secret_storage(["API_KEY"], present={"API_KEY"}, secret_keys={"API_KEY"})  # encrypted: fine
 
 
-def test_plain_secret_in_the_stack_file_is_refused_before_a_stack_exists(tmp_path: Path) -> None:
-    """Issue 14 item 7: the same check on the stack file itself, before any stack is created."""
-    text = (ROOT / "Pulumi.dev.yaml").read_text().replace(
-        "  acs:JWT_SECRET:\n    secure: ", "  acs:JWT_SECRET: plaintext-jwt\n  acs:UNUSED_OLD:\n    secure: ")
+def dev_file(tmp_path: Path, was: str, now: str) -> Path:
+    """A project whose Pulumi.dev.yaml is the committed one with `was` replaced by `now` (once)."""
+    text = (ROOT / "Pulumi.dev.yaml").read_text()
+    assert was in text
     (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
-    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    (tmp_path / "Pulumi.dev.yaml").write_text(text.replace(was, now, 1))
+    return tmp_path
+
+
+@pytest.mark.parametrize("check", [preflight, check_config], ids=["up", "drift"])
+def test_plain_secret_in_the_stack_file_is_refused_before_a_stack_exists(tmp_path: Path, check) -> None:
+    """Issue 14 item 7: the same check on the stack file itself, before any stack is created. adv22 B2: `drift`
+    of such a stack read Railway, then failed with "Program exited with non-zero exit code: 1"; the check it
+    shares with `up` refuses it, naming the key only."""
+    root = dev_file(tmp_path, "  acs:JWT_SECRET:\n    secure: ",
+                    "  acs:JWT_SECRET: plaintext-jwt\n  acs:UNUSED_OLD:\n    secure: ")
     with pytest.raises(ConfigError) as err:
-        preflight("dev", tmp_path)
+        check("dev", root)
     assert "acs:JWT_SECRET" in str(err.value) and "plaintext-jwt" not in str(err.value)
 
 
@@ -324,44 +334,23 @@ def test_a_value_the_engine_reads_as_a_number_is_refused_by_the_checks(tmp_path:
     """adv22 B2: `LOG_LEVEL: 1e3` (or `0o17`) is a string to YAML 1.1, which the checks read, and a number to
     YAML 1.2, which the engine reads: the checks passed it and the program failed after Railway was read. The
     checks read a plain scalar as a number when either reading does, so it is named before any call."""
-    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("LOG_LEVEL: debug", f"LOG_LEVEL: {value}", 1)
-    assert f"LOG_LEVEL: {value}" in text
-    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
-    (tmp_path / "Pulumi.dev.yaml").write_text(text)
     with pytest.raises(ConfigError, match="acs:environment.variables.LOG_LEVEL"):
-        check_config("dev", tmp_path)
+        check_config("dev", dev_file(tmp_path, "LOG_LEVEL: debug", f"LOG_LEVEL: {value}"))
 
 
 @pytest.mark.parametrize("value", ["'1e3'", '"0o17"', "debug", "1e3x", "0o19"])
 def test_strings_stay_strings(tmp_path: Path, value: str) -> None:
-    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("LOG_LEVEL: debug", f"LOG_LEVEL: {value}", 1)
-    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
-    (tmp_path / "Pulumi.dev.yaml").write_text(text)
-    assert check_config("dev", tmp_path).variables["LOG_LEVEL"] == value.strip("'\"")
-
-
-def test_a_plain_secret_is_refused_by_the_checks_every_command_makes(tmp_path: Path) -> None:
-    """adv22 B2: `drift` of a stack whose secret is stored as plain text read Railway, then failed with "Program
-    exited with non-zero exit code: 1". The check `drift` shares with `up` refuses it, naming the key only."""
-    text = (ROOT / "Pulumi.dev.yaml").read_text().replace(
-        "  acs:JWT_SECRET:\n    secure: ", "  acs:JWT_SECRET: plaintext-jwt\n  acs:UNUSED_OLD:\n    secure: ")
-    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
-    (tmp_path / "Pulumi.dev.yaml").write_text(text)
-    with pytest.raises(ConfigError) as err:
-        check_config("dev", tmp_path)
-    assert "acs:JWT_SECRET" in str(err.value) and "plaintext-jwt" not in str(err.value)
+    root = dev_file(tmp_path, "LOG_LEVEL: debug", f"LOG_LEVEL: {value}")
+    assert check_config("dev", root).variables["LOG_LEVEL"] == value.strip("'\"")
 
 
 def test_a_key_given_twice_is_refused_as_the_engine_refuses_it(tmp_path: Path) -> None:
     """adv22 minor 1: `stage: prod` below `stage: dev` was read as prod by the checks (the last key wins in
     PyYAML) and refused by the engine ("yaml: unmarshal errors"); `promote --dry-run` planned from it. The checks
     refuse it too, naming the line."""
-    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("    stage: dev\n", "    stage: dev\n    stage: prod\n", 1)
-    assert "stage: prod" in text
-    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
-    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    root = dev_file(tmp_path, "    stage: dev\n", "    stage: dev\n    stage: prod\n")
     with pytest.raises(ConfigError, match=r"Pulumi.dev.yaml line \d+: not valid YAML \(.*stage.* twice"):
-        check_config("dev", tmp_path)
+        check_config("dev", root)
 
 
 @pytest.mark.parametrize("size", ["１２８MB", "٥١٢MB", "1.５GB"])
