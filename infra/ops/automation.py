@@ -117,32 +117,13 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_o
     operation = getattr(stack, verb)
     say = on_output or _to_stderr  # a wait is always said, also by a command that shows no engine output
     if verb == "preview":  # the engine locks no preview: it reads while no run writes the stack (settled_read)
-        return _settled_preview(stack, lock_timeout, operation, kwargs, say)
+        return settled_read.preview(stack, PROJECT_NAME, lock_timeout, operation, kwargs, say)
 
     def attempt() -> Any:
         if prepare is not None:
             prepare()
         return operation(**kwargs)
     return run_locked(stack.name, lock_timeout, attempt, say)
-
-
-def _settled_preview(stack: auto.Stack, lock_timeout: float, operation: Callable[..., Any], kwargs: dict[str, Any],
-                     say: Callable[[str], Any]) -> Any:
-    """A settled read may be taken again; the caller's `on_event` gets the events of the read it is given (or of
-    the one that failed), never a mix of attempts (adv22 B1: drift reported the first read's stale live values)."""
-    forward = kwargs.pop("on_event", None)
-    if forward is None:
-        return settled_read.run(stack, PROJECT_NAME, lock_timeout, lambda: operation(**kwargs), say)
-    attempt: list[Any] = []
-
-    def read() -> Any:
-        attempt.clear()
-        return operation(**kwargs, on_event=attempt.append)
-    try:
-        return settled_read.run(stack, PROJECT_NAME, lock_timeout, read, say)
-    finally:
-        for event in attempt:
-            forward(event)
 
 
 def _to_stderr(line: str) -> None:

@@ -70,3 +70,23 @@ def _settled(stack: auto.Stack, project: str, wait: locks.Wait, on_wait: Callabl
             on_wait(f"stack {stack.name} is locked by another run ({doing}); waiting up to {left:.0f}s more "
                     "before reading it")
         wait.pause()
+
+
+def preview(stack: auto.Stack, project: str, timeout: float, operation: Callable[..., Any], kwargs: dict[str, Any],
+            say: Callable[[str], Any]) -> Any:
+    """`operation(**kwargs)` (the engine's preview) as a settled read. A read may be taken again; the caller's
+    `on_event` gets the events of the read it is given (or of the one that failed), never a mix of attempts (adv22
+    B1: drift reported the first read's stale live values)."""
+    forward = kwargs.pop("on_event", None)
+    if forward is None:
+        return run(stack, project, timeout, lambda: operation(**kwargs), say)
+    attempt: list[Any] = []
+
+    def read() -> Any:
+        attempt.clear()
+        return operation(**kwargs, on_event=attempt.append)
+    try:
+        return run(stack, project, timeout, read, say)
+    finally:
+        for event in attempt:
+            forward(event)

@@ -52,6 +52,23 @@ def test_a_checkpoint_written_during_the_read_is_read_again(monkeypatch: pytest.
     assert len(reads) == 2 and "changed while it was read" in said[0], said
 
 
+def test_a_read_taken_again_hands_over_only_its_own_events(monkeypatch: pytest.MonkeyPatch,
+                                                            clock: list[float]) -> None:
+    """adv22 B1: the events of both reads reached drift, the first read's stale live values among them."""
+    backend(monkeypatch, None)
+    reads: list[int] = []
+
+    def preview(on_event: Any, refresh: bool) -> str:
+        reads.append(1)
+        on_event(f"read {len(reads)}")
+        return f"result {len(reads)}"
+    events: list[str] = []
+    stack = Stack(CLEAN, WRITTEN, WRITTEN, WRITTEN)
+    assert settled_read.preview(stack, "acs", 600, preview, {"on_event": events.append, "refresh": True},
+                                lambda _: None) == "result 2"
+    assert events == ["read 2"]
+
+
 def test_pending_operations_are_waited_out_before_the_read(monkeypatch: pytest.MonkeyPatch,
                                                            clock: list[float]) -> None:
     backend(monkeypatch, None)  # a bucket: only the checkpoint tells
