@@ -7,8 +7,9 @@ break 1). The stack runner runs every preview as a settled read instead:
 - before it, it waits while a run is in progress: the stack's lock (readable on a `file://` backend, whose lock
   objects are files) or, on any backend, pending operations in the checkpoint (the engine records each step in
   the checkpoint before it calls the provider, and clears it after);
-- after it, the checkpoint must still be the one it started from: a run that wrote meanwhile means the read may
-  mix before and after, so it is read again.
+- after it, once no run is in progress again (a run that took the lock during the read may not have written its
+  checkpoint yet), the checkpoint must still be the one it started from: a run that wrote meanwhile means the read
+  may mix before and after, so it is read again.
 A lock whose run is provably gone, or pending operations no live run holds (a `file://` backend without a lock),
 were left by a killed run: the read stops at once and names `acs-infra recover`, as `up` does.
 """
@@ -37,13 +38,17 @@ def run(stack: auto.Stack, project: str, timeout: float, read: Callable[[], T],
         on_wait: Callable[[str], Any] | None = None) -> T:
     """`read()` once no run writes the stack, and again while a run wrote it meanwhile (`timeout` in all)."""
     wait = locks.Wait(timeout)
+    before = _settled(stack, project, wait, on_wait)
     while True:
-        before = _settled(stack, project, wait, on_wait)
         result = read()
-        if checkpoint(stack)[0] == before:
+        # Settled after the read too: a run that took the lock during the read may not have written its
+        # checkpoint yet (adv23 B1), so it is waited out before the checkpoints are compared.
+        after = _settled(stack, project, wait, on_wait)
+        if after == before:
             return result
         if on_wait:
             on_wait(f"stack {stack.name} changed while it was read (another run wrote it): reading it again")
+        before = after
 
 
 def _settled(stack: auto.Stack, project: str, wait: locks.Wait, on_wait: Callable[[str], Any] | None) -> str:

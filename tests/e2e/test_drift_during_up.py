@@ -4,9 +4,12 @@ stack waits while a run writes it (infra.ops.settled_read)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,3 +88,38 @@ def test_drift_read_again_reports_only_what_its_last_read_saw(project: PulumiPro
     assert drift.returncode == 0, out + err
     report: list[dict[str, Any]] = json.loads(out)
     assert report[0]["stack"] == "dev" and not report[0].get("error") and not report[0].get("resources"), report
+
+
+def test_a_read_that_ends_while_a_run_holds_the_lock_waits_for_that_run(project: PulumiProject,
+                                                                       emulator: Emulator, tmp_path: Path) -> None:
+    """adv23 B1 (6 of 6 with drift started under 1 s into an up): drift's read began before the up took dev's
+    lock and ended after it, before the up had written its checkpoint. The checkpoint looked unchanged, so the
+    read counted as settled, and the live value the up was about to change was recorded as drift. A read is
+    settled only when no run holds the stack after it either. Here a run (a live process of this host) takes
+    dev's lock while drift's read is held: drift waits for it, and only then reports (a real drift: nobody
+    applied the file)."""
+    cli(project, "up", "dev")
+    stack_file = project.dir / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("memory: 512MB", "memory: 640MB", 1))
+    emulator.admin("/faults", {"hold_after_next": {"EnvironmentSnapshot": 1}, "timeout_seconds": 600})
+    drift = acs(project, "drift", "dev")
+    run = subprocess.Popen(["sleep", "600"])  # the run holding the lock: alive on this host
+    lock = project.dir.parent / "state/.pulumi/locks/organization/acs/dev" / f"{uuid.uuid4()}.json"
+    try:
+        wait_for_hold(emulator, drift)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text(json.dumps({"pid": run.pid, "username": "ci", "hostname": socket.gethostname(),
+                                    "timestamp": "2026-11-27T10:00:00Z"}))
+        emulator.admin("/faults/release", {})  # the read ends while the run holds the lock
+        said = drift.stderr.readline() if drift.stderr else ""
+        assert "dev is locked by another run" in said and f"pid {run.pid}" in said, said
+        assert drift.poll() is None, "drift reports nothing while the run holds the stack"
+    finally:
+        lock.unlink(missing_ok=True)
+        run.kill()
+        emulator.admin("/faults/release", {})
+        out, err = drift.communicate(timeout=600)
+    assert emulator.stats()["faults"].get("hold_after") == 1
+    assert drift.returncode == 2, out + err
+    report: list[dict[str, Any]] = json.loads(out)
+    assert "memory_bytes" in json.dumps(report[0]["resources"]), report

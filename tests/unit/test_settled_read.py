@@ -2,6 +2,8 @@
 when the checkpoint changed under it. The engine is replaced by a scripted checkpoint; the clock is moved."""
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 import pytest
@@ -67,6 +69,23 @@ def test_a_read_taken_again_hands_over_only_its_own_events(monkeypatch: pytest.M
     assert settled_read.preview(stack, "acs", 600, preview, {"on_event": events.append, "refresh": True},
                                 lambda _: None) == "result 2"
     assert events == ["read 2"]
+
+
+def test_a_run_that_starts_during_the_read_is_waited_out_and_read_after(monkeypatch: pytest.MonkeyPatch,
+                                                                       clock: list[float]) -> None:
+    """adv23 B1 (6 of 6 with drift started under 1 s into an up): the up took the stack's lock during drift's read
+    but had not written its checkpoint yet when the read ended, so the read counted as settled and its live value,
+    the one the up was about to change, was recorded as drift. A read is settled only when no run holds the stack
+    after it either: this one waits for the up, finds the checkpoint changed, and reads again."""
+    live = locks.Holder("ci", socket.gethostname(), os.getpid(), None)
+    script = [[], [live], [live], []]  # before the read; after it (the up holds the lock) ...; the up is done
+    monkeypatch.setattr(locks, "file_backend_holders", lambda project, stack: script.pop(0) if len(script) > 1
+                        else script[0])
+    reads: list[int] = []
+    said: list[str] = []
+    stack = Stack(CLEAN, CLEAN, CLEAN, WRITTEN)
+    assert settled_read.run(stack, "acs", 600, lambda: reads.append(1) or len(reads), said.append) == 2
+    assert "locked by another run" in said[0] and "changed while it was read" in said[-1], said
 
 
 def test_pending_operations_are_waited_out_before_the_read(monkeypatch: pytest.MonkeyPatch,
