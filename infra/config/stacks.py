@@ -9,37 +9,8 @@ from typing import Any
 import yaml
 
 from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
+from infra.config.stack_file import read_stack_file, read_yaml
 from infra.railway.facts import PR_NUMBER, PR_RULE, PR_STACK, PR_SUBDOMAIN, STACK_NAME
-
-
-class StackFileLoader(yaml.SafeLoader):
-    """A stack file read as strictly as either of its readers reads it. PyYAML follows YAML 1.1 (`NO`, `017` are
-    no strings), Pulumi's engine YAML 1.2 (`1e3`, `.5e1`, `0o17` are numbers; adv22 B2: the checks passed them as
-    strings, the program failed after Railway was read). A plain scalar that either reads as a number is a number
-    here, so the config model names it where a string is needed. A key given twice is refused, as the engine
-    refuses it (PyYAML would keep the last one: the checks and the engine read two different files)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, merged by the base class
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
-                                                        key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-StackFileLoader.add_implicit_resolver(  # YAML 1.2 floats need no dot: 1e3, .5e1, -2e-3
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
-    list("-+.0123456789"))
-StackFileLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?0o[0-7]+$"), list("-+0"))
-
-
-def read_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=StackFileLoader)  # noqa: S506 - a SafeLoader with two more number forms
 
 
 def load_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
@@ -47,14 +18,7 @@ def load_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise ConfigError(f"no stack file {path.name}")
-    try:
-        doc = read_yaml(path.read_text()) or {}
-    except yaml.YAMLError as exc:  # a user's typo: one line naming file and line, never a parser traceback
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-    config = doc.get("config") if isinstance(doc, dict) else None
-    return config if isinstance(config, dict) else {}
+    return read_stack_file(path)
 
 
 def pr_config(stack: str, root: Path | None = None) -> EnvironmentConfig:
@@ -219,7 +183,7 @@ def check_preview_file(stack: str, root: Path, secret_names: list[str]) -> None:
 def _salt(path: Path) -> str | None:
     try:
         doc = read_yaml(path.read_text())
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # not UTF-8 (a ValueError) or not YAML: no salt to compare
         return None
     salt = doc.get("encryptionsalt") if isinstance(doc, dict) else None
     return salt if isinstance(salt, str) else None

@@ -129,7 +129,7 @@ def _unambiguous(value: Any) -> Any:
     would read them as a boolean or a number. Such a string is written quoted (adversarial issue 18, break 2)."""
     import yaml
 
-    from infra.config.stacks import read_yaml
+    from infra.config.stack_file import read_yaml
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
     if isinstance(value, dict):
         return {k: _unambiguous(v) for k, v in value.items()}

@@ -329,7 +329,8 @@ def test_backup_label_within_the_bound() -> None:
 
 
 # ---- adversarial pass adv22 (issue 18) ----------------------------------------------------------------------------
-@pytest.mark.parametrize("value", ["1e3", "1E3", "0o17", "-2e-3", ".5e1"])
+@pytest.mark.parametrize("value", ["1e3", "1E3", "0o17", "-2e-3", ".5e1", "0O17", "0X1F", "1_0e3", "0o1_7", "08",
+                                   "+.5", "0B101"])
 def test_a_value_the_engine_reads_as_a_number_is_refused_by_the_checks(tmp_path: Path, value: str) -> None:
     """adv22 B2: `LOG_LEVEL: 1e3` (or `0o17`) is a string to YAML 1.1, which the checks read, and a number to
     YAML 1.2, which the engine reads: the checks passed it and the program failed after Railway was read. The
@@ -338,7 +339,7 @@ def test_a_value_the_engine_reads_as_a_number_is_refused_by_the_checks(tmp_path:
         check_config("dev", dev_file(tmp_path, "LOG_LEVEL: debug", f"LOG_LEVEL: {value}"))
 
 
-@pytest.mark.parametrize("value", ["'1e3'", '"0o17"', "debug", "1e3x", "0o19"])
+@pytest.mark.parametrize("value", ["'1e3'", '"0o17"', "debug", "1e3x", "0o19", "=", "0x", "1e", "e3", "1.2.3"])
 def test_strings_stay_strings(tmp_path: Path, value: str) -> None:
     root = dev_file(tmp_path, "LOG_LEVEL: debug", f"LOG_LEVEL: {value}")
     assert check_config("dev", root).variables["LOG_LEVEL"] == value.strip("'\"")
@@ -375,3 +376,28 @@ def test_a_size_with_another_unit_names_the_units_there_are() -> None:
     raw = dev()
     raw["services"][0]["memory"] = "512MiB"
     assert "MB or GB" in refused(raw)
+
+
+@pytest.mark.parametrize("content,said", [
+    ("- config\n- acs:environment\n", "its top level is a list"),
+    ("just text\n", "its top level is a str"),
+    ("config: [1, 2]\n", "config: must be a mapping"),
+])
+def test_a_stack_file_that_is_no_mapping_is_named(tmp_path: Path, content: str, said: str) -> None:
+    """adv23: a stack file whose top level is a list was read as empty: `destroy` went on to plan, `recover`
+    printed the engine's "expected project to be an object"."""
+    from infra.config.stacks import load_stack_file
+    (tmp_path / "Pulumi.dev.yaml").write_text(content)
+    with pytest.raises(ConfigError, match=f"Pulumi.dev.yaml: .*{said}"):
+        load_stack_file("dev", tmp_path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_a_stack_file_that_is_not_utf8_is_named(tmp_path: Path, encoding: str) -> None:
+    """adv23 N1: a UTF-16 Pulumi.dev.yaml (or one Latin-1 byte in it) ended every command in a UnicodeDecodeError
+    traceback."""
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("LOG_LEVEL: debug", "LOG_LEVEL: d\u00e9bug", 1)
+    (tmp_path / "Pulumi.yaml").write_text("name: acs\n")
+    (tmp_path / "Pulumi.dev.yaml").write_bytes(text.encode(encoding))
+    with pytest.raises(ConfigError, match="Pulumi.dev.yaml: not UTF-8 text"):
+        check_config("dev", tmp_path)
