@@ -11,12 +11,9 @@ import pulumi
 
 from infra import versions
 from infra.components import AcsEnvironment
-from infra.config import (PR_STACK, ConfigError, EnvironmentConfig, check_secret_references, check_secret_storage,
+from infra.config import (PR_STACK, EnvironmentConfig, check_known_keys, check_secret_references, check_secret_storage,
                           check_secrets_set, check_stack_name, check_token, check_unique_subdomain, guard_stack,
                           parse_environment, pr_config)
-
-KNOWN_KEYS = {"environment", "railwayToken", "railwayApiUrl"}
-
 
 def load_config(stack: str, config: pulumi.Config) -> EnvironmentConfig:
     check_stack_name(stack)
@@ -31,11 +28,7 @@ def load_config(stack: str, config: pulumi.Config) -> EnvironmentConfig:
 
 def check_keys(cfg: EnvironmentConfig, present: set[str]) -> None:
     """Unknown `acs:` keys are typos; missing secrets are listed together."""
-    unknown = sorted(present - KNOWN_KEYS - set(cfg.secrets))
-    if unknown:
-        raise ConfigError("invalid stack configuration:\n" + "\n".join(
-            f"  acs:{k}: unknown key (allowed: {', '.join(sorted(KNOWN_KEYS))} and the secrets listed in "
-            f"acs:environment.secrets)" for k in unknown))
+    check_known_keys(cfg.secrets, present)
     check_secret_storage([*cfg.secrets, "railwayToken"], present, secret_config_keys())
     check_secrets_set(cfg.secrets, present, pulumi.get_stack())
     check_token(present)

@@ -12,7 +12,7 @@ from infra.config.models import (Alerts, Channel, ConfigError, Domain, Environme
                                  check_secret_references,
                                  parse_environment, parse_percent, parse_size_mb)
 from infra.config.preflight import check_config, check_token, preflight, require_stack_file, verify_token
-from infra.config.stacks import (app_repo, check_secret_storage, check_secrets_set, check_stack_name,
+from infra.config.stacks import (app_repo, check_known_keys, check_secret_storage, check_secrets_set, check_stack_name,
                                  check_unique_subdomain, guard_stack, is_app_image, load_stack_file, parse_pr_number,
                                  parse_pr_numbers, pr_config)
 from infra.railway.facts import PR_RULE, PR_STACK  # the product's names, for the callers of infra.config
@@ -21,5 +21,5 @@ __all__ = ["PR_RULE", "PR_STACK", "Alerts", "Channel", "ConfigError", "Domain", 
            "PostgresDatabase", "ProjectRef", "ServiceConfig", "Source", "SqliteDatabase",
            "check_backup_label", "check_secret_references", "parse_environment", "parse_percent", "parse_size_mb", "check_config", "check_token", "preflight",
            "require_stack_file", "verify_token",
-           "check_secret_storage", "check_secrets_set", "check_stack_name", "check_unique_subdomain", "guard_stack",
+           "check_known_keys", "check_secret_storage", "check_secrets_set", "check_stack_name", "check_unique_subdomain", "guard_stack",
            "load_stack_file", "parse_pr_number", "parse_pr_numbers", "pr_config", "app_repo", "is_app_image"]

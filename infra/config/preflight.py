@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
-from infra.config.stacks import check_secret_storage, check_secrets_set, check_stack_name, check_unique_subdomain
+from infra.config.stacks import check_known_keys, check_secret_storage, check_secrets_set, check_stack_name, check_unique_subdomain
 from infra.config.stacks import guard_stack
 from infra.config.stacks import check_preview_file, load_stack_file, pr_config
 from infra.railway.facts import PR_STACK
@@ -58,7 +58,8 @@ def check_config(stack: str, root: Path) -> EnvironmentConfig:
     cfg = parse_environment(config.get("acs:environment"))
     present = {k[4:] for k in config if k.startswith("acs:")}
     encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
-    check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)  # adv22 B2: drift read Railway first
+    check_known_keys(cfg.secrets, present)  # the program's own checks, before any call (adv22 and adv23 B2)
+    check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)
     check_secrets_set(cfg.secrets, present, stack)
     return cfg
 

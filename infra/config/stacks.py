@@ -122,6 +122,18 @@ def parse_pr_numbers(text: str, what: str) -> set[int]:
     return numbers
 
 
+KNOWN_KEYS = {"environment", "railwayToken", "railwayApiUrl"}  # the `acs:` keys besides the declared secrets
+
+
+def check_known_keys(secrets: list[str], present: set[str]) -> None:
+    """Unknown `acs:` keys are typos."""
+    unknown = sorted(present - KNOWN_KEYS - set(secrets))
+    if unknown:
+        raise ConfigError("invalid stack configuration:\n" + "\n".join(
+            f"  acs:{k}: unknown key (allowed: {', '.join(sorted(KNOWN_KEYS))} and the secrets listed in "
+            f"acs:environment.secrets)" for k in unknown))
+
+
 def check_secret_storage(names: list[str], present: set[str], secret_keys: set[str]) -> None:
     """A declared secret set without `--secret` sits in clear in the stack file: refused (value never shown)."""
     plain = [n for n in names if n in present and n not in secret_keys]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pulumi.automation as auto
+from infra.config import check_config
 from infra.ops.automation import (PR_STACK, PROJECT_NAME, LockTimeout, StackResult, StaleLock, change_counts,
                                   destroy_and_remove, ensure_pr_secrets, run, select)
 from infra.ops import stack_reads
@@ -124,6 +125,7 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     process, a file:// backend) or older than `stale_after` seconds: on a shared backend it may be a live run on
     another machine, whatever host name it carries (infra.ops.locks.same_machine_backend)."""
     started = time.monotonic()
+    check_config(stack_name, root)  # recover converges as `up` does: a config `up` refuses stops it first (adv23 B2)
     try:  # selecting a stack already loads its checkpoint
         stack_reads.state(select(stack_name, root, create=False))
     except auto.CommandError as exc:

@@ -15,7 +15,7 @@ import pulumi.automation as auto
 from infra import versions
 
 from infra.ops import automation as ops, budget, stack_reads
-from infra.config import ConfigError, EnvironmentConfig, app_repo, is_app_image, parse_environment, load_stack_file
+from infra.config import ConfigError, EnvironmentConfig, app_repo, is_app_image, check_config
 from infra.railway import RailwayClient, client_from_env
 
 TERMINAL = {"SUCCESS", "FAILED", "CRASHED", "REMOVED", "SKIPPED"}
@@ -393,10 +393,7 @@ def _live_nodes(t: Target) -> dict[str, dict[str, Any]]:
 
 
 def _config(stack_name: str, root: Path) -> EnvironmentConfig:
-    from infra.config import PR_STACK, pr_config
-    if PR_STACK.match(stack_name):
-        return pr_config(stack_name, root)
-    return parse_environment(load_stack_file(stack_name, root).get("acs:environment"))
+    return check_config(stack_name, root)  # the checks `up` and `drift` make, before any call (adv23 B2)
 
 
 def _preview_changes(stack: auto.Stack) -> dict[str, int] | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,8 @@ def test_plain_secret_in_the_stack_file_is_refused_before_a_stack_exists(tmp_pat
     """Issue 14 item 7: the same check on the stack file itself, before any stack is created. adv22 B2: `drift`
     of such a stack read Railway, then failed with "Program exited with non-zero exit code: 1"; the check it
     shares with `up` refuses it, naming the key only."""
-    root = dev_file(tmp_path, "  acs:JWT_SECRET:\n    secure: ",
-                    "  acs:JWT_SECRET: plaintext-jwt\n  acs:UNUSED_OLD:\n    secure: ")
+    block = re.search(r"  acs:JWT_SECRET:\n    secure: \S+\n", (ROOT / "Pulumi.dev.yaml").read_text()).group(0)
+    root = dev_file(tmp_path, block, "  acs:JWT_SECRET: plaintext-jwt\n")
     with pytest.raises(ConfigError) as err:
         check("dev", root)
     assert "acs:JWT_SECRET" in str(err.value) and "plaintext-jwt" not in str(err.value)
@@ -401,3 +402,11 @@ def test_a_stack_file_that_is_not_utf8_is_named(tmp_path: Path, encoding: str) -
     (tmp_path / "Pulumi.dev.yaml").write_bytes(text.encode(encoding))
     with pytest.raises(ConfigError, match="Pulumi.dev.yaml: not UTF-8 text"):
         check_config("dev", tmp_path)
+
+
+def test_an_unknown_key_is_refused_by_the_checks_every_command_makes(tmp_path: Path) -> None:
+    """adv23: an `acs:` key the program refuses as a typo (its own check) passed `drift`'s and `deploy`'s checks,
+    which then reached Railway first."""
+    root = dev_file(tmp_path, "  acs:API_KEY:\n", "  acs:API_KEYS: typo\n  acs:API_KEY:\n")
+    with pytest.raises(ConfigError, match="acs:API_KEYS: unknown key"):
+        check_config("dev", root)
