@@ -25,10 +25,14 @@ def test_a_usage_error_is_a_failure_not_a_traceback(argv: list[str], capsys: pyt
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_a_usage_error_is_json_with_json(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("argv,said", [(["drift", "dev", "--bogus", "--json"], "--bogus"),
+                                       (["--json", "--bogus", "drift", "dev"], "--bogus"),  # adv23: before the
+                                       (["--json", "bogus"], "bogus"),                       # command, too
+                                       (["--json=1", "drift", "dev"], "--json")])
+def test_a_usage_error_is_json_with_json(argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
     """adv22 B3: with --json a usage error left stdout empty; it is the usual {"error": ...}."""
-    assert main(["drift", "dev", "--bogus", "--json"]) == 1
-    assert "--bogus" in json.loads(capsys.readouterr().out)["error"]
+    assert main(argv) == 1
+    assert said in json.loads(capsys.readouterr().out)["error"]
 
 
 @pytest.mark.parametrize("engine_text", ["error: the stack is currently locked by 1 lock(s)",

@@ -32,21 +32,21 @@ class _Commands(TyperGroup):
     and "a preview was kept" here (adv22 B3: a mistyped flag in a scheduled drift read as drift). With --json it
     is also the usual {"error": ...} on stdout."""
 
-    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
-        with _usage_failures():
-            return super().make_context(*args, **kwargs)
+    def make_context(self, info_name: str | None, args: list[str], *rest: Any, **kwargs: Any) -> typer.Context:
+        with _usage_failures(any(a == "--json" or a.startswith("--json=") for a in args)):  # before it is parsed
+            return super().make_context(info_name, args, *rest, **kwargs)
 
     def invoke(self, ctx: typer.Context) -> Any:
-        with _usage_failures():
+        with _usage_failures(bool(ctx.params.get("json_output"))):  # also before the options' callback ran
             return super().invoke(ctx)
 
 
 @contextlib.contextmanager
-def _usage_failures() -> Iterator[None]:
+def _usage_failures(json_output: bool) -> Iterator[None]:
     try:
         yield
     except UsageError as exc:
-        if STATE["json"]:
+        if json_output or STATE["json"]:
             out.print_json(json.dumps({"error": exc.format_message()}))
         exc.exit_code = 1
         raise
