@@ -8,6 +8,13 @@ import pytest
 import typer
 
 from infra.ops.cli import main
+from infra.ops.cli.common import STATE
+
+
+@pytest.fixture(autouse=True)
+def fresh_options() -> None:
+    """`main` runs in this process: the global options of one test's run must not carry into the next."""
+    STATE.update(json=False, root=None)
 
 
 @pytest.mark.parametrize("argv", [["--json", "pr", "up", "007"], ["pr", "up", "007", "--json"]])
