@@ -125,12 +125,12 @@ def recover(stack_name: str, root: Path, *, on_output: Callable[[str], Any] | No
     process, a file:// backend) or older than `stale_after` seconds: on a shared backend it may be a live run on
     another machine, whatever host name it carries (infra.ops.locks.same_machine_backend)."""
     started = time.monotonic()
-    check_config(stack_name, root)  # recover converges as `up` does: a config `up` refuses stops it first (adv23 B2)
-    try:  # selecting a stack already loads its checkpoint
+    try:  # selecting a stack already loads its checkpoint (a stack that does not exist is named: adv15 B10)
         stack_reads.state(select(stack_name, root, create=False))
     except auto.CommandError as exc:
         if "failed to load checkpoint" not in str(exc) or not restore_checkpoint(stack_name):
             raise
+    check_config(stack_name, root)  # recover converges as `up` does: a config `up` refuses stops it first (adv23 B2)
     stack = select(stack_name, root, create=False)
     killed = stack_reads.state(stack)  # before the refresh clears its pending creates
 

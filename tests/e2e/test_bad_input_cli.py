@@ -426,6 +426,8 @@ def test_a_plain_secret_stops_deploy_and_recover_before_any_call(command: str, p
     dev = project.dir / "Pulumi.dev.yaml"
     dev.write_text(dev.read_text().replace(JWT_BLOCK, "  acs:JWT_SECRET: plain-jwt-value\n"))
     assert "plain-jwt-value" in dev.read_text()
+    if command == "recover":  # a stack to recover (no API call): one that does not exist is named as such
+        project.run("stack", "init", "dev")
     proc = acs(project, command, "dev")
     assert proc.returncode == 1 and "acs:JWT_SECRET" in proc.stderr, proc.stdout + proc.stderr
     assert "plain-jwt-value" not in proc.stdout + proc.stderr
