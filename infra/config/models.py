@@ -46,8 +46,11 @@ def parse_size_mb(value: Any) -> int:
         raise ValueError(f"{value!r} is not a size; write it as a number of MB or GB, e.g. \"512MB\" or \"1GB\"")
     number, unit = float(match.group(1)), match.group(2).upper()
     mb = number * (1024 if unit == "GB" else 1)
-    if mb <= 0 or not mb.is_integer():
+    if mb < 1:
         raise ValueError(f"{value!r} must be a positive whole number of MB (e.g. \"256MB\", \"1GB\")")
+    if not mb.is_integer():  # 1 GB is 1,024 MB, as Railway counts memory: say what the value came to (adv24)
+        raise ValueError(f"{value!r} is {mb:g} MB (1 GB = 1024 MB); it must be a whole number of MB, e.g. "
+                         f"\"{int(mb)}MB\"")
     return int(mb)
 
 

@@ -47,9 +47,9 @@ def require_stack_file(stack: str, root: Path) -> None:
                           "(start from a copy of Pulumi.dev.yaml)")
 
 
-def check_config(stack: str, root: Path) -> EnvironmentConfig:
+def check_config(stack: str, root: Path, *, secrets_needed: bool = True) -> EnvironmentConfig:
     """The stack's declared configuration, validated: a bad value is named (key, value, what is allowed) before
-    any engine run or API call, by every command that compares against it (`up`, `drift`)."""
+    any engine run or API call, by every command that reads the stack file (`destroy` needs no secret set)."""
     check_stack_name(stack)
     if PR_STACK.match(stack):
         return pr_config(stack, root)
@@ -60,7 +60,8 @@ def check_config(stack: str, root: Path) -> EnvironmentConfig:
     encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
     check_known_keys(cfg.secrets, present)  # the program's own checks, before any call (adv22 and adv23 B2)
     check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)
-    check_secrets_set(cfg.secrets, present, stack)
+    if secrets_needed:
+        check_secrets_set(cfg.secrets, present, stack)
     return cfg
 
 

@@ -37,9 +37,29 @@ def drift_summary(result: Any) -> dict[str, Any]:
         changed += [f"{res.resource}.{f.field}" for f in res.fields] or [f"{res.resource} ({res.kind})"]
     status = "check failed" if result.error else ("fixed" if result.fixed is not None and not result.remaining
                                                   else "drifted" if result.drifted else "clean")
-    summary = {"at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "status": status, "changed": changed}
+    summary = {"at": _stamp(datetime.now(timezone.utc)), "status": status, "changed": changed}
     # why it failed, as drift printed it: a killed run's leftovers name `acs-infra recover <stack>` (session 19)
     return {**summary, "error": result.error} if result.error else summary
+
+
+def _stamp(when: datetime) -> str:
+    """UTC to the millisecond: the checkpoint's own time (`pulumi stack ls`) is compared with it."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def superseded(drift: dict[str, Any] | None, last_update: datetime | None) -> dict[str, Any] | None:
+    """The last check, marked when the stack was updated after it (adv24 B1): a drift read that ended before an
+    `up` took the stack's lock saw the file's change not yet made, and its "drifted" stayed on the board after
+    the up made it. The check is not rewritten (only a new check knows); the board says it predates the update.
+    The update's time is the checkpoint's (Pulumi's `lastUpdate`), on the clock of the runner that wrote it."""
+    if not drift or last_update is None or "at" not in drift:
+        return drift
+    try:
+        checked = datetime.fromisoformat(str(drift["at"]).replace("Z", "+00:00"))
+    except ValueError:  # a tag set by hand
+        return drift
+    updated = last_update if last_update.tzinfo else last_update.replace(tzinfo=timezone.utc)
+    return {**drift, "updated_after": _stamp(updated)} if updated > checked else drift
 
 
 def encode(summary: dict[str, Any]) -> str:
@@ -137,6 +157,9 @@ def board(root: Path, check_drift: bool = False, only: list[str] | None = None) 
     names = [s.name for s in stacks if (s.resource_count or only) and (not only or s.name in only)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         rows = list(pool.map(lambda n: _row_or_error(n, root, check_drift), names))
+    updated = {s.name: s.last_update for s in stacks}  # read before any `--drift` check: a new one is later
+    for r in rows:
+        r["drift"] = superseded(r.get("drift"), updated.get(r["stack"]))
     return sorted(rows, key=lambda r: (ORDER.get(r["stage"] or "", 3), r["stack"]))
 
 
@@ -159,7 +182,9 @@ def _cell(r: dict[str, Any], key: str) -> str:
 def _drift_cell(d: dict[str, Any]) -> str:
     names = ", ".join(d.get("changed") or []) + (f" +{d['more']} more" if d.get("more") else "")
     said = f"{d.get('status')} at {d.get('at', '?')}" + (f": {names}" if names else "")
-    return f"{said} ({d['error']})" if d.get("error") else said
+    said = f"{said} ({d['error']})" if d.get("error") else said
+    return f"{said}; the stack was updated after this check, at {d['updated_after']}: not checked since" \
+        if d.get("updated_after") else said
 
 
 def text(rows: list[dict[str, Any]]) -> str:

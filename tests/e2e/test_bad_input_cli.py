@@ -399,8 +399,8 @@ def test_a_killed_runs_lock_on_a_preview_stops_the_wait_at_once(project: PulumiP
 
 
 @pytest.mark.parametrize("was,now,said", [
-    ("memory: 512MB", "memory: 1.1GB", "acs:environment.services[0].memory: '1.1GB' must be a positive whole "
-                                       "number of MB"),
+    ("memory: 512MB", "memory: 1.1GB", "acs:environment.services[0].memory: '1.1GB' is 1126.4 MB (1 GB = 1024 "
+                                       "MB); it must be a whole number of MB"),
     ("LOG_LEVEL: debug", "LOG_LEVEL: 1e3", "acs:environment.variables.LOG_LEVEL"),  # adv22 B2: 1000 to the engine
     (JWT_BLOCK, "  acs:JWT_SECRET: plain-jwt-value\n", "acs:JWT_SECRET"),  # adv22 B2: stored as plain text
 ], ids=["size", "yaml-1.2-number", "plain-secret"])

@@ -197,6 +197,24 @@ def test_status_shows_the_drift_of_the_last_run(project: PulumiProject, emulator
     assert json.loads(cli(project, "status", "--stack", "dev").stdout)[0]["drift"]["status"] == "fixed"
 
 
+def test_the_board_says_a_drift_check_predates_the_last_update(project: PulumiProject, emulator: Emulator) -> None:
+    """adv24 B1: a drift whose read ended before an `up` took the lock saw the file's new memory not yet made,
+    and its "drifted" stayed on the board after the up made it. The board marks a check older than the stack's
+    last update; the next check clears the mark."""
+    project.up("dev")
+    path = project.dir / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("memory: 512MB", "memory: 640MB", 1))
+    assert cli(project, "drift", "dev", check=False).returncode == 2  # the file's change, not made yet
+    checked = json.loads(cli(project, "status", "--stack", "dev").stdout)[0]["drift"]
+    assert checked["status"] == "drifted" and "updated_after" not in checked, checked
+    cli(project, "up", "dev")
+    after = json.loads(cli(project, "status", "--stack", "dev").stdout)[0]["drift"]
+    assert after["status"] == "drifted" and after["updated_after"] > after["at"], after
+    assert cli(project, "drift", "dev", check=False).returncode == 0
+    again = json.loads(cli(project, "status", "--stack", "dev").stdout)[0]["drift"]
+    assert again["status"] == "clean" and "updated_after" not in again, again
+
+
 def test_database_and_shared_variables_changed_out_of_band_are_listed_by_name(project: PulumiProject,
                                                                                emulator: Emulator) -> None:
     """adv14c B5: the Postgres service's password changed, a variable added to it and a new shared variable went

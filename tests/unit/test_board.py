@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from infra.ops import board
 from infra.ops.drift_report import FieldDrift, ResourceDrift, StackDrift
@@ -28,3 +29,19 @@ def test_the_tag_stays_under_the_limit() -> None:
     long = board.encode(board.drift_summary(StackDrift("dev", error="x" * 1000)))
     assert len(long) <= board.TAG_MAX and json.loads(long)["error"].endswith("x..."), long
     assert board.encode(board.drift_summary(StackDrift("dev"))).find("error") == -1
+
+
+def test_a_check_older_than_the_last_update_is_marked_on_the_board() -> None:
+    """adv24 B1: a "drifted" found before an `up` made the change stayed on the board after it. The board says the
+    stack was updated after the check; a check after the update, or a tag set by hand, is shown as it is."""
+    from datetime import datetime
+    summary = json.loads(board.encode(board.drift_summary(StackDrift("dev"))))
+    checked = datetime.fromisoformat(summary["at"].replace("Z", ""))  # naive UTC, as `list_stacks()` gives it
+    later = board.superseded(summary, checked + timedelta(milliseconds=5))
+    assert later["updated_after"] > later["at"], later
+    cell = board._drift_cell(later)
+    assert cell.startswith(f"clean at {summary['at']}") and "updated after this check" in cell, cell
+    assert board.superseded(summary, checked - timedelta(seconds=1)) == summary
+    assert board.superseded({"status": "by hand"}, checked) == {"status": "by hand"}
+    assert board.superseded({"at": "yesterday", "status": "x"}, checked) == {"at": "yesterday", "status": "x"}
+    assert board.superseded(None, checked) is None and board.superseded(summary, None) == summary

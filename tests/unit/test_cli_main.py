@@ -35,7 +35,8 @@ def test_a_usage_error_is_a_failure_not_a_traceback(argv: list[str], capsys: pyt
 @pytest.mark.parametrize("argv,said", [(["drift", "dev", "--bogus", "--json"], "--bogus"),
                                        (["--json", "--bogus", "drift", "dev"], "--bogus"),  # adv23: before the
                                        (["--json", "bogus"], "bogus"),                       # command, too
-                                       (["--json=1", "drift", "dev"], "--json")])
+                                       (["--json=1", "drift", "dev"], "--json"),
+                                       (["--json", "pr"], "missing command: one of up, down, list, gc")])  # adv24
 def test_a_usage_error_is_json_with_json(argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
     """adv22 B3: with --json a usage error left stdout empty; it is the usual {"error": ...}."""
     assert main(argv) == 1
@@ -137,3 +138,28 @@ def test_a_stack_file_that_is_not_yaml_is_named_by_destroy_and_recover(command: 
     assert main(["--project-dir", str(tmp_path), command, "dev"]) == 1
     err = capsys.readouterr().err
     assert "Pulumi.dev.yaml line" in err and "not valid YAML" in err and "pulumi failed" not in err, err
+
+
+@pytest.mark.parametrize("was,now,key", [("LOG_LEVEL: debug", "LOG_LEVEL: 0O17", "acs:environment.variables.LOG_LEVEL"),
+                                         ("JWT", "plain", "acs:JWT_SECRET")], ids=["yaml-1.2-number", "plain-secret"])
+def test_destroy_refuses_a_stack_file_up_refuses(was: str, now: str, key: str, tmp_path, capsys,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """adv24 B2: with `LOG_LEVEL: 0O17` or a plain-text secret in Pulumi.dev.yaml, `destroy dev` made 8 API calls
+    and destroyed dev, where every other command names the key first. It is refused before any engine call too."""
+    import re
+    from pathlib import Path
+
+    from infra.ops.cli import stacks
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "Pulumi.dev.yaml").read_text()
+    if was == "JWT":
+        text = re.sub(r"  acs:JWT_SECRET:\n    secure: \S+\n", "  acs:JWT_SECRET: plain-jwt-value\n", text)
+    else:
+        text = text.replace(was, now, 1)
+    assert now in text
+    (tmp_path / "Pulumi.yaml").write_text("name: acs\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    monkeypatch.setattr(stacks, "_protected_resources", lambda stack: pytest.fail("the engine was called"))
+    assert main(["--project-dir", str(tmp_path), "destroy", "dev"]) == 1
+    err = capsys.readouterr().err
+    assert key in err and "plain-jwt-value" not in err and "Traceback" not in err, err

@@ -27,6 +27,16 @@ def test_bad_sizes(text: object) -> None:
         parse_size_mb(text)
 
 
+@pytest.mark.parametrize("text,said", [("1.3GB", "'1.3GB' is 1331.2 MB (1 GB = 1024 MB); it must be a whole number of "
+                                                 "MB, e.g. \"1331MB\""),
+                                       ("0.5MB", "'0.5MB' must be a positive whole number of MB")])
+def test_a_size_that_is_not_whole_mb_says_what_it_came_to(text: str, said: str) -> None:
+    """adv24 minor: `memory: 1.3GB` was told "must be a positive whole number of MB", not that 1 GB is 1,024 MB."""
+    with pytest.raises(ValueError) as err:
+        parse_size_mb(text)
+    assert str(err.value).startswith(said), err.value
+
+
 def test_committed_stacks_match_the_table() -> None:
     dev, prod = parse_environment(stack("dev")), parse_environment(stack("prod"))
     assert (dev.services[0].memory, dev.database.volume_size, dev.url) == (512, 1024, "https://acs-dev.up.railway.app")

@@ -41,6 +41,16 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
 
 
+class SubCommands(TyperGroup):
+    """A command group (`pr`): under --json, no subcommand is a usage error in JSON, not the help on stdout
+    (rich prints the help the moment click builds its "no args is help" error; adv24 minor)."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if not args and STATE["json"]:
+            raise UsageError(f"missing command: one of {', '.join(self.list_commands(ctx))}", ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
 @contextlib.contextmanager
 def _usage_failures(json_output: bool) -> Iterator[None]:
     try:

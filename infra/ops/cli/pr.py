@@ -9,11 +9,11 @@ from rich.table import Table
 
 from infra.config import ConfigError, parse_pr_number, parse_pr_numbers
 from infra.ops import automation as ops, locks, preview_gc
-from infra.ops.cli.common import (STATE, app, describe, emit, engine_error, engine_output, err, guarded, out, root,
-                                  seconds)
+from infra.ops.cli.common import (STATE, SubCommands, app, describe, emit, engine_error, engine_output, err, guarded,
+                                  out, root, seconds)
 from infra.railway import RailwayApiError, client_from_env
 
-pr_app = typer.Typer(help="PR preview environments (stacks pr-<N>).", no_args_is_help=True)
+pr_app = typer.Typer(help="PR preview environments (stacks pr-<N>).", no_args_is_help=True, cls=SubCommands)
 app.add_typer(pr_app, name="pr")
 
 

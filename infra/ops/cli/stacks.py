@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from infra.config import ConfigError
+from infra.config import ConfigError, check_config
 from infra.config.stacks import load_stack_file
 from infra.ops import automation as ops, recovery, stack_reads
 from infra.ops.cli.common import app, describe, emit, engine_output, fail, guarded, root, seconds
@@ -47,7 +47,7 @@ def destroy_cmd(stack: str, with_dependents: bool = typer.Option(
     """Destroy a stack's resources; refused when it holds protected data (prod), when other stacks live in its
     project (unless --with-dependents) and when it would take along anything no stack manages."""
     from infra.ops import safety
-    _readable_stack_file(stack)
+    _checked_stack_file(stack)
     _refuse_protected(stack)
     if not ops.stack_exists(stack, root()) and not ops.PR_STACK.match(stack) \
             and not (root() / f"Pulumi.{stack}.yaml").exists():  # a typo (`destroy prdo`) is not "absent" (adv18 4)
@@ -68,6 +68,16 @@ def _readable_stack_file(stack: str) -> None:
     "getting stack configuration: ..."; adv22 minor 2). Its content is not checked: destroy works from the state."""
     if (root() / f"Pulumi.{stack}.yaml").exists():
         load_stack_file(stack, root())
+
+
+def _checked_stack_file(stack: str) -> None:
+    """`destroy` refuses a stack file `up` would refuse (a value YAML reads two ways, a plain-text secret), naming
+    the key, before any call: a bad stack config is never acted on (adv24 B2). A preview's file is only read: its
+    configuration is dev's, and a broken dev file must not keep `pr down` from removing a preview."""
+    if ops.PR_STACK.match(stack) or not (root() / f"Pulumi.{stack}.yaml").exists():
+        _readable_stack_file(stack)
+    else:
+        check_config(stack, root(), secrets_needed=False)
 
 
 def _refuse_protected(stack: str) -> None:
