@@ -49,8 +49,13 @@ class StackResult:
 
 
 def project_dir(explicit: str | None = None) -> Path:
-    """The Pulumi project: --project-dir, ACS_PROJECT_DIR, or the directory holding this package."""
-    path = Path(explicit or os.environ.get("ACS_PROJECT_DIR") or Path(__file__).resolve().parents[2])
+    """The Pulumi project: --project-dir, ACS_PROJECT_DIR, the nearest directory from the current one up that
+    holds a Pulumi.yaml (as `pulumi` finds its project), or the directory holding this package. The package's
+    directory came first, so a runner's clone sharing another clone's virtualenv used that clone's stack files
+    (adv25 m4)."""
+    here = Path.cwd()
+    found = next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").exists()), None)
+    path = Path(explicit or os.environ.get("ACS_PROJECT_DIR") or found or Path(__file__).resolve().parents[2])
     if not (path / "Pulumi.yaml").exists():
         raise ConfigError(f"no Pulumi.yaml in {path}")
     return path

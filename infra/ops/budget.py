@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable
 
 from infra.config import ConfigError, verify_token
+from infra.railway.settings import env_settings
 
 # The run's expected calls, an estimate erring high: a new stack creates each resource (a write and about one
 # read: dev's first up measured 13 calls, prod's 15); an existing one at most touches each once (a no-op up
@@ -41,7 +42,7 @@ def expected_calls(resource_count: int) -> int:
 def ensure(stack: str, expected: int, on_wait: Callable[[str], Any] | None = None) -> int | None:
     """Returns the remaining budget once it covers `expected` calls; waits for the reset before the lock, or
     raises BudgetExhausted. Without budget headers (no token in the environment, or none sent) it returns None."""
-    max_wait = float(os.environ.get("ACS_RAILWAY_MAX_WAIT") or 3600)  # the client's limit on one 429's wait
+    max_wait = env_settings(dict(os.environ)).get("max_retry_after", 3600.0)  # the client's limit on a 429's wait
     started = time.monotonic()
     told = False
     while True:

@@ -24,6 +24,7 @@ import httpx
 from graphql import OperationDefinitionNode, parse, print_ast
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
+from infra.railway.settings import env_settings
 from infra.railway.errors import (AmbiguousWriteError, ApiUnavailableError, RailwayApiError, RateLimitedError,
                                   from_message)
 
@@ -244,7 +245,7 @@ class RailwayClient:
         if retry_after is None or self._pacer.remaining != 0:
             return "rate limited by Railway (HTTP 429)" + ("" if retry_after is None else
                                                             f", retry after {retry_after:.0f}s")
-        at = time.strftime("%H:%M:%S", time.gmtime(time.time() + retry_after))
+        at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + retry_after))  # a reset may be tomorrow
         return (f"Railway ran nothing: the token's hourly API budget is spent ({self._pacer.limit} calls an hour, "
                 f"shared with every runner using the token); it resets in {retry_after:.0f}s (at {at} UTC), longer "
                 f"than ACS_RAILWAY_MAX_WAIT ({self.max_retry_after:.0f}s) lets a run wait. Run again after the "
@@ -304,12 +305,7 @@ def client_from_env(env: dict[str, str] | None = None, **overrides: Any) -> Rail
         "token": env.get("RAILWAY_API_TOKEN") or None,
         "project_token": None if env.get("RAILWAY_API_TOKEN") else env.get("RAILWAY_TOKEN") or None,
     }
-    if env.get("ACS_RAILWAY_RPS"):
-        settings["requests_per_second"] = float(env["ACS_RAILWAY_RPS"])
-    if env.get("ACS_RAILWAY_MAX_WAIT"):
-        settings["max_retry_after"] = float(env["ACS_RAILWAY_MAX_WAIT"])
-    if env.get("ACS_RAILWAY_TIMEOUT"):
-        settings["timeout"] = float(env["ACS_RAILWAY_TIMEOUT"])
+    settings.update(env_settings(env))
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if not settings["token"] and not settings["project_token"]:
         raise RailwayApiError("no Railway token: set RAILWAY_API_TOKEN (account/workspace) or RAILWAY_TOKEN "

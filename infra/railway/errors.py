@@ -11,6 +11,10 @@ class RailwayApiError(Exception):
         self.operation = operation
 
 
+class SettingError(RailwayApiError):
+    """A client setting from the environment (ACS_RAILWAY_*) that is not a usable number; named before any call."""
+
+
 class NotAuthorizedError(RailwayApiError):
     """"Not Authorized": a bad or revoked token, or an object the token may not see."""
 

@@ -44,7 +44,10 @@ def test_a_usage_error_is_json_with_json(argv: list[str], said: str, capsys: pyt
 
 
 @pytest.mark.parametrize("engine_text", ["error: the stack is currently locked by 1 lock(s)",
-                                         "error: failed to load checkpoint: EOF"])
+                                         "error: failed to load checkpoint: EOF",
+                                         # adv25 M2: the S3 backend went down mid-`pr up`, after Railway made the fork
+                                         "error: post-step event returned an error: failed to save snapshot: "
+                                         "PutObject: dial tcp 127.0.0.1:9000: connect: connection refused"])
 def test_an_engine_refusal_names_the_stack_to_recover(engine_text: str, capsys: pytest.CaptureFixture[str]) -> None:
     """The rerun after a killed run was told `acs-infra recover <stack>` (the placeholder, not the stack's name)
     when the engine, not the runner's lock wait, reported the lock (seen as a flaky e2e failure)."""
@@ -163,3 +166,65 @@ def test_destroy_refuses_a_stack_file_up_refuses(was: str, now: str, key: str, t
     assert main(["--project-dir", str(tmp_path), "destroy", "dev"]) == 1
     err = capsys.readouterr().err
     assert key in err and "plain-jwt-value" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("name,value", [("ACS_RAILWAY_MAX_WAIT", "nan"), ("ACS_RAILWAY_MAX_WAIT", "inf"),
+                                        ("ACS_RAILWAY_MAX_WAIT", "abc"), ("ACS_RAILWAY_MAX_WAIT", "-1"),
+                                        ("ACS_RAILWAY_RPS", "0"), ("ACS_RAILWAY_TIMEOUT", "-inf"),
+                                        ("ACS_ENGINE_GRACE_SECONDS", "NaN")])
+def test_a_numeric_setting_is_checked_before_any_command(name: str, value: str, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """adv25: `ACS_RAILWAY_MAX_WAIT=nan` turned the hourly-budget check off (a NaN wait compares false), `inf`
+    was taken, `abc` ended `pr up` in a traceback. Every numeric setting is named, with what it may be, first."""
+    monkeypatch.setenv(name, value)
+    assert main(["--json", "status"]) == 1
+    said = json.loads(capsys.readouterr().out)["error"]
+    assert said.startswith(f"{name}={value!r} is not allowed: give a number"), said
+
+
+def test_the_budget_wait_takes_only_a_finite_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget check reads the same rule where it runs (a provider or a library call skips the CLI)."""
+    from infra.ops import budget
+    from infra.railway.errors import SettingError
+    monkeypatch.setenv("ACS_RAILWAY_MAX_WAIT", "nan")
+    monkeypatch.setattr(budget, "verify_token", lambda: pytest.fail("the budget was read"))
+    with pytest.raises(SettingError, match="ACS_RAILWAY_MAX_WAIT='nan'"):
+        budget.ensure("pr-15", 25)
+
+
+def test_an_engine_error_is_the_error_not_sdk_noise_or_python_internals() -> None:
+    """adv25 m3/m5: a 429 that failed a run was shown as "raise RateLimitedError(...) | infra.railway.errors.
+    RateLimitedError: ...", and an S3 backend's SDK warnings were put before the error."""
+    from pulumi.automation._cmd import CommandResult
+    from pulumi.automation.errors import CommandError
+
+    from infra.ops.cli.common import engine_error
+    provider = ("Updating (pr-22):\n    error: Exception calling application: Traceback (most recent call last):\n"
+                '      File "/x/infra/railway/client.py", line 240, in mutate\n'
+                "        raise RateLimitedError(self._too_long(retry_after), operation, retry_after)\n"
+                "    infra.railway.errors.RateLimitedError: EnvironmentFork: Railway ran nothing: the token's hourly "
+                "API budget is spent\n")
+    said = engine_error(CommandError(CommandResult(stdout=provider, stderr="", code=255)))
+    assert "raise " not in said and "infra.railway.errors" not in said and "File " not in said, said
+    assert "EnvironmentFork: Railway ran nothing: the token's hourly API budget is spent" in said, said
+    noisy = ("SDK 2026/11/28 03:03:00 WARN Response has no supported checksum. Not validating response payload.\n"
+             "error: could not create secrets manager for new stack: incorrect passphrase\n")
+    said = engine_error(CommandError(CommandResult(stdout="", stderr=noisy, code=255)))
+    assert said == "pulumi failed: stderr: error: could not create secrets manager for new stack: incorrect " \
+                   "passphrase", said
+
+
+def test_the_project_is_found_from_the_current_directory(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """adv25 m4: a runner's clone that shares another clone's virtualenv ran `acs-infra up dev` on the other clone's
+    stack files (the package's directory came first). As `pulumi` does: the nearest Pulumi.yaml up from here."""
+    from pathlib import Path
+
+    from infra.ops.automation import project_dir
+    monkeypatch.delenv("ACS_PROJECT_DIR", raising=False)
+    (tmp_path / "Pulumi.yaml").write_text("name: acs\nruntime: python\n")
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "deep" / "er")
+    assert project_dir() == tmp_path
+    monkeypatch.chdir("/")
+    assert project_dir() == Path(__file__).resolve().parents[2]  # no project here: the package's own
+    assert project_dir(str(tmp_path)) == tmp_path

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from infra.ops.engine_command import KILLED_ENGINE, TORN_CHECKPOINT, EngineKille
 from infra.ops.engine_stream import EngineStream
 from infra.ops.release import ReleaseError
 from infra.railway import RailwayApiError
+from infra.railway.settings import check_env
 from infra.railway.facts import parse_duration_ms
 
 class _Commands(TyperGroup):
@@ -73,6 +75,10 @@ STATE: dict[str, Any] = {"json": False, "root": None}
 def main_options(json_output: bool = typer.Option(False, "--json", help="machine-readable output on stdout"),
                  project_dir: Optional[Path] = typer.Option(None, "--project-dir", help="the Pulumi project")) -> None:
     STATE["json"], STATE["root"] = json_output, project_dir
+    try:  # a setting like ACS_RAILWAY_MAX_WAIT=nan is named before any command (adv25: it turned the budget off)
+        check_env(dict(os.environ))
+    except RailwayApiError as exc:
+        fail(str(exc))
 
 
 def root() -> Path:
@@ -123,6 +129,10 @@ def guarded(fn: Any) -> Any:
             if TORN_CHECKPOINT.search(str(exc).strip()):  # still torn after retries: a run killed mid-write
                 fail(f"the stack's state file was left half-written by a killed run; `acs-infra recover {stack}` "
                      "repairs it from the newest intact copy", 3)
+            if UNSAVED_STATE.search(str(exc)):  # the backend (S3 gone, disk full) failed mid-update: adv25 M2
+                fail(f"{engine_error(exc)}. The state backend could not be written during the update, so Railway "
+                     f"may hold what this run made without its state recording it: once the backend is reachable, "
+                     f"`acs-infra recover {stack}` finishes or clears it", 3)
             fail(engine_error(exc))
         finally:
             if waits is not None:  # a command's --lock-timeout holds for every engine run it makes, and no longer
@@ -155,15 +165,26 @@ def _stack_of(arguments: dict[str, Any]) -> str:
     return f"pr-{arguments['pr']}" if arguments.get("pr") else "<stack>"
 
 
+# The engine could not write the checkpoint mid-update (Pulumi's words: "failed to save snapshot", a DIY backend's
+# "writing snapshot" and "An IO error occurred while writing the new snapshot file").
+UNSAVED_STATE = re.compile(r"failed to save snapshot|writing snapshot:|error occurred while writing the new snapshot")
 EMPTY_LABEL = re.compile(r"^(stdout|stderr):\s*$")  # CommandError's own labels, said even when nothing follows
+
+
+# What is not the error: the AWS SDK's warnings an S3 backend prints ("SDK 2026/11/28 03:03:00 WARN Response has no
+# supported checksum..."), and the frames of a provider's Python traceback (its exception line says it all).
+SDK_NOISE = re.compile(r"SDK \d{4}/\d\d/\d\d \d\d:\d\d:\d\d WARN [^|]*?(?=\berror:|$)")
+TRACEBACK_FRAME = re.compile(r"^(Traceback \(most recent call last\)|File \"|raise |\^+$)")
+RAILWAY_EXCEPTION = re.compile(r"\binfra\.railway\.errors\.\w+: ")  # a provider's exception: "error: " + message
 
 
 def engine_error(exc: Exception) -> str:
     """The engine's error lines; when it said none (an empty stderr), its exit code and last output instead."""
-    text = "\n".join(_continued(str(exc).splitlines()))
+    raw = [line.replace(" Traceback (most recent call last):", "") for line in
+           RAILWAY_EXCEPTION.sub("error: ", SDK_NOISE.sub("", str(exc))).splitlines() if not TRACEBACK_FRAME.match(line.strip())]
+    text = "\n".join(_continued(raw))
     lines = [line.strip() for line in text.splitlines() if (line.strip().startswith(("error:", "stderr:"))
-             or "error" in line.lower()) and "Traceback (most recent call last)" not in line
-             and not EMPTY_LABEL.match(line.strip())]
+             or "error" in line.lower()) and not EMPTY_LABEL.match(line.strip())]
     said = [line.strip() for line in text.splitlines() if line.strip() and not EMPTY_LABEL.match(line.strip())]
     return "pulumi failed: " + " | ".join(lines[-4:] if lines else said[-6:] or ["no output"])
 
