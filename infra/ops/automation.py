@@ -104,12 +104,13 @@ VERBS = ("up", "refresh", "destroy", "preview")
 
 
 def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_output: Callable[[str], Any] | None = None,
-        prepare: Callable[[], Any] | None = None, **options: Any) -> Any:
+        prepare: Callable[[], Any] | None = None, on_wait: Callable[[str], Any] | None = None, **options: Any) -> Any:
     """The one stack runner: every engine operation of every command (`up`, `refresh`, `destroy`, `preview`)
     goes through here, inside the backend's stack lock (`run_locked`; a preview, which the engine does not lock,
     as a settled read: infra.ops.settled_read), without progress bars and, where the engine can print them,
     without secrets. `options` are the operation's own (e.g. `refresh=True`). `prepare`
-    runs before every attempt: an attempt refused by the lock prepares again once the other run is done."""
+    runs before every attempt: an attempt refused by the lock prepares again once the other run is done. A wait
+    for another run is said to `on_wait`, else with the engine's output, else on stderr."""
     if verb not in VERBS:
         raise ValueError(f"unknown engine operation {verb!r}")
     lock_timeout = LOCK_TIMEOUT.get() if lock_timeout is None else lock_timeout
@@ -120,7 +121,7 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_o
         refuse_data_loss(stack, lambda **extra: run(stack, "preview", lock_timeout=lock_timeout, **extra))
     kwargs.pop("allow_data_loss", None)
     operation = getattr(stack, verb)
-    say = on_output or _to_stderr  # a wait is always said, also by a command that shows no engine output
+    say = on_wait or on_output or to_stderr  # a wait is always said, also by a command that shows no engine output
     if verb == "preview":  # the engine locks no preview: it reads while no run writes the stack (settled_read)
         return settled_read.preview(stack, PROJECT_NAME, lock_timeout, operation, kwargs, say)
 
@@ -131,7 +132,7 @@ def run(stack: auto.Stack, verb: str, *, lock_timeout: float | None = None, on_o
     return run_locked(stack.name, lock_timeout, attempt, say)
 
 
-def _to_stderr(line: str) -> None:
+def to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pulumi.automation as auto
 from pulumi.automation.events import EngineEvent, OpType
@@ -21,6 +22,7 @@ from infra.providers.secret_prints import fingerprint
 from infra.providers.snapshot import INVENTORY
 from infra.railway import NotFoundError, client_from_env
 from infra.railway.facts import REFERENCE
+from infra.railway.settings import NOTICE
 from infra.ops.safety import held_ids, lives_elsewhere
 
 CHANGING = {OpType.UPDATE, OpType.REPLACE, OpType.CREATE_REPLACEMENT}
@@ -323,7 +325,8 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
         hints = snapshot_hints(stack)
         stack.workspace.env_vars.update(hints)
         try:
-            ops.run(stack, "preview", refresh=True, on_event=events.append)
+            ops.run(stack, "preview", refresh=True, on_event=events.append, on_output=notices(name),
+                    on_wait=ops.to_stderr)
         except auto.CommandError:
             found = conflicts(events)
             if not found:
@@ -360,6 +363,16 @@ def check_stack(name: str, root: Path, fix: bool = False, remove_unmanaged_objec
         result.seconds = time.monotonic() - started
         _record(name, root, result)
     return result
+
+
+def notices(name: str) -> Callable[[str], None]:
+    """Drift shows no engine output, but the Railway client's notices in it reach stderr, named by stack: a drift
+    waiting for the hourly budget said nothing for as long as it waited (adv25 m2)."""
+    def show(line: str) -> None:
+        if NOTICE in line:
+            sys.stderr.write(f"{name}: {line[line.index(NOTICE):].rstrip()}\n")
+            sys.stderr.flush()
+    return show
 
 
 def _record(name: str, root: Path, result: StackDrift) -> None:

@@ -24,7 +24,7 @@ import httpx
 from graphql import OperationDefinitionNode, parse, print_ast
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from infra.railway.settings import env_settings
+from infra.railway.settings import NOTICE, env_settings
 from infra.railway.errors import (AmbiguousWriteError, ApiUnavailableError, RailwayApiError, RateLimitedError,
                                   from_message)
 
@@ -235,7 +235,7 @@ class RailwayClient:
                     raise RateLimitedError("not sent: its deadline passes before Railway's rate limit allows it; "
                                            "run again", operation, limited.retry_after)
                 if limited.hourly:  # the hourly budget, not the per-second one: say why this run stops
-                    print(f"acs-infra: Railway's hourly API budget for this token is used up (another runner may "
+                    print(f"{NOTICE}Railway's hourly API budget for this token is used up (another runner may "
                           f"share it); waiting {wait:.0f}s for it to reset before {operation}", file=sys.stderr,
                           flush=True)
                 time.sleep(wait)

@@ -6,6 +6,10 @@ import math
 
 from infra.railway.errors import SettingError
 
+# The client's own lines on stderr (a wait for the hourly budget): a provider's stderr reaches the engine's output,
+# where a command that shows no engine output (drift) picks them out.
+NOTICE = "acs-infra: "
+
 # The settings read from the environment: (the client's field, the lowest value, whether that value is allowed,
 # what the setting may be).
 # `float()` takes "nan" and "inf": a NaN wait compared false with every reset and turned the hourly-budget check

@@ -83,3 +83,17 @@ def test_deploy_rollback_and_destroy_stop_on_the_budget_before_their_first_write
         assert locks(project) == []
     assert [s["name"] for s in json.loads(project.run("stack", "ls", "--json").stdout)] == ["dev"]
     assert project.outputs("dev")["environmentId"]  # the destroy did not start
+
+
+def test_drift_says_it_waits_for_the_hourly_budget(project: PulumiProject, emulator: Emulator) -> None:
+    """adv25 m2: a drift whose reads waited for the token's hourly budget printed nothing for as long as it
+    waited (its provider said so, in engine output drift does not show). It says so on stderr, named by stack,
+    then reads once the window has passed."""
+    project.up("dev")
+    spend(emulator, leave=0, window_seconds=20)  # a short window stands in for the hour
+    drift = acs(project, "drift", "dev")
+    out, err = drift.communicate(timeout=300)
+    assert drift.returncode == 0, out + err
+    assert re.search(r"^dev: acs-infra: Railway's hourly API budget for this token is used up .*; waiting \d+s",
+                     err, re.M), err
+    assert json.loads(out)[0]["drifted"] is False, out
