@@ -88,6 +88,10 @@ def _set_clock(srv: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _set_limits(srv: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """{"plan": name} or {"per_second", "per_hour"[, "window_seconds"]}; a missing one is named (adv25 m6 got
+    "{"error": "'per_second'"}")."""
+    if "plan" not in body and not {"per_second", "per_hour"} <= set(body):
+        raise ValueError(f"give \"plan\" (one of {', '.join(PLANS)}) or both \"per_second\" and \"per_hour\"")
     rps, rph = PLANS[body["plan"]] if "plan" in body else (body["per_second"], body["per_hour"])
     srv.limiter.set_limits(rps, rph, body.get("window_seconds", 3600.0))
     return {"per_second": rps, "per_hour": rph, "window_seconds": srv.limiter.window}

@@ -192,6 +192,14 @@ def test_rate_limit_headers_on_every_answer_and_hourly_window(emulator: Emulator
     assert fresh.status_code == 200 and fresh.headers["X-RateLimit-Remaining"] == "1"
 
 
+def test_limits_without_their_numbers_are_named(emulator: Emulator) -> None:
+    """adv25 m6: `POST /_emulator/limits {}` answered {"error": "'per_second'"}, a bare KeyError."""
+    for body in ({}, {"per_second": 5}):
+        answer = emulator.http.post(f"{emulator.base}/_emulator/limits", json=body)
+        assert answer.status_code == 400 and "both \"per_second\" and \"per_hour\"" in answer.json()["error"], \
+            answer.text
+
+
 def test_injected_faults(emulator: Emulator) -> None:
     query = {"query": "{ projects { edges { node { id } } } }"}
     auth = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
