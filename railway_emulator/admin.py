@@ -92,8 +92,15 @@ def _set_limits(srv: Any, body: dict[str, Any]) -> dict[str, Any]:
     "{"error": "'per_second'"}")."""
     if "plan" not in body and not {"per_second", "per_hour"} <= set(body):
         raise ValueError(f"give \"plan\" (one of {', '.join(PLANS)}) or both \"per_second\" and \"per_hour\"")
+    if "plan" in body and body["plan"] not in PLANS:
+        raise ValueError(f"plan {body['plan']!r} is not one of {', '.join(PLANS)}")
     rps, rph = PLANS[body["plan"]] if "plan" in body else (body["per_second"], body["per_hour"])
-    srv.limiter.set_limits(rps, rph, body.get("window_seconds", 3600.0))
+    window = body.get("window_seconds", 3600.0)
+    for name, value in (("per_second", rps), ("per_hour", rph), ("window_seconds", window)):
+        # a string stopped every later answer, NaN turned the limit off (adv26 N8)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise ValueError(f"{name} must be a number above 0, not {value!r}")
+    srv.limiter.set_limits(rps, rph, window)
     return {"per_second": rps, "per_hour": rph, "window_seconds": srv.limiter.window}
 
 

@@ -70,6 +70,11 @@ def read_yaml(text: str) -> Any:
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The file's `config:` mapping ({} for an empty file); a file no reader can use is named, never a traceback."""
+    return read_stack_document(path)[1]
+
+
+def read_stack_document(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The file's top level (`encryptionsalt`, `secretsprovider`, ...) and its `config:` mapping."""
     try:
         doc = read_yaml(path.read_bytes().decode("utf-8")) or {}
     except UnicodeDecodeError as exc:
@@ -86,4 +91,4 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(f"{path.name}: config: must be a mapping of keys (acs:environment, ...), not a "
                           f"{type(config).__name__}")
-    return config
+    return doc, config

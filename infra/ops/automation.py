@@ -55,6 +55,11 @@ def project_dir(explicit: str | None = None) -> Path:
     (adv25 m4)."""
     here = Path.cwd()
     found = next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").exists()), None)
+    if found and not explicit and not os.environ.get("ACS_PROJECT_DIR"):
+        named = re.search(r"^name:\s*['\"]?([\w.-]+)", (found / "Pulumi.yaml").read_text(errors="replace"), re.M)
+        if not named or named.group(1) != PROJECT_NAME:  # another Pulumi project: never run ours on its files
+            raise ConfigError(f"{found / 'Pulumi.yaml'} is the project {named.group(1) if named else '?'!r}, not "
+                              f"{PROJECT_NAME!r}: run acs-infra in the acs project or give --project-dir")
     path = Path(explicit or os.environ.get("ACS_PROJECT_DIR") or found or Path(__file__).resolve().parents[2])
     if not (path / "Pulumi.yaml").exists():
         raise ConfigError(f"no Pulumi.yaml in {path}")

@@ -52,14 +52,27 @@ def superseded(drift: dict[str, Any] | None, last_update: datetime | None) -> di
     `up` took the stack's lock saw the file's change not yet made, and its "drifted" stayed on the board after
     the up made it. The check is not rewritten (only a new check knows); the board says it predates the update.
     The update's time is the checkpoint's (Pulumi's `lastUpdate`), on the clock of the runner that wrote it."""
-    if not drift or last_update is None or "at" not in drift:
+    if not drift or last_update is None:
         return drift
+    updated = _utc(last_update)
+    checked = _checked_at(drift.get("at"))
+    # A check of unknown time (a tag set by hand), or one stamped after the update by a clock running ahead but
+    # dated in the future, cannot be shown as newer than the update (adv26 N5).
+    if checked is None or checked > datetime.now(timezone.utc) or updated > checked:
+        return {**drift, "updated_after": _stamp(updated)}
+    return drift
+
+
+def _checked_at(at: Any) -> datetime | None:
     try:
-        checked = datetime.fromisoformat(str(drift["at"]).replace("Z", "+00:00"))
-    except ValueError:  # a tag set by hand
-        return drift
-    updated = last_update if last_update.tzinfo else last_update.replace(tzinfo=timezone.utc)
-    return {**drift, "updated_after": _stamp(updated)} if updated > checked else drift
+        return _utc(datetime.fromisoformat(str(at).replace("Z", "+00:00")))
+    except ValueError:  # not a time (a tag set by hand): adv26 N1 crashed the board comparing it
+        return None
+
+
+def _utc(when: datetime) -> datetime:
+    """Pulumi's `lastUpdate` and a check written without an offset are UTC."""
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
 
 
 def encode(summary: dict[str, Any]) -> str:
@@ -84,9 +97,10 @@ def record_drift(name: str, root: Path, result: Any) -> None:
 def last_drift(name: str, root: Path) -> dict[str, Any] | None:
     raw = ops.workspace(root).list_tags(name).get(DRIFT_TAG)
     try:
-        return json.loads(raw) if raw else None
+        found = json.loads(raw) if raw else None
     except ValueError:  # a tag someone set by hand
         return {"status": raw}
+    return found if found is None or isinstance(found, dict) else {"status": raw}  # a list or a number: by hand
 
 
 def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
@@ -180,11 +194,21 @@ def _cell(r: dict[str, Any], key: str) -> str:
 
 
 def _drift_cell(d: dict[str, Any]) -> str:
-    names = ", ".join(d.get("changed") or []) + (f" +{d['more']} more" if d.get("more") else "")
+    d = {key: _printable(value) for key, value in d.items()}  # a tag set by hand is shown, never obeyed (adv26 N5)
+    changed = d.get("changed")
+    names = (", ".join(map(str, changed)) if isinstance(changed, list) else str(changed or "")) + \
+        (f" +{d['more']} more" if d.get("more") else "")
     said = f"{d.get('status')} at {d.get('at', '?')}" + (f": {names}" if names else "")
     said = f"{said} ({d['error']})" if d.get("error") else said
-    return f"{said}; the stack was updated after this check, at {d['updated_after']}: not checked since" \
+    return f"{said}; not checked since the stack's last update at {d['updated_after']}" \
         if d.get("updated_after") else said
+
+
+def _printable(value: Any) -> Any:
+    """A tag's text without control characters: a hand-set tag wrote colour codes and a fake board line."""
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return "".join(c if c.isprintable() else "?" for c in value) if isinstance(value, str) else value
 
 
 def text(rows: list[dict[str, Any]]) -> str:

@@ -28,7 +28,17 @@ from typing import IO
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 # How long the engine gets to cancel (and release its lock) once acs-infra is gone; then everything is killed.
-GRACE_SECONDS = float(os.environ.get("ACS_ENGINE_GRACE_SECONDS") or 10)
+def _grace(raw: str | None, default: float = 10.0) -> float:
+    """The setting's value; a bad one is refused by the CLI before any command (infra.railway.settings), so here,
+    where it is read at import (every command imports this module), it only must not end the program (adv26 N3)."""
+    try:
+        value = float(raw or default)
+    except ValueError:
+        return default
+    return value if 0 <= value <= 3600 else default
+
+
+GRACE_SECONDS = _grace(os.environ.get("ACS_ENGINE_GRACE_SECONDS"))
 # Once the engine and all it started are dead, nothing holds its pipes open, so the pumps reach EOF; the bound
 # only guards against a writer outside our tree. It was 5 s, and a loaded machine lost the engine's last words.
 PUMP_SECONDS = 120.0

@@ -198,6 +198,12 @@ def test_limits_without_their_numbers_are_named(emulator: Emulator) -> None:
         answer = emulator.http.post(f"{emulator.base}/_emulator/limits", json=body)
         assert answer.status_code == 400 and "both \"per_second\" and \"per_hour\"" in answer.json()["error"], \
             answer.text
+    for body, said in (({"per_second": "x", "per_hour": 5}, "per_second must be a number above 0"),  # adv26 N8
+                       ({"plan": "gold"}, "plan 'gold' is not one of"),
+                       ({"per_second": 5, "per_hour": 5, "window_seconds": 0}, "window_seconds must be")):
+        answer = emulator.http.post(f"{emulator.base}/_emulator/limits", json=body)
+        assert answer.status_code == 400 and said in answer.json()["error"], answer.text
+    assert emulator.data("{ __typename }")["__typename"] == "Query"  # the API still answers
 
 
 def test_injected_faults(emulator: Emulator) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from infra.ops import board
 from infra.ops.drift_report import FieldDrift, ResourceDrift, StackDrift
 
@@ -40,8 +42,34 @@ def test_a_check_older_than_the_last_update_is_marked_on_the_board() -> None:
     later = board.superseded(summary, checked + timedelta(milliseconds=5))
     assert later["updated_after"] > later["at"], later
     cell = board._drift_cell(later)
-    assert cell.startswith(f"clean at {summary['at']}") and "updated after this check" in cell, cell
+    assert cell.startswith(f"clean at {summary['at']}") and "not checked since the stack's last update at" in cell, cell
     assert board.superseded(summary, checked - timedelta(seconds=1)) == summary
-    assert board.superseded({"status": "by hand"}, checked) == {"status": "by hand"}
-    assert board.superseded({"at": "yesterday", "status": "x"}, checked) == {"at": "yesterday", "status": "x"}
     assert board.superseded(None, checked) is None and board.superseded(summary, None) == summary
+
+
+@pytest.mark.parametrize("at", [None, "yesterday", "12345", "2026-11-28T03:26:00", "2026-11-28", "2099-01-01T00:00:00Z"])
+def test_a_check_of_unknown_or_future_time_is_never_shown_as_newer(at: object) -> None:
+    """adv26 N1/N5: a hand-set tag whose time had no offset (or was a date) crashed the whole board comparing
+    naive and aware times; one whose time was missing, not a time, or in the future showed "clean" after a later
+    update. None of them proves the check came after the update."""
+    from datetime import datetime
+    tag = {"status": "clean", **({"at": at} if at is not None else {})}
+    marked = board.superseded(tag, datetime(2026, 11, 28, 4, 0, 0))
+    assert marked["updated_after"] == "2026-11-28T04:00:00.000Z", marked
+
+
+def test_a_hand_set_tag_is_shown_not_obeyed() -> None:
+    """adv26 N2/N5: a tag that was a JSON list crashed the text board; control characters in a tag's fields wrote
+    colour codes and a fake `stack=prod drift=clean` line into it."""
+    cell = board._drift_cell({"status": "clean\n\x1b[32mstack=prod drift=clean", "at": "x", "changed": "a\nb"})
+    assert "\n" not in cell and "\x1b" not in cell, cell
+    assert board._drift_cell({"status": "x", "changed": [1, 2]}).startswith("x at ?: 1, 2")
+
+
+@pytest.mark.parametrize("raw", ["[1,2]", "7", "not json"])
+def test_a_tag_that_is_not_an_object_is_shown_as_its_text(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Workspace:
+        def list_tags(self, name: str) -> dict[str, str]:
+            return {board.DRIFT_TAG: raw}
+    monkeypatch.setattr(board.ops, "workspace", lambda root: Workspace())
+    assert board.last_drift("dev", None) == {"status": raw}

@@ -144,7 +144,10 @@ def test_a_stack_file_that_is_not_yaml_is_named_by_destroy_and_recover(command: 
 
 
 @pytest.mark.parametrize("was,now,key", [("LOG_LEVEL: debug", "LOG_LEVEL: 0O17", "acs:environment.variables.LOG_LEVEL"),
-                                         ("JWT", "plain", "acs:JWT_SECRET")], ids=["yaml-1.2-number", "plain-secret"])
+                                         ("JWT", "  acs:JWT_SECRET: plain-jwt-value\n", "acs:JWT_SECRET"),
+                                         ("JWT", "  acs:JWT_SECRET:\n    secure: notaciphertext\n",  # adv26 N7
+                                          "acs:JWT_SECRET: its secure value is not one Pulumi encrypted")],
+                         ids=["yaml-1.2-number", "plain-secret", "not-a-ciphertext"])
 def test_destroy_refuses_a_stack_file_up_refuses(was: str, now: str, key: str, tmp_path, capsys,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """adv24 B2: with `LOG_LEVEL: 0O17` or a plain-text secret in Pulumi.dev.yaml, `destroy dev` made 8 API calls
@@ -156,7 +159,7 @@ def test_destroy_refuses_a_stack_file_up_refuses(was: str, now: str, key: str, t
     repo = Path(__file__).resolve().parents[2]
     text = (repo / "Pulumi.dev.yaml").read_text()
     if was == "JWT":
-        text = re.sub(r"  acs:JWT_SECRET:\n    secure: \S+\n", "  acs:JWT_SECRET: plain-jwt-value\n", text)
+        text = re.sub(r"  acs:JWT_SECRET:\n    secure: \S+\n", now, text)
     else:
         text = text.replace(was, now, 1)
     assert now in text
@@ -171,7 +174,8 @@ def test_destroy_refuses_a_stack_file_up_refuses(was: str, now: str, key: str, t
 @pytest.mark.parametrize("name,value", [("ACS_RAILWAY_MAX_WAIT", "nan"), ("ACS_RAILWAY_MAX_WAIT", "inf"),
                                         ("ACS_RAILWAY_MAX_WAIT", "abc"), ("ACS_RAILWAY_MAX_WAIT", "-1"),
                                         ("ACS_RAILWAY_RPS", "0"), ("ACS_RAILWAY_TIMEOUT", "-inf"),
-                                        ("ACS_ENGINE_GRACE_SECONDS", "NaN")])
+                                        ("ACS_ENGINE_GRACE_SECONDS", "NaN"), ("ACS_ENGINE_GRACE_SECONDS", "abc"),
+                                        ("ACS_RAILWAY_TIMEOUT", "1e300"), ("ACS_RAILWAY_RPS", "1e-300")])  # adv26
 def test_a_numeric_setting_is_checked_before_any_command(name: str, value: str, capsys: pytest.CaptureFixture[str],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """adv25: `ACS_RAILWAY_MAX_WAIT=nan` turned the hourly-budget check off (a NaN wait compares false), `inf`
@@ -180,6 +184,13 @@ def test_a_numeric_setting_is_checked_before_any_command(name: str, value: str, 
     assert main(["--json", "status"]) == 1
     said = json.loads(capsys.readouterr().out)["error"]
     assert said.startswith(f"{name}={value!r} is not allowed: give a number"), said
+
+
+def test_a_bad_grace_setting_does_not_end_the_program_at_import() -> None:
+    """adv26 N3: `ACS_ENGINE_GRACE_SECONDS=abc` ended every command, `--help` too, in a traceback: the engine guard
+    read it when imported. It reads a bad one as the default; the CLI names it before any command."""
+    from infra.ops.engine_guard import _grace
+    assert [_grace(v) for v in ("abc", "0x10", "nan", "1e300", "-1", None, "0", "2.5")] == [10, 10, 10, 10, 10, 10, 0, 2.5]
 
 
 def test_the_budget_wait_takes_only_a_finite_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,6 +218,14 @@ def test_an_engine_error_is_the_error_not_sdk_noise_or_python_internals() -> Non
     said = engine_error(CommandError(CommandResult(stdout=provider, stderr="", code=255)))
     assert "raise " not in said and "infra.railway.errors" not in said and "File " not in said, said
     assert "EnvironmentFork: Railway ran nothing: the token's hourly API budget is spent" in said, said
+    grpc = ("Updating (dev):\n    error: Exception calling application: Traceback (most recent call last):\n"
+            '      File "/v/grpc/_server.py", line 1, in _call_behavior\n'
+            "        response_or_iterator = behavior(argument, context)\n"
+            '      File "/v/pulumi/dynamic/__main__.py", line 2, in Create\n        return fn(self, request, context)\n'
+            "    infra.railway.errors.ApiUnavailableError: ServiceCreate: Railway answered 503 three times\n")
+    said = engine_error(CommandError(CommandResult(stdout=grpc, stderr="", code=255)))  # adv26 N6
+    assert "return fn" not in said and "File " not in said and "infra.railway" not in said, said
+    assert said.endswith("ServiceCreate: Railway answered 503 three times"), said
     noisy = ("SDK 2026/11/28 03:03:00 WARN Response has no supported checksum. Not validating response payload.\n"
              "error: could not create secrets manager for new stack: incorrect passphrase\n")
     said = engine_error(CommandError(CommandResult(stdout="", stderr=noisy, code=255)))
@@ -219,6 +238,7 @@ def test_the_project_is_found_from_the_current_directory(tmp_path, monkeypatch: 
     stack files (the package's directory came first). As `pulumi` does: the nearest Pulumi.yaml up from here."""
     from pathlib import Path
 
+    from infra.config import ConfigError
     from infra.ops.automation import project_dir
     monkeypatch.delenv("ACS_PROJECT_DIR", raising=False)
     (tmp_path / "Pulumi.yaml").write_text("name: acs\nruntime: python\n")
@@ -228,3 +248,9 @@ def test_the_project_is_found_from_the_current_directory(tmp_path, monkeypatch: 
     monkeypatch.chdir("/")
     assert project_dir() == Path(__file__).resolve().parents[2]  # no project here: the package's own
     assert project_dir(str(tmp_path)) == tmp_path
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "Pulumi.yaml").write_text("name: billing\nruntime: go\n")
+    monkeypatch.chdir(other)
+    with pytest.raises(ConfigError, match="is the project 'billing', not 'acs'"):  # adv26: another project's files
+        project_dir()

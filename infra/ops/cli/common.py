@@ -172,21 +172,40 @@ EMPTY_LABEL = re.compile(r"^(stdout|stderr):\s*$")  # CommandError's own labels,
 
 
 # What is not the error: the AWS SDK's warnings an S3 backend prints ("SDK 2026/11/28 03:03:00 WARN Response has no
-# supported checksum..."), and the frames of a provider's Python traceback (its exception line says it all).
+# supported checksum..."), and a provider's Python traceback (its frames and code lines; the exception line that
+# ends it says it all, without its module path).
 SDK_NOISE = re.compile(r"SDK \d{4}/\d\d/\d\d \d\d:\d\d:\d\d WARN [^|]*?(?=\berror:|$)")
-TRACEBACK_FRAME = re.compile(r"^(Traceback \(most recent call last\)|File \"|raise |\^+$)")
-RAILWAY_EXCEPTION = re.compile(r"\binfra\.railway\.errors\.\w+: ")  # a provider's exception: "error: " + message
+TRACEBACK = "Traceback (most recent call last):"
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(Error|Exception|Exit|Interrupt)\b")
+RAILWAY_EXCEPTION = re.compile(r"\binfra\.railway\.errors\.\w+: ")
 
 
 def engine_error(exc: Exception) -> str:
     """The engine's error lines; when it said none (an empty stderr), its exit code and last output instead."""
-    raw = [line.replace(" Traceback (most recent call last):", "") for line in
-           RAILWAY_EXCEPTION.sub("error: ", SDK_NOISE.sub("", str(exc))).splitlines() if not TRACEBACK_FRAME.match(line.strip())]
-    text = "\n".join(_continued(raw))
-    lines = [line.strip() for line in text.splitlines() if (line.strip().startswith(("error:", "stderr:"))
-             or "error" in line.lower()) and not EMPTY_LABEL.match(line.strip())]
+    text = "\n".join(_continued(_without_tracebacks(SDK_NOISE.sub("", str(exc)).splitlines())))
+    lines = [RAILWAY_EXCEPTION.sub("", line.strip()) for line in text.splitlines()
+             if (line.strip().startswith(("error:", "stderr:")) or "error" in line.lower())
+             and not EMPTY_LABEL.match(line.strip())]
     said = [line.strip() for line in text.splitlines() if line.strip() and not EMPTY_LABEL.match(line.strip())]
     return "pulumi failed: " + " | ".join(lines[-4:] if lines else said[-6:] or ["no output"])
+
+
+def _without_tracebacks(lines: list[str]) -> list[str]:
+    """The lines without a Python traceback's frames and code (adv25 m3, adv26 N6: `raise RateLimitedError(...)`
+    and `return fn(self, request, context)` were shown as the error); its exception line stays."""
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        if TRACEBACK in line:
+            head = line.split(TRACEBACK)[0].rstrip()
+            out += [head] if head.strip() else []
+            inside = True
+        elif not inside:
+            out.append(line)
+        elif EXCEPTION_LINE.match(line.strip()):
+            out.append(line)
+            inside = False
+    return out
 
 
 def _continued(lines: list[str]) -> list[str]:
