@@ -7,6 +7,7 @@ from pathlib import Path
 from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
 from infra.config.stacks import check_ciphertexts, check_known_keys, check_secret_storage, check_secrets_set, check_stack_name, check_unique_subdomain
 from infra.config.stacks import guard_stack
+from infra.config.stack_file import read_stack_document
 from infra.config.stacks import check_preview_file, load_stack_file, pr_config
 from infra.railway.facts import PR_STACK
 
@@ -54,13 +55,13 @@ def check_config(stack: str, root: Path, *, secrets_needed: bool = True) -> Envi
     if PR_STACK.match(stack):
         return pr_config(stack, root)
     require_stack_file(stack, root)
-    config = load_stack_file(stack, root)
+    doc, config = read_stack_document(root / f"Pulumi.{stack}.yaml")  # one read for the values and the ciphertexts
     cfg = parse_environment(config.get("acs:environment"))
     present = {k[4:] for k in config if k.startswith("acs:")}
     encrypted = {k[4:] for k, v in config.items() if k.startswith("acs:") and isinstance(v, dict) and "secure" in v}
     check_known_keys(cfg.secrets, present)  # the program's own checks, before any call (adv22 and adv23 B2)
     check_secret_storage([*cfg.secrets, "railwayToken"], present, encrypted)
-    check_ciphertexts(stack, root)
+    check_ciphertexts(stack, doc, config)
     if secrets_needed:
         check_secrets_set(cfg.secrets, present, stack)
     return cfg

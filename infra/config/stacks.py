@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
-from infra.config.stack_file import read_stack_document, read_stack_file, read_yaml
+from infra.config.stack_file import read_stack_file, read_yaml
 from infra.railway.facts import PR_NUMBER, PR_RULE, PR_STACK, PR_SUBDOMAIN, STACK_NAME
 
 
@@ -149,9 +149,9 @@ def check_secret_storage(names: list[str], present: set[str], secret_keys: set[s
 PASSPHRASE_CIPHERTEXT = re.compile(r"^v1:[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$")
 
 
-def check_ciphertexts(stack: str, root: Path) -> None:
-    """Each `secure:` value of the stack file has the shape its passphrase provider writes; else named, never shown."""
-    doc, config = read_stack_document(root / f"Pulumi.{stack}.yaml")
+def check_ciphertexts(stack: str, doc: dict[str, Any], config: dict[str, Any]) -> None:
+    """Each `secure:` value of the stack file (`doc`, its `config`) has the shape its passphrase provider writes;
+    else named, never shown."""
     if not str(doc.get("secretsprovider") or "passphrase").startswith("passphrase"):
         return
     bad = [key for key, value in config.items() if isinstance(value, dict) and "secure" in value
