@@ -2,6 +2,8 @@
 and the checks on names, secrets and subdomains made before a stack is created."""
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from pathlib import Path
 from typing import Any
@@ -143,23 +145,36 @@ def check_secret_storage(names: list[str], present: set[str], secret_keys: set[s
             f"pulumi config set --secret acs:{n} <value>" for n in plain))
 
 
-# Pulumi's passphrase provider writes a secret as v1:<nonce>:<ciphertext>, both base64. A `secure:` value of
-# another shape failed only at the engine's decryption, after the calls a command made first, as "bad value"
-# without its key (adv26 N7). Other providers (KMS, Vault) write other shapes: not checked.
-PASSPHRASE_CIPHERTEXT = re.compile(r"^v1:[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$")
+# Pulumi's passphrase provider writes a secret as v1:<nonce>:<ciphertext>, both padded base64: a 12-byte AES-GCM
+# nonce and at least the 16-byte tag. A `secure:` value of another shape failed only at the engine's decryption,
+# after the calls a command made first, as "bad value" without its key (adv26 N7); so did a short nonce or missing
+# padding (adv27 B11). Other providers (KMS, Vault) write other shapes: not checked.
+PASSPHRASE_CIPHERTEXT = re.compile(r"^v1:([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]+={0,2})$")
+
+
+def _is_ciphertext(value: Any) -> bool:
+    found = PASSPHRASE_CIPHERTEXT.match(value) if isinstance(value, str) else None
+    try:
+        return bool(found) and len(base64.b64decode(found.group(1), validate=True)) == 12 \
+            and len(base64.b64decode(found.group(2), validate=True)) >= 16
+    except binascii.Error:  # Go's StdEncoding wants the padding too
+        return False
 
 
 def check_ciphertexts(stack: str, doc: dict[str, Any], config: dict[str, Any]) -> None:
-    """Each `secure:` value of the stack file (`doc`, its `config`) has the shape its passphrase provider writes;
-    else named, never shown."""
+    """Each `secure:` value of the stack file (`doc`, its `config`) is one its passphrase provider wrote; else
+    named, never shown. `{secure: ..., other: ...}` is a plain object to Pulumi, its secret stored as plain text
+    (adv27 B10): named too."""
     if not str(doc.get("secretsprovider") or "passphrase").startswith("passphrase"):
         return
-    bad = [key for key, value in config.items() if isinstance(value, dict) and "secure" in value
-           and not (isinstance(value["secure"], str) and PASSPHRASE_CIPHERTEXT.match(value["secure"]))]
-    if bad:
+    said = {key: "holds keys beside `secure`, so Pulumi reads it as plain text" if len(value) > 1 else
+            "its secure value is not one Pulumi encrypted"
+            for key, value in config.items() if isinstance(value, dict) and "secure" in value
+            and (len(value) > 1 or not _is_ciphertext(value["secure"]))}
+    if said:
         raise ConfigError("invalid stack configuration:\n" + "\n".join(
-            f"  {key}: its secure value is not one Pulumi encrypted; set it again with: pulumi config set --secret "
-            f"{key} <value> --stack {stack}" for key in bad))
+            f"  {key}: {why}; set it again with: pulumi config set --secret {key} <value> --stack {stack}"
+            for key, why in said.items()))
 
 
 def check_secrets_set(names: list[str], present: set[str], stack: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import re
 import sys
 import time
@@ -25,8 +24,8 @@ from infra.ops import budget, locks, preview_secrets, settled_read, stack_reads
 from infra.ops.engine_command import engine_command
 from infra.ops.locks import LockTimeout
 from infra.ops.plan_guard import refuse_data_loss
+from infra.ops.project import PROJECT_NAME, project_dir  # noqa: F401  (the CLI and recovery use them from here)
 
-PROJECT_NAME = "acs"
 T = TypeVar("T")
 
 
@@ -46,24 +45,6 @@ class StackResult:
     def as_dict(self) -> dict[str, Any]:
         return {"stack": self.stack, "action": self.action, "url": self.url, "changes": self.changes,
                 "outputs": self.outputs, "seconds": round(self.seconds, 2)}
-
-
-def project_dir(explicit: str | None = None) -> Path:
-    """The Pulumi project: --project-dir, ACS_PROJECT_DIR, the nearest directory from the current one up that
-    holds a Pulumi.yaml (as `pulumi` finds its project), or the directory holding this package. The package's
-    directory came first, so a runner's clone sharing another clone's virtualenv used that clone's stack files
-    (adv25 m4)."""
-    here = Path.cwd()
-    found = next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").exists()), None)
-    if found and not explicit and not os.environ.get("ACS_PROJECT_DIR"):
-        named = re.search(r"^name:\s*['\"]?([\w.-]+)", (found / "Pulumi.yaml").read_text(errors="replace"), re.M)
-        if not named or named.group(1) != PROJECT_NAME:  # another Pulumi project: never run ours on its files
-            raise ConfigError(f"{found / 'Pulumi.yaml'} is the project {named.group(1) if named else '?'!r}, not "
-                              f"{PROJECT_NAME!r}: run acs-infra in the acs project or give --project-dir")
-    path = Path(explicit or os.environ.get("ACS_PROJECT_DIR") or found or Path(__file__).resolve().parents[2])
-    if not (path / "Pulumi.yaml").exists():
-        raise ConfigError(f"no Pulumi.yaml in {path}")
-    return path
 
 
 # How long a command's engine runs wait for another run's lock: its `--lock-timeout` (set by the CLI for the

@@ -96,11 +96,37 @@ def record_drift(name: str, root: Path, result: Any) -> None:
 
 def last_drift(name: str, root: Path) -> dict[str, Any] | None:
     raw = ops.workspace(root).list_tags(name).get(DRIFT_TAG)
+    return read_tag(raw) if raw else None
+
+
+TAG_READ_MAX = 4096  # ours are at most TAG_MAX; a longer one was set by hand
+
+
+def read_tag(raw: str) -> dict[str, Any]:
+    """The drift record a tag holds: its known keys with plain values. A tag set by hand is shown, never obeyed:
+    one nested 1,000 deep crashed the board for every stack (adv27 B1), NaN reached --json (B12)."""
     try:
-        found = json.loads(raw) if raw else None
-    except ValueError:  # a tag someone set by hand
-        return {"status": raw}
-    return found if found is None or isinstance(found, dict) else {"status": raw}  # a list or a number: by hand
+        found = json.loads(raw, parse_constant=_no_constant) if len(raw) <= TAG_READ_MAX else None
+    except (ValueError, RecursionError):
+        found = None
+    if not isinstance(found, dict):  # not JSON, a list, a number: by hand
+        return {"status": raw if len(raw) <= 200 else raw[:200] + "..."}
+    changed = found.get("changed")
+    record = {"at": _plain(found.get("at")), "status": _plain(found.get("status")),
+              "changed": [_plain(c) for c in changed] if isinstance(changed, list) else [],
+              "more": found["more"] if type(found.get("more")) is int else None, "error": _plain(found.get("error"))}
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _plain(value: Any) -> str | None:
+    """A tag's value as text: a list or an object within it is not ours."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (bool, int, float)) else "?"
 
 
 def row(stack: str, root: Path, check_drift: bool = False) -> dict[str, Any]:
@@ -158,7 +184,15 @@ def _row_or_error(stack: str, root: Path, check_drift: bool) -> dict[str, Any]:
     except (RailwayApiError, ConfigError, release.ReleaseError, auto.CommandError) as exc:
         message = f"{stack}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
         return {**dict.fromkeys(ROW_KEYS), "stack": stack, "stage": "pr" if PR_STACK.match(stack) else stack,
-                "pinned": False, "health": message, "error": message}
+                "pinned": False, "health": message, "error": message, "drift": _quiet_last_drift(stack, root)}
+
+
+def _quiet_last_drift(stack: str, root: Path) -> dict[str, Any] | None:
+    """The last check, which needs no Railway token: a row without one said "not checked" (adv27 B13)."""
+    try:
+        return last_drift(stack, root)
+    except auto.CommandError:
+        return None
 
 
 def board(root: Path, check_drift: bool = False, only: list[str] | None = None) -> list[dict[str, Any]]:
@@ -198,7 +232,7 @@ def _drift_cell(d: dict[str, Any]) -> str:
     changed = d.get("changed")
     names = (", ".join(map(str, changed)) if isinstance(changed, list) else str(changed or "")) + \
         (f" +{d['more']} more" if d.get("more") else "")
-    said = f"{d.get('status')} at {d.get('at', '?')}" + (f": {names}" if names else "")
+    said = f"{d.get('status') or '?'} at {d.get('at') or '?'}" + (f": {names}" if names else "")
     said = f"{said} ({d['error']})" if d.get("error") else said
     return f"{said}; not checked since the stack's last update at {d['updated_after']}" \
         if d.get("updated_after") else said
@@ -212,10 +246,17 @@ def _printable(value: Any) -> Any:
 
 
 def text(rows: list[dict[str, Any]]) -> str:
-    return "\n".join("  ".join(f"{k}={_cell(r, k)}" for k in COLUMNS) for r in rows) or "no stacks"
+    # every cell, not only the tag's: a stack's outputs forged a board line too (adv27 B3)
+    return "\n".join("  ".join(f"{k}={_printable(_cell(r, k))}" for k in COLUMNS) for r in rows) or "no stacks"
+
+
+# What a cell's text could make of a GitHub table: HTML (`<br>` forged a line), links and images (adv27 B4)
+MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "[": "\\[", "]": "\\]",
+                                  "`": "\\`", "*": "\\*", "\\": "\\\\"})
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
-    body = ["| " + " | ".join(_cell(r, k).replace("|", "\\|") for k in COLUMNS) + " |" for r in rows]
+    body = ["| " + " | ".join(_printable(_cell(r, k)).translate(MARKDOWN_ESCAPES) for k in COLUMNS) + " |"
+            for r in rows]
     return "\n".join([head, *body])

@@ -17,8 +17,8 @@ from typing import Any
 import pulumi.automation as auto
 from infra.config import PR_STACK, ConfigError
 from infra.ops import stack_reads
+from infra.ops.project import PROJECT_NAME
 
-PROJECT_NAME = "acs"
 PREVIEW_SECRETS = "previewSecrets"  # a PR stack's secret output: its preview secrets, for any runner to reuse
 
 

@@ -24,7 +24,7 @@ import httpx
 from graphql import OperationDefinitionNode, parse, print_ast
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from infra.railway.settings import NOTICE, env_settings
+from infra.railway.settings import NOTICE, check_endpoint, check_token, env_settings, shown_url
 from infra.railway.errors import (AmbiguousWriteError, ApiUnavailableError, RailwayApiError, RateLimitedError,
                                   from_message)
 
@@ -262,7 +262,9 @@ class RailwayClient:
         try:
             resp = self._http.post(self.url, json=body)
         except httpx.ConnectError as exc:  # nothing reached the server: safe to retry any call
-            raise _Transient(ApiUnavailableError(f"cannot connect to {self.url}: {exc}", operation), sent=False)
+            where = shown_url(self.url)
+            raise _Transient(ApiUnavailableError(f"cannot connect to {where}: {_without_url(exc, self.url)}",
+                                                 operation), sent=False)
         except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise _Transient(ApiUnavailableError(f"{type(exc).__name__} talking to Railway", operation))
         self._pacer.answered(resp.headers)
@@ -307,7 +309,15 @@ def client_from_env(env: dict[str, str] | None = None, **overrides: Any) -> Rail
     }
     settings.update(env_settings(env))
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    check_endpoint(settings["url"])
+    check_token("RAILWAY_API_TOKEN" if settings["token"] else "RAILWAY_TOKEN",
+                settings["token"] or settings["project_token"])
     if not settings["token"] and not settings["project_token"]:
         raise RailwayApiError("no Railway token: set RAILWAY_API_TOKEN (account/workspace) or RAILWAY_TOKEN "
                               "(project), or the stack config acs:railwayToken")
     return RailwayClient(**settings)
+
+
+def _without_url(exc: Exception, url: str) -> str:
+    """httpx's own message may repeat the URL, credentials and all (adv27 B7)."""
+    return str(exc).replace(url, shown_url(url))

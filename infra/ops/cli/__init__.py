@@ -13,12 +13,15 @@ from typing import Any
 from infra.ops import engine_command
 
 from infra.ops.cli import stacks, release, pr, drift  # noqa: F401,I001  (each registers its commands, in this order)
-from infra.ops.cli.common import app, normalise_argv
+from infra.ops.cli.common import app, normalise_argv, settings_refused
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; `--json` may stand before or after the subcommand."""
     args = normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    refused = settings_refused(args)  # before click: `acs-infra --help` runs no callback (adv27 B9)
+    if refused is not None:
+        return refused
     _catch_interrupts()
     try:
         app(args=args, prog_name="acs-infra")

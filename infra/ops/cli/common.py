@@ -81,6 +81,19 @@ def main_options(json_output: bool = typer.Option(False, "--json", help="machine
         fail(str(exc))
 
 
+def settings_refused(args: list[str]) -> int | None:
+    """The exit code when a setting is bad, after saying so (JSON under `--json`); None when all are good."""
+    try:
+        check_env(dict(os.environ))
+    except RailwayApiError as exc:
+        STATE["json"] = bool(args) and args[0] == "--json"
+        try:
+            fail(str(exc))
+        except typer.Exit as stop:
+            return stop.exit_code
+    return None
+
+
 def root() -> Path:
     return ops.project_dir(str(STATE["root"]) if STATE["root"] else None)
 
