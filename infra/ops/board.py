@@ -112,8 +112,9 @@ def read_tag(raw: str) -> dict[str, Any]:
     if not isinstance(found, dict):  # not JSON, a list, a number: by hand
         return {"status": raw if len(raw) <= 200 else raw[:200] + "..."}
     changed = found.get("changed")
+    changed = changed if isinstance(changed, list) else [] if changed is None else [changed]
     record = {"at": _plain(found.get("at")), "status": _plain(found.get("status")),
-              "changed": [_plain(c) for c in changed] if isinstance(changed, list) else [],
+              "changed": [_plain(c) for c in changed],
               "more": found["more"] if type(found.get("more")) is int else None, "error": _plain(found.get("error"))}
     return {key: value for key, value in record.items() if value is not None}
 
