@@ -5,10 +5,11 @@ import os
 from pathlib import Path
 
 from infra.config.models import ConfigError, EnvironmentConfig, parse_environment
-from infra.config.stacks import check_ciphertexts, check_known_keys, check_secret_storage, check_secrets_set, check_stack_name, check_unique_subdomain
-from infra.config.stacks import guard_stack
 from infra.config.stack_file import read_stack_document
-from infra.config.stacks import check_preview_file, load_stack_file, pr_config
+from infra.config.stacks import (
+    check_ciphertexts, check_known_keys, check_preview_file, check_secret_storage, check_secrets_set,
+    check_stack_name, check_unique_subdomain, guard_stack, load_stack_file, pr_config,
+)
 from infra.railway.facts import PR_STACK
 
 
